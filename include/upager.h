@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upager.h - the public interface of libupager, a userspace paging runtime.
+ *
+ * An application maps *managed regions*: address ranges whose pages live in
+ * a backing store (a file, a swap file the runtime owns, or a store plugin).
+ * The runtime keeps at most a budget of pages resident, services page faults
+ * through userfaultfd, and writes dirty pages back before it drops them.
+ *
+ * Conventions (after liburing and libbpf):
+ *  - every function that can fail returns 0 or a negative errno;
+ *  - options and stats structs begin with `size_t sz`; declare them with
+ *    UPG_OPTS() so that sz is set and the rest is zeroed.  A zero field
+ *    means "default".  Fields the library does not know (a newer caller)
+ *    must be zero, or the call fails with -EINVAL;
+ *  - a handle that is not live (already unmapped or destroyed) gives -EBADF.
+ *
+ * Thread safety: every function may be called from any application thread.
+ * Functions that may wait for store I/O say so under "Context".  None may be
+ * called from a store plugin's callbacks or a log callback.
+ */
+#ifndef UPAGER_H
+#define UPAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UPAGER_VERSION_MAJOR 0
+#define UPAGER_VERSION_MINOR 1
+#define UPAGER_VERSION_PATCH 0
+
+#if defined(UPAGER_BUILDING) && defined(__GNUC__)
+#define UPG_API __attribute__((visibility("default")))
+#else
+#define UPG_API
+#endif
+
+/* Declare an options or stats struct with sz set and every other field 0. */
+#define UPG_OPTS(type, name, ...) \
+	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
+
+struct upg_runtime;
+struct upg_region;
+struct upg_store;
+struct upg_io_queue;
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ---------------------------------------------------------------------- */
+
+/* 0 in struct upg_runtime_opts.log_level means the default, UPG_LOG_WARN. */
+enum upg_log_level {
+	UPG_LOG_ERROR = 1,
+	UPG_LOG_WARN = 2,
+	UPG_LOG_INFO = 3,
+	UPG_LOG_DEBUG = 4,
+};
+
+/**
+ * typedef upg_log_fn - receives the runtime's log messages.
+ * @level: severity of the message.
+ * @msg:   one line of text, without a trailing newline.
+ * @ctx:   the log_ctx given in struct upg_runtime_opts.
+ *
+ * Context: called from any runtime or application thread, possibly with
+ * runtime locks held: it must not call back into libupager.
+ */
+typedef void (*upg_log_fn)(enum upg_log_level level, const char *msg,
+			   void *ctx);
+
+/* ------------------------------------------------------------------------
+ * Runtime
+ * ---------------------------------------------------------------------- */
+
+/* Which userfaultfd mode the runtime obtained (struct upg_stats.uffd_mode). */
+enum upg_uffd_mode {
+	UPG_UFFD_NONE = 0,
+	/* Faults raised by the kernel on the application's behalf (a read(2)
+	 * into a region) are serviced too. */
+	UPG_UFFD_KERNEL = 1,
+	/* UFFD_USER_MODE_ONLY: a system call that touches a non-resident page
+	 * fails with EFAULT instead of faulting; fault the range in first. */
+	UPG_UFFD_USER_ONLY = 2,
+};
+
+/* struct upg_runtime_opts.flags */
+/* Ask for a user-mode-only userfaultfd even when more is allowed. */
+#define UPG_RT_USER_MODE_ONLY (1u << 0)
+
+struct upg_runtime_opts {
+	size_t sz;
+	/* Bytes resident across all regions of this runtime (default 256 MiB).
+	 * Must hold at least one fill unit of every region mapped. */
+	uint64_t budget_bytes;
+	/* Threads reading faults and completing fills (default 2, max 64). */
+	unsigned handler_threads;
+	/* Directory of the unlinked swap file behind anonymous regions
+	 * (default $TMPDIR, else /tmp).  Copied. */
+	const char *swap_dir;
+	/* Background eviction starts above high and stops below low, in
+	 * percent of the budget (defaults 95 and 85; low < high <= 100). */
+	unsigned high_watermark_pct;
+	unsigned low_watermark_pct;
+	/* Pages evicted per batch (default 64, max 4096). */
+	unsigned evict_batch_pages;
+	/* io_uring queue depth of each I/O ring (default 64, max 4096). */
+	unsigned io_queue_depth;
+	/* UPG_RT_* flags. */
+	unsigned flags;
+	/* Log sink (default: stderr for warnings and errors). */
+	upg_log_fn log_fn;
+	void *log_ctx;
+	/* Most verbose level passed to log_fn (default UPG_LOG_WARN). */
+	enum upg_log_level log_level;
+};
+
+struct upg_stats {
+	size_t sz;
+	/* Faults read from userfaultfd, by kind. */
+	uint64_t faults_missing;
+	uint64_t faults_wp;
+	uint64_t faults_minor;
+	/* Pages made resident: read from the store, or zero-filled without
+	 * I/O (never written, or past the end of a file). */
+	uint64_t pages_filled;
+	uint64_t pages_zero_filled;
+	/* Pages dropped from memory, and dirty pages written to their store. */
+	uint64_t pages_evicted;
+	uint64_t pages_written_back;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	/* Bytes resident now and the most ever resident; the budget. */
+	uint64_t resident_bytes;
+	uint64_t resident_peak_bytes;
+	uint64_t budget_bytes;
+	/* Store errors: reads (the faulting thread got SIGBUS) and writes
+	 * (the page stayed resident and dirty; reported by a flush). */
+	uint64_t io_errors;
+	uint64_t read_errors;
+	uint64_t write_errors;
+	/* Eviction: batches run by the background evictor and by faulting
+	 * paths that found the budget full; recency samples taken (page
+	 * mappings zapped) and pages found referenced again (minor faults). */
+	uint64_t evict_batches_background;
+	uint64_t evict_batches_sync;
+	uint64_t pages_sampled;
+	uint64_t pages_referenced;
+	/* Pages filled beyond the budget because nothing was evictable
+	 * (all resident pages busy); bounded, see README "Budget". */
+	uint64_t budget_overshoot_pages;
+	/* enum upg_uffd_mode obtained, and the UFFD_FEATURE_* bits enabled. */
+	uint32_t uffd_mode;
+	uint64_t uffd_features;
+};
+
+/**
+ * upg_runtime_create() - start a paging runtime in this process.
+ * @opts: options, or NULL for defaults.
+ * @out:  receives the runtime.
+ *
+ * Opens a userfaultfd (see README "Kernel requirements"), starts the
+ * handler threads and the background evictor.
+ *
+ * Return: 0, or -EINVAL (bad option, unknown non-zero tail), -EPERM or
+ * -EACCES (no userfaultfd may be opened: the log says which setting to
+ * change), -EOPNOTSUPP (the kernel lacks a required userfaultfd feature),
+ * -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
+			       struct upg_runtime **out);
+
+/**
+ * upg_runtime_destroy() - write back every region, unmap them, stop.
+ * @rt: the runtime.
+ *
+ * Return: 0 and @rt is gone; or a negative errno from writing back a
+ * region (-EIO ...), in which case nothing was released: @rt and its
+ * remaining regions stay usable, with their data, and the call may be
+ * retried.  -EBADF if @rt is not live.
+ * Context: application thread, not a log callback; waits for I/O.
+ */
+UPG_API int upg_runtime_destroy(struct upg_runtime *rt);
+
+/**
+ * upg_runtime_stats() - read the runtime's counters.
+ * @rt: the runtime.
+ * @st: filled up to min(st->sz, sizeof(struct upg_stats)); set st->sz
+ *      first (UPG_OPTS(upg_stats, st)).
+ *
+ * Counters are read without stopping the runtime: each is exact, the set is
+ * not a snapshot of one instant.
+ * Return: 0, -EINVAL (@st NULL or st->sz too small), -EBADF.
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Regions
+ * ---------------------------------------------------------------------- */
+
+/* struct upg_region_opts.numa_policy */
+enum upg_numa_policy {
+	UPG_NUMA_DEFAULT = 0,	/* the process's policy */
+	UPG_NUMA_LOCAL,		/* the node of the allocating CPU */
+	UPG_NUMA_BIND,		/* only numa_node (or numa_nodemask) */
+	UPG_NUMA_INTERLEAVE,	/* round robin over numa_nodemask (0: all) */
+	UPG_NUMA_PREFERRED,	/* numa_node first, others when full */
+};
+
+struct upg_region_opts {
+	size_t sz;
+	/* PROT_READ, or PROT_READ | PROT_WRITE (default). */
+	int prot;
+	/* Byte offset of the region's first byte in its store (page aligned). */
+	uint64_t store_offset;
+	/* Bytes filled per fault: a power of two from the page size to 2 MiB
+	 * (default: one page).  The aligned unit around the fault is filled. */
+	uint64_t fill_unit;
+	/* NUMA placement of the region's pages (enum upg_numa_policy). */
+	int numa_policy;
+	/* Node for BIND and PREFERRED. */
+	int numa_node;
+	/* Nodes for INTERLEAVE and BIND (bit n = node n); 0: numa_node for
+	 * BIND, all nodes for INTERLEAVE. */
+	uint64_t numa_nodemask;
+};
+
+/**
+ * upg_region_map_file() - map a file as a managed region.
+ * @rt:     the runtime.
+ * @fd:     an open file; duplicated, so the caller may close it.
+ * @length: bytes to map (need not be a multiple of the page size).
+ * @opts:   options (store_offset is the file offset), or NULL.
+ * @out:    receives the region.
+ *
+ * The region reads as the file from opts->store_offset on; past the end of
+ * the file it reads as zeros.  Written pages reach the file on flush, on
+ * eviction and on unmap, like MAP_SHARED; the file grows when a page past
+ * its end is written back (never beyond store_offset + @length).
+ * Return: 0; -EINVAL (zero length, unaligned store_offset, bad option),
+ * -EOVERFLOW (store_offset + length overflows), -EBADF (bad fd), -EACCES
+ * (fd not open for writing and prot has PROT_WRITE, or not for reading),
+ * -ENODEV (fd is not a regular file or block device), -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
+				uint64_t length,
+				const struct upg_region_opts *opts,
+				struct upg_region **out);
+
+/**
+ * upg_region_map_anon() - map anonymous memory paged to the runtime's swap.
+ * @rt:     the runtime.
+ * @length: bytes to map.
+ * @opts:   options (store_offset must be 0), or NULL.
+ * @out:    receives the region.
+ *
+ * Like swapped anonymous memory: pages never written read as zeros without
+ * any I/O; contents are lost on unmap.
+ * Return: as upg_region_map_file(); -EIO if the swap file cannot be created
+ * in swap_dir.
+ * Context: any thread.
+ */
+UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
+				const struct upg_region_opts *opts,
+				struct upg_region **out);
+
+/**
+ * upg_region_map_store() - map a region backed by a store object.
+ * @rt:     the runtime.
+ * @store:  the store; the region takes a reference, the caller keeps its own.
+ * @length: bytes to map.
+ * @opts:   options (store_offset: where in the store), or NULL.
+ * @out:    receives the region.
+ *
+ * Return: as upg_region_map_file().
+ * Context: any thread.
+ */
+UPG_API int upg_region_map_store(struct upg_runtime *rt,
+				 struct upg_store *store, uint64_t length,
+				 const struct upg_region_opts *opts,
+				 struct upg_region **out);
+
+/**
+ * upg_region_addr() - the address where the region is mapped.
+ * @r: the region.
+ * Return: the address, or NULL if @r is NULL.
+ * Context: any thread; does not block.
+ */
+UPG_API void *upg_region_addr(const struct upg_region *r);
+
+/**
+ * upg_region_length() - the region's length in bytes, as mapped.
+ * @r: the region.
+ * Return: the length, or 0 if @r is NULL.
+ * Context: any thread; does not block.
+ */
+UPG_API uint64_t upg_region_length(const struct upg_region *r);
+
+/**
+ * upg_region_flush() - write back the dirty pages of a range.
+ * @r:      the region.
+ * @offset: first byte of the range (page aligned).
+ * @length: bytes; 0 means "to the end of the region".
+ *
+ * Dirty pages are written to the store and stay resident, clean.  Then the
+ * store is flushed (fsync for files).  Write errors are errseq-style: an
+ * error met by any writeback of this region (an eviction, a flush) is
+ * returned by the next flush of the region once, and the pages stay dirty,
+ * so nothing is dropped; a flush that retries them and succeeds still
+ * reports the earlier error once.  For several independent flushers, see
+ * upg_region_err_sample().
+ * Return: 0, a negative errno from the store (-EIO, -ENOSPC ...), -EINVAL
+ * (unaligned offset, range past the end), -EBADF.
+ * Context: application thread; waits for I/O.
+ */
+UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
+			     uint64_t length);
+
+/**
+ * upg_region_err_sample() - sample the region's writeback error sequence.
+ * @r: the region.
+ *
+ * A flusher that wants its own error reporting (like a struct file's
+ * f_wb_err) keeps the value and passes it to upg_region_err_check().
+ * Return: the current sequence (0 for a bad handle).
+ * Context: any thread; does not block.
+ */
+UPG_API uint64_t upg_region_err_sample(struct upg_region *r);
+
+/**
+ * upg_region_err_check() - report writeback errors since a sample.
+ * @r:     the region.
+ * @since: a value from upg_region_err_sample(); advanced to now.
+ *
+ * Return: 0 if no writeback of @r failed since *@since, else the negative
+ * errno of the latest failure (reported once per cursor); -EBADF.
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_region_err_check(struct upg_region *r, uint64_t *since);
+
+/**
+ * upg_region_unmap() - write back, then release the region.
+ * @r: the region.
+ *
+ * Writes back every dirty page and flushes the store first.  If that fails,
+ * nothing is released and the error is returned: the region, its data and
+ * its mapping stay as they were, and unmap may be retried.  After success
+ * the address range is unmapped and @r is gone (a second call: -EBADF).
+ * Return: 0, a negative errno from the store, -EBADF.
+ * Context: application thread; waits for I/O.  The application must not
+ * touch the range concurrently.
+ */
+UPG_API int upg_region_unmap(struct upg_region *r);
+
+#define UPG_MAX_NUMA_NODES 64
+
+struct upg_region_stats {
+	size_t sz;
+	uint64_t length;
+	uint64_t resident_bytes;
+	uint64_t dirty_bytes;
+	/* Resident pages per NUMA node, as the kernel reports their placement
+	 * (move_pages query); pages it could not place are not counted. */
+	uint64_t node_pages[UPG_MAX_NUMA_NODES];
+	/* The region's enum upg_numa_policy. */
+	int numa_policy;
+};
+
+/**
+ * upg_region_stats() - the region's residency and placement.
+ * @r:  the region.
+ * @st: filled up to st->sz (UPG_OPTS(upg_region_stats, st)).
+ * Return: 0, -EINVAL, -EBADF.
+ * Context: any thread; does not block on I/O.
+ */
+UPG_API int upg_region_stats(struct upg_region *r,
+			     struct upg_region_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Stores
+ *
+ * A store holds the pages of regions at byte offsets.  The runtime decides
+ * what to read and write and when, merges contiguous pages into one I/O,
+ * and keeps many in flight; a store only moves bytes.  Requests are
+ * asynchronous: submit() starts one and the store calls upg_io_complete()
+ * when it is done, from any thread, possibly before submit() returns.
+ * ---------------------------------------------------------------------- */
+
+enum upg_io_op {
+	UPG_IO_READ = 0,
+	UPG_IO_WRITE = 1,
+};
+
+/* One request.  The store reads op, offset, buf and len; the rest is the
+ * runtime's and must not be touched. */
+struct upg_io {
+	enum upg_io_op op;
+	uint64_t offset;
+	void *buf;
+	size_t len;
+	/* runtime private */
+	void (*done)(struct upg_io *io, ssize_t res);
+	void *priv;
+	size_t progress;
+};
+
+struct upg_store_ops {
+	size_t sz;
+	/*
+	 * Start @io.  Return 0 once it is started (completed later or already
+	 * by upg_io_complete()), or a negative errno if it could not be
+	 * started (upg_io_complete() must then not be called).  @q is the
+	 * runtime's I/O queue of the calling thread, for upg_io_queue_fd().
+	 * A read past the end of the data completes with fewer bytes (the
+	 * rest reads as zeros), as pread() does.
+	 */
+	int (*submit)(void *ctx, struct upg_io_queue *q, struct upg_io *io);
+	/* Make completed writes durable.  Optional.  Return 0 or -errno. */
+	int (*flush)(void *ctx);
+	/* Release ctx when the last reference goes.  Optional. */
+	void (*close)(void *ctx);
+};
+
+/**
+ * upg_store_create() - wrap a store plugin.
+ * @ops: callbacks (copied); submit is required.
+ * @ctx: passed to every callback.
+ * @out: receives the store, with one reference held by the caller.
+ * Return: 0, -EINVAL (missing submit, unknown tail in ops), -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_store_create(const struct upg_store_ops *ops, void *ctx,
+			     struct upg_store **out);
+
+/**
+ * upg_store_open_file() - a store on a file, with I/O through io_uring.
+ * @fd:  a regular file or block device; duplicated.
+ * @out: receives the store.
+ * Return: 0, -EBADF, -ENODEV (not a regular file or block device), -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_store_open_file(int fd, struct upg_store **out);
+
+struct upg_mem_store_opts {
+	size_t sz;
+	/* Bytes the store may hold (default: unlimited); a write past it
+	 * fails with -ENOSPC. */
+	uint64_t capacity;
+};
+
+/**
+ * upg_store_create_mem() - a store in private memory, for tests and
+ * demonstrations; supports fault injection.
+ * @opts: options or NULL.
+ * @out:  receives the store.
+ * Return: 0, -EINVAL, -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_store_create_mem(const struct upg_mem_store_opts *opts,
+				 struct upg_store **out);
+
+struct upg_fault_inject {
+	size_t sz;
+	/* Which requests: UPG_IO_READ or UPG_IO_WRITE. */
+	enum upg_io_op op;
+	/* Fail the nth such request from now on (1 = the next one); 0: any
+	 * request that matches the range below. */
+	uint64_t nth;
+	/* With length > 0, only requests overlapping [offset, offset+length). */
+	uint64_t offset;
+	uint64_t length;
+	/* Negative errno to complete with (default -EIO). */
+	int error;
+	/* How many requests to fail (default 1; UINT32_MAX: until cleared). */
+	uint32_t count;
+};
+
+/**
+ * upg_store_mem_inject() - arm a fault in a memory store.
+ * @st: a store from upg_store_create_mem().
+ * @fi: what to fail.  Replaces the rule armed for the same op.
+ * Return: 0, -EINVAL (not a memory store, bad rule).
+ * Context: any thread.
+ */
+UPG_API int upg_store_mem_inject(struct upg_store *st,
+				 const struct upg_fault_inject *fi);
+
+/**
+ * upg_store_mem_clear_faults() - disarm every injected fault.
+ * @st: a store from upg_store_create_mem().
+ * Return: 0, -EINVAL (not a memory store).
+ * Context: any thread.
+ */
+UPG_API int upg_store_mem_clear_faults(struct upg_store *st);
+
+/**
+ * upg_store_put() - drop the caller's reference to a store.
+ * @st: the store.  Regions mapped on it keep theirs; the store is closed
+ *      when the last one goes.
+ * Context: any thread.
+ */
+UPG_API void upg_store_put(struct upg_store *st);
+
+/**
+ * upg_io_queue_fd() - queue @io on the runtime's io_uring, against @fd.
+ * @q:  the queue passed to submit().
+ * @fd: an open file descriptor, valid until @io completes.
+ * @io: the request; completed through upg_io_complete() by the runtime,
+ *      after short transfers are retried.
+ * Return: 0 (queued), -EINVAL.
+ * Context: inside a store's submit() only.
+ */
+UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io);
+
+/**
+ * upg_io_complete() - a store finished a request.
+ * @io:  the request given to submit().
+ * @res: bytes transferred (fewer than len only for a read at the end of
+ *       the data), or a negative errno.
+ * Context: any thread, once per started request.
+ */
+UPG_API void upg_io_complete(struct upg_io *io, ssize_t res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPAGER_H */

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runtime life: options, userfaultfd, threads; stats; destroy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/handles.h"
+#include "common/log.h"
+#include "common/opts.h"
+#include "evict/evict.h"
+#include "fault/fault.h"
+#include "region/region.h"
+#include "store/store.h"
+
+#define DEFAULT_BUDGET (256ull << 20)
+#define DEFAULT_HANDLERS 2
+#define MAX_HANDLERS 64
+#define DEFAULT_HIGH_PCT 95
+#define DEFAULT_LOW_PCT 85
+#define DEFAULT_EVICT_BATCH 64
+#define MAX_EVICT_BATCH 4096
+#define DEFAULT_IO_DEPTH 64
+#define MAX_IO_DEPTH 4096
+#define KNOWN_FLAGS UPG_RT_USER_MODE_ONLY
+
+static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
+{
+	uint64_t budget = OPTS_GET(o, budget_bytes, 0);
+	unsigned high = OPTS_GET(o, high_watermark_pct, 0);
+	unsigned low = OPTS_GET(o, low_watermark_pct, 0);
+	const char *dir = OPTS_GET(o, swap_dir, NULL);
+	long ps = sysconf(_SC_PAGESIZE);
+
+	rt->page_size = (size_t)ps;
+	rt->page_shift = (unsigned)__builtin_ctzl((unsigned long)ps);
+	budget = budget ? budget : DEFAULT_BUDGET;
+	if (budget < rt->page_size)
+		return -EINVAL;
+	rt->budget_pages = budget >> rt->page_shift;
+	high = high ? high : DEFAULT_HIGH_PCT;
+	low = low ? low : (high > DEFAULT_LOW_PCT ? DEFAULT_LOW_PCT : high / 2);
+	if (high > 100 || low >= high)
+		return -EINVAL;
+	rt->high_pages = rt->budget_pages * high / 100;
+	rt->low_pages = rt->budget_pages * low / 100;
+	rt->nr_handlers = OPTS_GET(o, handler_threads, 0);
+	rt->nr_handlers = rt->nr_handlers ? rt->nr_handlers : DEFAULT_HANDLERS;
+	rt->evict_batch = OPTS_GET(o, evict_batch_pages, 0);
+	rt->evict_batch = rt->evict_batch ? rt->evict_batch :
+					    DEFAULT_EVICT_BATCH;
+	rt->io_depth = OPTS_GET(o, io_queue_depth, 0);
+	rt->io_depth = rt->io_depth ? rt->io_depth : DEFAULT_IO_DEPTH;
+	rt->flags = OPTS_GET(o, flags, 0);
+	if (rt->nr_handlers > MAX_HANDLERS ||
+	    rt->evict_batch > MAX_EVICT_BATCH || rt->io_depth > MAX_IO_DEPTH ||
+	    (rt->flags & ~KNOWN_FLAGS))
+		return -EINVAL;
+	rt->log_fn = OPTS_GET(o, log_fn, NULL);
+	rt->log_ctx = OPTS_GET(o, log_ctx, NULL);
+	rt->log_level = OPTS_GET(o, log_level, 0);
+	if (!rt->log_level)
+		rt->log_level = UPG_LOG_WARN;
+	if ((unsigned)rt->log_level > UPG_LOG_DEBUG)
+		return -EINVAL;
+	if (!dir || !*dir)
+		dir = getenv("TMPDIR");
+	rt->swap_dir = strdup(dir && *dir ? dir : "/tmp");
+	return rt->swap_dir ? 0 : -ENOMEM;
+}
+
+UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
+			       struct upg_runtime **out)
+{
+	struct upg_runtime *rt;
+	int err;
+
+	if (!out || !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->stop_efd = rt->kick_efd = rt->uffd.fd = -1;
+	err = apply_opts(rt, opts);
+	if (err)
+		goto out_free;
+	pthread_rwlock_init(&rt->regions_lock, NULL);
+	pthread_mutex_init(&rt->clock_lock, NULL);
+	pthread_mutex_init(&rt->caller_lock, NULL);
+	pthread_mutex_init(&rt->swap_lock, NULL);
+
+	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY, &rt->uffd);
+	if (err)
+		goto out_free;
+	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rt->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->stop_efd < 0 || rt->kick_efd < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	err = io_queue_init(&rt->caller_q, rt->io_depth);
+	if (err)
+		goto out_close;
+	err = handlers_start(rt);
+	if (err)
+		goto out_fini_q;
+	err = evictor_start(rt);
+	if (err)
+		goto out_stop_handlers;
+	err = handle_add(rt);
+	if (err)
+		goto out_stop_evictor;
+	*out = rt;
+	return 0;
+
+out_stop_evictor:
+	evictor_stop(rt);
+out_stop_handlers:
+	handlers_stop(rt);
+out_fini_q:
+	io_queue_fini(&rt->caller_q);
+out_close:
+	if (rt->stop_efd >= 0)
+		close(rt->stop_efd);
+	if (rt->kick_efd >= 0)
+		close(rt->kick_efd);
+	close(rt->uffd.fd);
+out_free:
+	free(rt->swap_dir);
+	free(rt);
+	return err;
+}
+
+UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
+{
+	int err;
+
+	if (!handle_live(rt))
+		return -EBADF;
+	/* Write back and release every region first; if one fails, stop
+	 * with everything still in place (its data is not lost). */
+	err = region_unmap_all(rt);
+	if (err)
+		return err;
+	handle_del(rt);
+	evictor_stop(rt);
+	handlers_stop(rt);
+	io_queue_fini(&rt->caller_q);
+	close(rt->stop_efd);
+	close(rt->kick_efd);
+	close(rt->uffd.fd);
+	if (rt->swap)
+		upg_store_put(rt->swap);
+	region_free_zombies(rt);
+	free(rt->regions);
+	pthread_rwlock_destroy(&rt->regions_lock);
+	pthread_mutex_destroy(&rt->clock_lock);
+	pthread_mutex_destroy(&rt->caller_lock);
+	pthread_mutex_destroy(&rt->swap_lock);
+	free(rt->swap_dir);
+	free(rt);
+	return 0;
+}
+
+struct upg_io_queue *runtime_caller_queue(struct upg_runtime *rt)
+{
+	pthread_mutex_lock(&rt->caller_lock);
+	return &rt->caller_q;
+}
+
+void runtime_caller_done(struct upg_runtime *rt)
+{
+	pthread_mutex_unlock(&rt->caller_lock);
+}
+
+#define LOAD(f) atomic_load_explicit(&rt->stats.f, memory_order_relaxed)
+
+UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
+{
+	struct upg_stats s = { .sz = sizeof(s) };
+
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!st || st->sz < sizeof(size_t) + sizeof(uint64_t))
+		return -EINVAL;
+	s.faults_missing = LOAD(faults_missing);
+	s.faults_wp = LOAD(faults_wp);
+	s.faults_minor = LOAD(faults_minor);
+	s.pages_filled = LOAD(pages_filled);
+	s.pages_zero_filled = LOAD(pages_zero_filled);
+	s.pages_evicted = LOAD(pages_evicted);
+	s.pages_written_back = LOAD(pages_written_back);
+	s.bytes_read = LOAD(bytes_read);
+	s.bytes_written = LOAD(bytes_written);
+	s.resident_bytes = atomic_load(&rt->resident_pages) << rt->page_shift;
+	s.resident_peak_bytes = atomic_load(&rt->resident_peak)
+				<< rt->page_shift;
+	s.budget_bytes = rt->budget_pages << rt->page_shift;
+	s.read_errors = LOAD(read_errors);
+	s.write_errors = LOAD(write_errors);
+	s.io_errors = s.read_errors + s.write_errors;
+	s.evict_batches_background = LOAD(evict_batches_background);
+	s.evict_batches_sync = LOAD(evict_batches_sync);
+	s.pages_sampled = LOAD(pages_sampled);
+	s.pages_referenced = LOAD(pages_referenced);
+	s.budget_overshoot_pages = LOAD(budget_overshoot_pages);
+	s.uffd_mode = (uint32_t)rt->uffd.mode;
+	s.uffd_features = rt->uffd.features;
+	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
+	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
+	return 0;
+}

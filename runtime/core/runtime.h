@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime - the object behind struct upg_runtime: options, the uffd, the
+ * region table, the budget, the threads, and the counters.
+ */
+#ifndef UPAGER_RUNTIME_H
+#define UPAGER_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/io_queue.h"
+#include "uffd/uffd.h"
+#include "upager.h"
+
+struct upg_region;
+struct handler;
+
+/* Counters of struct upg_stats, updated with relaxed atomics. */
+struct rt_stats {
+	_Atomic uint64_t faults_missing, faults_wp, faults_minor;
+	_Atomic uint64_t pages_filled, pages_zero_filled;
+	_Atomic uint64_t pages_evicted, pages_written_back;
+	_Atomic uint64_t bytes_read, bytes_written;
+	_Atomic uint64_t read_errors, write_errors;
+	_Atomic uint64_t evict_batches_background, evict_batches_sync;
+	_Atomic uint64_t pages_sampled, pages_referenced;
+	_Atomic uint64_t budget_overshoot_pages;
+};
+
+#define STAT_ADD(rt, field, n) \
+	atomic_fetch_add_explicit(&(rt)->stats.field, (n), memory_order_relaxed)
+
+struct upg_runtime {
+	/* Options, fixed after create. */
+	size_t page_size;
+	unsigned page_shift;
+	uint64_t budget_pages, high_pages, low_pages;
+	unsigned nr_handlers, evict_batch, io_depth, flags;
+	char *swap_dir;
+	upg_log_fn log_fn;
+	void *log_ctx;
+	enum upg_log_level log_level;
+
+	struct uffd_ctx uffd;
+
+	/*
+	 * Regions sorted by application address.  Read-mostly: the fault
+	 * path takes the read side only to find a region and pin it with a
+	 * reference; map, unmap and the REMAP/UNMAP events take the write
+	 * side.
+	 */
+	pthread_rwlock_t regions_lock;
+	struct upg_region **regions;
+	size_t nr_regions, cap_regions;
+	/* Unmapped regions: kept (small) until destroy, so that a stale
+	 * handle is never a pointer to freed or reused memory. */
+	struct upg_region *zombies;
+
+	/* Budget: pages FILLING, RESIDENT or EVICTING, all regions. */
+	_Atomic uint64_t resident_pages;
+	_Atomic uint64_t resident_peak;
+
+	/* Clock hand over all regions (evict/clock.c). */
+	pthread_mutex_t clock_lock;
+	size_t clock_region;
+	uint64_t clock_page;
+
+	/* Threads. */
+	struct handler *handlers;
+	int stop_efd;  /* handlers: readable when stopping */
+	int kick_efd;  /* evictor: readable when above the high watermark */
+	atomic_bool evictor_kicked;
+	atomic_bool stopping;
+	pthread_t evictor;
+	bool evictor_started;
+
+	/* I/O queue for application threads (flush, unmap, destroy). */
+	pthread_mutex_t caller_lock;
+	struct upg_io_queue caller_q;
+
+	/* Swap store behind anonymous regions, created on first use. */
+	pthread_mutex_t swap_lock;
+	struct upg_store *swap;
+
+	struct rt_stats stats;
+};
+
+/* Page-granular helpers. */
+static inline uint64_t rt_pages(const struct upg_runtime *rt, uint64_t bytes)
+{
+	return (bytes + rt->page_size - 1) >> rt->page_shift;
+}
+
+/**
+ * runtime_caller_queue() - the I/O queue for an application thread;
+ * returns with rt->caller_lock held, release with runtime_caller_done().
+ */
+struct upg_io_queue *runtime_caller_queue(struct upg_runtime *rt);
+void runtime_caller_done(struct upg_runtime *rt);
+
+#endif

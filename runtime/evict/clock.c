@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Victim selection: CLOCK over every page of every region, with a
+ * reference bit that userspace can actually observe.
+ *
+ * The kernel's accessed bits are invisible here, so REF is set by the
+ * events we do see: a fill (the page was just wanted) and a minor fault.
+ * Minor faults are what make the clock work: when the hand passes a
+ * referenced page it clears REF and zaps the page's application mapping
+ * (MADV_DONTNEED on a shared mapping drops the PTE, not the data).  If the
+ * application touches the page again it raises a MINOR fault, resolved by
+ * UFFDIO_CONTINUE without I/O, which sets REF again.  A page the hand finds
+ * with REF still clear was not touched for a whole revolution: the victim.
+ * A re-faulted page costs one minor fault (~a syscall), far less than the
+ * I/O its eviction would cost.  See docs/architecture.md "Recency".
+ *
+ * Zapping is done only by the background evictor: with the REMOVE event
+ * enabled a MADV_DONTNEED blocks until a handler reads the event, so a
+ * handler thread must never issue it.  Faulting paths that evict
+ * synchronously give referenced pages their second chance without the zap.
+ *
+ * Known narrow race: if the application munmaps a region itself and maps
+ * something else at the same address before the UNMAP event is read, a
+ * zap in that window would hit the new mapping.  Regions with an UNMAP
+ * event seen are never zapped again.
+ */
+#include <sys/mman.h>
+
+#include "evict/evict.h"
+#include "region/region.h"
+
+#define ZAP_RUNS 32
+
+struct zap_run {
+	struct upg_region *r;
+	uint64_t first, n;
+};
+
+static bool evictable(uint32_t s)
+{
+	return ps_state(s) == PS_RESIDENT &&
+	       !(s & (PS_LOCK | PS_WRITEBACK));
+}
+
+/* Extend the last zap run with page @pg of @r, or start a new one. */
+static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
+		    uint64_t pg)
+{
+	struct zap_run *last = *nr ? &runs[*nr - 1] : NULL;
+
+	if (last && last->r == r && last->first + last->n == pg) {
+		last->n++;
+		return;
+	}
+	if (*nr == ZAP_RUNS)
+		return;
+	region_get(r);
+	runs[(*nr)++] = (struct zap_run){ r, pg, 1 };
+}
+
+static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
+		     unsigned nr)
+{
+	unsigned i;
+
+	for (i = 0; i < nr; i++) {
+		struct upg_region *r = runs[i].r;
+
+		if (!atomic_load(&r->detached) &&
+		    !atomic_load(&r->partly_unmapped) &&
+		    !madvise((void *)region_page_addr(r, runs[i].first),
+			     runs[i].n << rt->page_shift, MADV_DONTNEED))
+			STAT_ADD(rt, pages_sampled, runs[i].n);
+		region_put(r);
+	}
+}
+
+unsigned clock_select(struct upg_runtime *rt, struct victim *out,
+		      unsigned want, bool sample)
+{
+	struct zap_run runs[ZAP_RUNS];
+	unsigned got = 0, nr_runs = 0;
+	uint64_t total = 0, scanned = 0, limit;
+	size_t i;
+
+	pthread_mutex_lock(&rt->clock_lock);
+	pthread_rwlock_rdlock(&rt->regions_lock);
+	for (i = 0; i < rt->nr_regions; i++)
+		total += rt->regions[i]->npages;
+	/* Two revolutions: the first may only clear reference bits. */
+	limit = 2 * total + 1;
+	while (total && got < want && scanned < limit) {
+		struct upg_region *r;
+		_Atomic uint32_t *p;
+		uint32_t s;
+
+		if (rt->clock_region >= rt->nr_regions) {
+			rt->clock_region = 0;
+			rt->clock_page = 0;
+		}
+		r = rt->regions[rt->clock_region];
+		if (rt->clock_page >= r->npages) {
+			rt->clock_region++;
+			rt->clock_page = 0;
+			continue;
+		}
+		p = region_page(r, rt->clock_page);
+		s = atomic_load(p);
+		scanned++;
+		if (evictable(s)) {
+			if (s & PS_REF) {
+				if (ps_cas(p, &s, s & ~PS_REF) && sample)
+					zap_add(runs, &nr_runs, r,
+						rt->clock_page);
+			} else if (ps_cas(p, &s,
+					  ps_with_state(s, PS_EVICTING))) {
+				region_get(r);
+				out[got++] = (struct victim){ r,
+							      rt->clock_page,
+							      false };
+			}
+		}
+		rt->clock_page++;
+	}
+	pthread_rwlock_unlock(&rt->regions_lock);
+	pthread_mutex_unlock(&rt->clock_lock);
+	zap_runs(rt, runs, nr_runs);
+	return got;
+}

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The eviction protocol (DESIGN.md section 3), for a batch of victims:
+ *
+ *  1. clock_select() moved them RESIDENT -> EVICTING: handlers no longer
+ *     lift write-protection on them (they park the faults instead);
+ *  2. write-protect them in the application: from here no write can land
+ *     unseen (a write to a page still dirty from before is in the memfd and
+ *     is copied in step 3);
+ *  3. write the dirty ones from the alias to the store, and wait;
+ *  4. punch them out of the memfd (this zaps every mapping of them), mark
+ *     them ABSENT and wake the faults parked on them, which fault again
+ *     and read the page back from the store.
+ *
+ * A page whose write failed is not punched: it goes back to RESIDENT,
+ * still dirty (and write-protected, so its next write faults and is seen
+ * again), the error is recorded for the next flush, and nothing is lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "evict/evict.h"
+#include "region/region.h"
+#include "writeback/writeback.h"
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct victim *x = a, *y = b;
+
+	if (x->r != y->r)
+		return (uintptr_t)x->r < (uintptr_t)y->r ? -1 : 1;
+	return x->pg < y->pg ? -1 : x->pg > y->pg;
+}
+
+/* Length of the run of contiguous pages of one region starting at v[i]. */
+static size_t run_len(const struct victim *v, size_t i, size_t n)
+{
+	size_t j = i + 1;
+
+	while (j < n && v[j].r == v[i].r && v[j].pg == v[j - 1].pg + 1)
+		j++;
+	return j - i;
+}
+
+/* Step 2.  Returns false for victims that could not be protected: they
+ * must not be evicted. */
+static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
+		    bool *ok)
+{
+	size_t i = 0, k;
+
+	while (i < n) {
+		size_t len = run_len(v, i, n);
+		struct upg_region *r = v[i].r;
+		int err = 0;
+
+		if ((r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
+		    !r->torn_down)
+			err = uffd_writeprotect(&rt->uffd,
+						region_page_addr(r, v[i].pg),
+						len << rt->page_shift, true);
+		/* -ENOENT: the application unmapped the range; nobody can
+		 * write there any more. */
+		if (err && err != -ENOENT)
+			rt_err(rt, "write-protect for eviction: %s",
+			       strerror(-err));
+		for (k = i; k < i + len; k++)
+			ok[k] = !err || err == -ENOENT;
+		i += len;
+	}
+}
+
+static void finish_evicted(struct upg_runtime *rt, struct victim *v,
+			   bool written)
+{
+	_Atomic uint32_t *p = region_page(v->r, v->pg);
+	uint32_t s = atomic_load(p), new;
+
+	do {
+		new = (s & PS_KEEP_ACROSS_EVICTION) | PS_ABSENT;
+		if (written)
+			new |= PS_HAS_DATA;
+	} while (!ps_cas(p, &s, new));
+	if (s & PS_PARKED)
+		uffd_wake(&rt->uffd, region_page_addr(v->r, v->pg),
+			  rt->page_size);
+	ps_wake(p, s);
+}
+
+static void abort_eviction(struct upg_runtime *rt, struct victim *v)
+{
+	_Atomic uint32_t *p = region_page(v->r, v->pg);
+	uint32_t s = atomic_load(p), new;
+
+	do {
+		new = ps_with_state(s, PS_RESIDENT) &
+		      ~(PS_PARKED | PS_WAITERS);
+	} while (!ps_cas(p, &s, new));
+	if (s & PS_PARKED)
+		uffd_wake(&rt->uffd, region_page_addr(v->r, v->pg),
+			  rt->page_size);
+	ps_wake(p, s);
+}
+
+/* Step 4 for the runs of victims marked written. */
+static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
+{
+	unsigned evicted = 0;
+	size_t i = 0, k;
+
+	while (i < n) {
+		size_t len = run_len(v, i, n);
+		struct upg_region *r = v[i].r;
+
+		/* Split the run where a page is not to be punched. */
+		for (k = i; k < i + len && v[k].written; k++)
+			;
+		if (k > i) {
+			size_t cnt = k - i;
+
+			if (fallocate(r->memfd,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)(v[i].pg << rt->page_shift),
+				      (off_t)(cnt << rt->page_shift))) {
+				rt_err(rt, "punch for eviction: %s",
+				       strerror(errno));
+				for (; i < k; i++)
+					abort_eviction(rt, &v[i]);
+				continue;
+			}
+			for (; i < k; i++) {
+				finish_evicted(rt, &v[i], true);
+				evicted++;
+			}
+			atomic_fetch_sub(&r->resident, cnt);
+			budget_release(rt, cnt);
+			continue;
+		}
+		abort_eviction(rt, &v[i]);
+		i++;
+	}
+	return evicted;
+}
+
+unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
+		     unsigned want, bool background)
+{
+	struct victim *v = calloc(want, sizeof(*v));
+	struct wb_page *wb = calloc(want, sizeof(*wb));
+	bool *ok = calloc(want, sizeof(*ok));
+	size_t n, i, nwb = 0;
+	unsigned evicted = 0;
+
+	if (!v || !wb || !ok)
+		goto out_free;
+	n = clock_select(rt, v, want, background);
+	if (!n)
+		goto out_free;
+	qsort(v, n, sizeof(*v), victim_cmp);
+
+	protect(rt, v, n, ok);
+	for (i = 0; i < n; i++) {
+		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));
+
+		if (ok[i] && (s & PS_DIRTY))
+			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0 };
+		else
+			v[i].written = ok[i];
+	}
+	write_pages(q, wb, nwb);
+	/* Both arrays are sorted by (region, page): match them in one pass. */
+	for (i = 0, nwb = 0; i < n; i++) {
+		if (!ok[i] || v[i].written)
+			continue;
+		v[i].written = !wb[nwb].err;
+		if (wb[nwb].err) {
+			region_record_error(v[i].r, wb[nwb].err);
+			rt_warn(rt, "writeback of an evicted page failed (%s): "
+				    "kept resident and dirty",
+				strerror(-wb[nwb].err));
+		}
+		nwb++;
+	}
+	evicted = punch(rt, v, n);
+	STAT_ADD(rt, pages_evicted, evicted);
+	if (background)
+		STAT_ADD(rt, evict_batches_background, 1);
+	else
+		STAT_ADD(rt, evict_batches_sync, 1);
+	for (i = 0; i < n; i++)
+		region_put(v[i].r);
+out_free:
+	free(ok);
+	free(wb);
+	free(v);
+	return evicted;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evict - the budget, victim selection (evict/clock.c), the eviction
+ * protocol (evict/evict.c) and the background evictor (evict/evictor.c).
+ */
+#ifndef UPAGER_EVICT_H
+#define UPAGER_EVICT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/runtime.h"
+#include "io/io_queue.h"
+
+struct upg_region;
+
+/* One page chosen for eviction, already moved to PS_EVICTING, with a
+ * reference on its region. */
+struct victim {
+	struct upg_region *r;
+	uint64_t pg;
+	bool written; /* evict.c: written back (or clean) and safe to punch */
+};
+
+/**
+ * budget_reserve() - count @n pages against the budget before filling
+ * them.  If the budget is full, evict a batch on this thread (using @q for
+ * the writeback) until there is room.  When nothing at all can be evicted
+ * (every resident page busy) it gives up after a bounded number of tries
+ * and overshoots, counting budget_overshoot_pages: a fill never waits
+ * forever.  Kicks the background evictor above the high watermark.
+ * Context: handler thread.
+ */
+void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
+		    uint64_t n);
+
+/* Pages leave the budget (evicted, failed fill, unmapped region). */
+void budget_release(struct upg_runtime *rt, uint64_t n);
+
+/**
+ * clock_select() - choose up to @want victims with the clock.
+ * @sample: zap the mappings of referenced pages as the hand passes them,
+ *          so that their next access is observed (a minor fault).  Only
+ *          off handler threads: see evict/clock.c.
+ * Return: number of victims written to @out.
+ */
+unsigned clock_select(struct upg_runtime *rt, struct victim *out,
+		      unsigned want, bool sample);
+
+/**
+ * evict_batch() - select up to @want victims and evict them following the
+ * protocol of DESIGN.md section 3.
+ * @q:          this thread's I/O queue, for the writeback.
+ * @background: true for the evictor thread (counts, and samples recency).
+ * Return: pages evicted (0 if nothing was evictable).
+ */
+unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
+		     unsigned want, bool background);
+
+int evictor_start(struct upg_runtime *rt);
+void evictor_stop(struct upg_runtime *rt);
+/* Wake the evictor (above the high watermark). */
+void evictor_kick(struct upg_runtime *rt);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The background evictor: woken when a fill takes the budget above the
+ * high watermark (and every 100 ms, so that it catches up after a burst),
+ * it evicts batches until residency is below the low watermark.  It owns
+ * its own io_uring queue for the writeback.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "evict/evict.h"
+
+#define EVICTOR_TICK_MS 100
+
+static void *evictor_main(void *arg)
+{
+	struct upg_runtime *rt = arg;
+	struct upg_io_queue q;
+	struct pollfd pfd = { .fd = rt->kick_efd, .events = POLLIN };
+	int err;
+
+	err = io_queue_init(&q, rt->io_depth);
+	if (err) {
+		rt_err(rt, "evictor: no io_uring (%s): eviction only on the "
+			   "fault path", strerror(-err));
+		return NULL;
+	}
+	while (!atomic_load(&rt->stopping)) {
+		uint64_t v;
+
+		if (poll(&pfd, 1, EVICTOR_TICK_MS) > 0 &&
+		    read(rt->kick_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			rt_err(rt, "evictor: %s", strerror(errno));
+		atomic_store(&rt->evictor_kicked, false);
+		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
+			continue;
+		while (!atomic_load(&rt->stopping) &&
+		       atomic_load(&rt->resident_pages) > rt->low_pages) {
+			if (!evict_batch(rt, &q, rt->evict_batch, true))
+				break;
+		}
+	}
+	io_queue_fini(&q);
+	return NULL;
+}
+
+int evictor_start(struct upg_runtime *rt)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = -pthread_create(&rt->evictor, NULL, evictor_main, rt);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rt->evictor_started = !err;
+	return err;
+}
+
+void evictor_stop(struct upg_runtime *rt)
+{
+	atomic_store(&rt->stopping, true);
+	if (!rt->evictor_started)
+		return;
+	evictor_kick(rt);
+	pthread_join(rt->evictor, NULL);
+	rt->evictor_started = false;
+}
+
+void evictor_kick(struct upg_runtime *rt)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&rt->evictor_kicked, true))
+		return;
+	if (write(rt->kick_efd, &one, sizeof(one)) != sizeof(one))
+		atomic_store(&rt->evictor_kicked, false);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fills: making absent pages resident.
+ *
+ * Zero copy (DESIGN.md section 8): the store is read straight into the
+ * runtime's alias of the memfd, which puts the page in the memfd; then
+ * UFFDIO_CONTINUE maps it into the application, write-protected unless
+ * the fault was a write.  Pages that hold no data (anonymous pages never
+ * written back) are allocated with fallocate() and mapped the same way,
+ * without I/O.  The read is asynchronous: the handler thread goes back to
+ * its userfaultfd and the mapping happens when the read completes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "evict/evict.h"
+#include "fault/fault.h"
+#include "region/region.h"
+#include "store/store.h"
+
+struct fill_req {
+	struct upg_io io;
+	struct upg_region *r;
+	uint64_t first, n;
+	uint64_t fault_pg; /* UINT64_MAX: no fault inside this run */
+	bool write;
+	pid_t tid;
+};
+
+/* Publish the pages of a finished fill as RESIDENT and wake the faults
+ * parked on them (WP faults that came between CONTINUE and now). */
+static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
+			     uint64_t dirty_pg, bool all_dirty)
+{
+	const struct upg_runtime *rt = r->rt;
+	uint64_t pg;
+
+	for (pg = first; pg < first + n; pg++) {
+		_Atomic uint32_t *p = region_page(r, pg);
+		uint32_t s = atomic_load(p), new;
+
+		do {
+			new = (s & PS_HAS_DATA) | PS_RESIDENT | PS_REF;
+			if (all_dirty || pg == dirty_pg)
+				new |= PS_DIRTY;
+		} while (!ps_cas(p, &s, new));
+		if (s & PS_PARKED)
+			uffd_wake(&rt->uffd, region_page_addr(r, pg),
+				  rt->page_size);
+		ps_wake(p, s);
+	}
+}
+
+/* Map a run that is now in the memfd; see the file comment. */
+static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
+		    uint64_t fault_pg, bool write)
+{
+	struct upg_runtime *rt = r->rt;
+	const struct uffd_ctx *u = &rt->uffd;
+	uintptr_t a = region_page_addr(r, first);
+	size_t ps = rt->page_size;
+	bool wp = r->prot & PROT_WRITE;
+	/* Without CONTINUE_MODE_WP a clean page cannot be mapped protected
+	 * atomically: count every page dirty rather than risk a lost write. */
+	bool all_dirty = wp && !u->continue_wp;
+	bool split = write && fault_pg >= first && fault_pg < first + n;
+	int err = 0;
+
+	if (all_dirty)
+		wp = false;
+	if (split && wp) {
+		uint64_t before = fault_pg - first;
+
+		if (before)
+			err = uffd_continue(u, a, before * ps, true);
+		if (!err)
+			err = uffd_continue(u, a + before * ps, ps, false);
+		if (!err && n - before - 1)
+			err = uffd_continue(u, a + (before + 1) * ps,
+					    (n - before - 1) * ps, true);
+	} else {
+		err = uffd_continue(u, a, n * ps, wp);
+	}
+	if (err && err != -ENOENT) {
+		/* The pages are in the memfd: a fault on them now is a minor
+		 * fault we can resolve; wake whoever waits so they retry. */
+		rt_err(rt, "continue %#lx+%llu pages: %d", (unsigned long)a,
+		       (unsigned long long)n, err);
+		uffd_wake(u, a, n * ps);
+	}
+	publish_resident(r, first, n, split ? fault_pg : UINT64_MAX,
+			 all_dirty);
+}
+
+/*
+ * A fill failed (store read error, or no memory for the page).  The pages
+ * go back to ABSENT, anything half-written into the memfd is punched, the
+ * faulting thread gets SIGBUS (UFFDIO_POISON, as for an I/O error on a
+ * mapped file) and other threads waiting on the run are woken to retry.
+ */
+static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
+		     uint64_t fault_pg, pid_t tid, int err)
+{
+	struct upg_runtime *rt = r->rt;
+	size_t ps = rt->page_size;
+	uint64_t pg;
+
+	STAT_ADD(rt, read_errors, 1);
+	rt_warn(rt, "fill of %llu pages at store offset %llu failed: %s",
+		(unsigned long long)n,
+		(unsigned long long)(r->store_off + first * ps),
+		strerror(-err));
+	fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(first * ps), (off_t)(n * ps));
+	for (pg = first; pg < first + n; pg++) {
+		_Atomic uint32_t *p = region_page(r, pg);
+		uint32_t old = atomic_exchange(
+			p, (atomic_load(p) & PS_HAS_DATA) | PS_ABSENT);
+
+		ps_wake(p, old);
+	}
+	atomic_fetch_sub(&r->resident, n);
+	budget_release(rt, n);
+	for (pg = first; pg < first + n; pg++) {
+		uintptr_t a = region_page_addr(r, pg);
+
+		if (pg == fault_pg)
+			uffd_poison(&rt->uffd, a, ps, tid);
+		else
+			uffd_wake(&rt->uffd, a, ps);
+	}
+}
+
+static void read_done(struct upg_io *io, ssize_t res)
+{
+	struct fill_req *req = io->priv;
+	struct upg_region *r = req->r;
+	struct upg_runtime *rt = r->rt;
+	size_t ps = rt->page_size;
+	size_t len = req->n * ps;
+
+	if (res < 0) {
+		fail_run(r, req->first, req->n, req->fault_pg, req->tid,
+			 (int)res);
+	} else {
+		uint64_t read_pages = ((size_t)res + ps - 1) / ps;
+
+		/* Past the end of the data: zeros (this allocates the pages
+		 * the read did not reach). */
+		if ((size_t)res < len)
+			memset(region_alias(r, req->first) + res, 0,
+			       len - (size_t)res);
+		STAT_ADD(rt, bytes_read, (uint64_t)res);
+		STAT_ADD(rt, pages_filled, read_pages);
+		STAT_ADD(rt, pages_zero_filled, req->n - read_pages);
+		map_run(r, req->first, req->n, req->fault_pg, req->write);
+	}
+	region_put(r);
+	free(req);
+}
+
+static void start_read(struct handler *h, struct upg_region *r,
+		       uint64_t first, uint64_t n, uint64_t fault_pg,
+		       bool write, pid_t tid)
+{
+	size_t ps = h->rt->page_size;
+	struct fill_req *req = malloc(sizeof(*req));
+	int err;
+
+	if (!req) {
+		fail_run(r, first, n, fault_pg, tid, -ENOMEM);
+		return;
+	}
+	*req = (struct fill_req){
+		.io = { .op = UPG_IO_READ,
+			.offset = r->store_off + first * ps,
+			.buf = region_alias(r, first),
+			.len = n * ps,
+			.done = read_done,
+			.priv = req },
+		.r = r, .first = first, .n = n, .fault_pg = fault_pg,
+		.write = write, .tid = tid,
+	};
+	region_get(r);
+	err = store_submit(r->store, &h->q, &req->io);
+	if (err)
+		read_done(&req->io, err);
+}
+
+static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
+		       uint64_t fault_pg, bool write, pid_t tid)
+{
+	size_t ps = r->rt->page_size;
+
+	if (fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps))) {
+		fail_run(r, first, n, fault_pg, tid, -errno);
+		return;
+	}
+	STAT_ADD(r->rt, pages_zero_filled, n);
+	map_run(r, first, n, fault_pg, write);
+}
+
+/* Start the run [first, first+n), all claimed FILLING by this thread. */
+static void start_run(struct handler *h, struct upg_region *r, uint64_t first,
+		      uint64_t n, bool zero, uint64_t fault_pg, bool write,
+		      pid_t tid)
+{
+	if (fault_pg < first || fault_pg >= first + n)
+		fault_pg = UINT64_MAX;
+	if (zero)
+		start_zero(r, first, n, fault_pg, write, tid);
+	else
+		start_read(h, r, first, n, fault_pg, write, tid);
+}
+
+/* Does page state @s need I/O to fill?  Anonymous pages never written
+ * back hold zeros. */
+static bool needs_read(const struct upg_region *r, uint32_t s)
+{
+	return !r->anon || (s & PS_HAS_DATA);
+}
+
+void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
+		bool write, pid_t tid)
+{
+	struct upg_runtime *rt = h->rt;
+	uint64_t unit = r->fill_pages;
+	uint64_t first = pg & ~(unit - 1);
+	uint64_t end = first + unit < r->npages ? first + unit : r->npages;
+	uint64_t want = 0, got = 0, i, run_start = 0;
+	bool claimed_prev = false, zero_prev = false;
+
+	for (i = first; i < end; i++)
+		want += ps_state(atomic_load(region_page(r, i))) == PS_ABSENT;
+	if (!want)
+		return;
+	budget_reserve(rt, &h->q, want);
+
+	/* Claim the absent pages of the unit and start each contiguous run
+	 * of the same kind (read / zero) as soon as it ends. */
+	for (i = first; i <= end; i++) {
+		bool claimed = false, zero = false;
+
+		if (i < end && got < want) {
+			_Atomic uint32_t *p = region_page(r, i);
+			uint32_t s = atomic_load(p);
+
+			while (ps_state(s) == PS_ABSENT) {
+				uint32_t new = (s & (PS_HAS_DATA | PS_WAITERS)) |
+					       PS_FILLING;
+				if (ps_cas(p, &s, new)) {
+					claimed = true;
+					zero = !needs_read(r, s);
+					got++;
+					break;
+				}
+			}
+		}
+		if (claimed_prev && (!claimed || zero != zero_prev))
+			start_run(h, r, run_start, i - run_start, zero_prev,
+				  pg, write, tid);
+		if (claimed && (!claimed_prev || zero != zero_prev))
+			run_start = i;
+		claimed_prev = claimed;
+		zero_prev = zero;
+	}
+	atomic_fetch_add(&r->resident, got);
+	if (got < want)
+		budget_release(rt, want - got);
+}
+
+void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
+		 bool write, pid_t tid)
+{
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s = atomic_load(p);
+
+	/* Only a quiet resident page: a locked or written-back one is looked
+	 * at again when its thread refaults. */
+	if (ps_state(s) != PS_RESIDENT || (s & (PS_LOCK | PS_WRITEBACK)) ||
+	    !ps_cas(p, &s, (s & (PS_HAS_DATA | PS_WAITERS)) | PS_FILLING)) {
+		uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
+			  h->rt->page_size);
+		return;
+	}
+	rt_info(h->rt, "page %llu of a region vanished from its memfd "
+		       "(punched by the application?): filling it again",
+		(unsigned long long)pg);
+	start_run(h, r, pg, 1, !needs_read(r, s), pg, write, tid);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handler threads.  Each owns an io_uring queue and polls three things:
+ * the userfaultfd (faults and events), its queue (completed fills) and the
+ * stop eventfd.  All threads read the one userfaultfd; a read returns as
+ * many messages as are pending (up to a batch), and duplicates within a
+ * batch (several threads faulting on one page) are dropped.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fault/fault.h"
+#include "region/region.h"
+
+static void handle_event(struct handler *h, const struct uffd_msg *m)
+{
+	struct upg_runtime *rt = h->rt;
+
+	switch (m->event) {
+	case UFFD_EVENT_REMAP:
+		region_on_remap(rt, m->arg.remap.from, m->arg.remap.to,
+				m->arg.remap.len);
+		break;
+	case UFFD_EVENT_UNMAP:
+		region_on_unmap(rt, m->arg.remove.start, m->arg.remove.end);
+		break;
+	default:
+		rt_warn(rt, "unexpected userfaultfd event %u", m->event);
+		break;
+	}
+}
+
+/*
+ * An ioctl of this thread met -EAGAIN: an event is waiting to be read and
+ * the kernel refuses to change the address space until it is.  Read what
+ * is pending; handle the events now and keep the page faults for the main
+ * loop (we may be deep inside the handling of another fault).
+ */
+static void drain_events(void *arg)
+{
+	struct handler *h = arg;
+	struct uffd_msg msgs[16];
+	ssize_t n;
+	int i;
+
+	n = read(h->rt->uffd.fd, msgs, sizeof(msgs));
+	if (n <= 0) {
+		sched_yield();
+		return;
+	}
+	for (i = 0; i < (int)(n / (ssize_t)sizeof(msgs[0])); i++) {
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
+			handle_event(h, &msgs[i]);
+		} else if (h->backlog_len < HANDLER_BACKLOG) {
+			unsigned tail = (h->backlog_head + h->backlog_len) %
+					HANDLER_BACKLOG;
+			h->backlog[tail] = msgs[i];
+			h->backlog_len++;
+		} else {
+			/* More faulting threads than the backlog holds: wake
+			 * this one instead of keeping it; it faults again and
+			 * is read again once the event is out of the way. */
+			rt_dbg(h->rt, "fault backlog full: fault at %#llx "
+				      "re-woken",
+			       (unsigned long long)msgs[i].arg.pagefault.address);
+			uffd_wake(&h->rt->uffd,
+				  msgs[i].arg.pagefault.address &
+					  ~(uint64_t)(h->rt->page_size - 1),
+				  h->rt->page_size);
+		}
+	}
+}
+
+static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
+		       uint64_t mask)
+{
+	return a->event == UFFD_EVENT_PAGEFAULT &&
+	       b->event == UFFD_EVENT_PAGEFAULT &&
+	       (a->arg.pagefault.address & mask) ==
+		       (b->arg.pagefault.address & mask) &&
+	       a->arg.pagefault.flags == b->arg.pagefault.flags;
+}
+
+static void handle_batch(struct handler *h, struct uffd_msg *msgs, int n)
+{
+	uint64_t mask = ~(uint64_t)(h->rt->page_size - 1);
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		bool dup = false;
+
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
+			handle_event(h, &msgs[i]);
+			continue;
+		}
+		for (j = 0; j < i && !dup; j++)
+			dup = same_fault(&msgs[i], &msgs[j], mask);
+		if (!dup)
+			fault_resolve(h, &msgs[i]);
+	}
+}
+
+static void run_backlog(struct handler *h)
+{
+	while (h->backlog_len) {
+		struct uffd_msg m = h->backlog[h->backlog_head];
+
+		h->backlog_head = (h->backlog_head + 1) % HANDLER_BACKLOG;
+		h->backlog_len--;
+		fault_resolve(h, &m);
+	}
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler *h = arg;
+	struct upg_runtime *rt = h->rt;
+	struct uffd_msg msgs[HANDLER_MSG_BATCH];
+	struct pollfd pfd[3] = {
+		{ .fd = rt->uffd.fd, .events = POLLIN },
+		{ .fd = io_queue_pollfd(&h->q), .events = POLLIN },
+		{ .fd = rt->stop_efd, .events = POLLIN },
+	};
+
+	uffd_eagain_hook = drain_events;
+	uffd_eagain_arg = h;
+	for (;;) {
+		ssize_t n;
+
+		run_backlog(h);
+		io_queue_reap(&h->q, false);
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[2].revents)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			n = read(rt->uffd.fd, msgs, sizeof(msgs));
+			if (n > 0)
+				handle_batch(h, msgs,
+					     (int)(n / (ssize_t)sizeof(msgs[0])));
+		}
+		io_queue_submit(&h->q);
+	}
+	/* Finish what is in flight: the faulting threads wait for it. */
+	while (io_queue_pending(&h->q))
+		io_queue_reap(&h->q, true);
+	return NULL;
+}
+
+int handlers_start(struct upg_runtime *rt)
+{
+	unsigned i;
+	int err;
+
+	rt->handlers = calloc(rt->nr_handlers, sizeof(*rt->handlers));
+	if (!rt->handlers)
+		return -ENOMEM;
+	for (i = 0; i < rt->nr_handlers; i++) {
+		struct handler *h = &rt->handlers[i];
+		sigset_t all, old;
+
+		h->rt = rt;
+		err = io_queue_init(&h->q, rt->io_depth);
+		if (err)
+			goto out_stop;
+		/* Handler threads take no signals: the application's handlers
+		 * must not run on them (and SIGBUS there would be ours). */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		err = -pthread_create(&h->thread, NULL, handler_main, h);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (err) {
+			io_queue_fini(&h->q);
+			goto out_stop;
+		}
+		h->started = true;
+	}
+	return 0;
+
+out_stop:
+	handlers_stop(rt);
+	return err;
+}
+
+void handlers_stop(struct upg_runtime *rt)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	if (!rt->handlers)
+		return;
+	if (write(rt->stop_efd, &one, sizeof(one)) != sizeof(one))
+		rt_err(rt, "cannot signal handler threads: %s",
+		       strerror(errno));
+	for (i = 0; i < rt->nr_handlers; i++) {
+		struct handler *h = &rt->handlers[i];
+
+		if (!h->started)
+			continue;
+		pthread_join(h->thread, NULL);
+		io_queue_fini(&h->q);
+	}
+	free(rt->handlers);
+	rt->handlers = NULL;
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Resolving one page fault, by kind and by the page's state.
+ *
+ *  MISSING  the page is not in the memfd.  ABSENT: fill it.  FILLING: the
+ *           fill's UFFDIO_CONTINUE will wake us.  EVICTING: park; the
+ *           evictor wakes us after the punch and we fault again.
+ *           RESIDENT: the application removed the page behind our back
+ *           (MADV_REMOVE, a hole punch): read it again.
+ *  MINOR    the page is in the memfd but not mapped here (the clock zapped
+ *           it to sample recency, see evict/clock.c): map it with
+ *           CONTINUE, write-protected unless dirty, and mark it referenced.
+ *  WP       the first write to a clean page: mark it dirty, then lift the
+ *           write-protection (which wakes the writer).  Marking before
+ *           lifting is what makes a write impossible to miss.
+ *
+ * Why a WP fault on a page being evicted must wait (parked):
+ *
+ *   evictor                       handler
+ *   CAS RESIDENT -> EVICTING
+ *   write-protect                 (app writes: WP fault)
+ *   copy alias -> store           sees EVICTING: park, no un-protect
+ *   punch hole, -> ABSENT
+ *   PARKED? UFFDIO_WAKE  ------>  writer refaults MISSING, reads the
+ *                                 written-back page, writes again
+ *
+ * Had the handler lifted the protection, the write would have landed after
+ * the copy and been punched away.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "fault/fault.h"
+#include "region/region.h"
+
+/* Set PARKED unless the page left @s meanwhile; false: look again. */
+static bool park(_Atomic uint32_t *p, uint32_t s)
+{
+	return ps_cas(p, &s, s | PS_PARKED);
+}
+
+/* Take LOCK on a resident page, adding @set.  Returns the new word, or 0
+ * if the page is not resident (anymore).  Waits out another holder. */
+static uint32_t lock_resident(_Atomic uint32_t *p, uint32_t set)
+{
+	uint32_t s = atomic_load(p);
+
+	for (;;) {
+		if (ps_state(s) != PS_RESIDENT)
+			return 0;
+		if (s & PS_LOCK) {
+			ps_wait(p, s);
+			s = atomic_load(p);
+			continue;
+		}
+		if (ps_cas(p, &s, s | PS_LOCK | set))
+			return s | PS_LOCK | set;
+	}
+}
+
+static void unlock_page(_Atomic uint32_t *p)
+{
+	uint32_t old = atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS));
+
+	ps_wake(p, old);
+}
+
+static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg)
+{
+	struct upg_runtime *rt = h->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uintptr_t addr = region_page_addr(r, pg);
+
+	for (;;) {
+		uint32_t s = atomic_load(p);
+		int err;
+
+		switch (ps_state(s)) {
+		case PS_RESIDENT:
+			if (!lock_resident(p, PS_DIRTY | PS_REF))
+				continue;
+			err = uffd_writeprotect(&rt->uffd, addr, rt->page_size,
+						false);
+			unlock_page(p);
+			if (err && err != -ENOENT)
+				rt_err(rt, "un-write-protect %#lx: %d",
+				       (unsigned long)addr, err);
+			return;
+		case PS_EVICTING:
+		case PS_FILLING:
+			/* FILLING: the page is mapped (CONTINUE done) but
+			 * the filler has not published RESIDENT yet. */
+			if (park(p, s))
+				return;
+			continue;
+		default:
+			/* Evicted since the fault: it will fault MISSING. */
+			uffd_wake(&rt->uffd, addr, rt->page_size);
+			return;
+		}
+	}
+}
+
+static void resolve_minor(struct handler *h, struct upg_region *r,
+			  uint64_t pg, bool write)
+{
+	struct upg_runtime *rt = h->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uintptr_t addr = region_page_addr(r, pg);
+
+	for (;;) {
+		uint32_t s = atomic_load(p);
+		int err;
+
+		switch (ps_state(s)) {
+		case PS_RESIDENT:
+			s = lock_resident(p, PS_REF | (write ? PS_DIRTY : 0));
+			if (!s)
+				continue;
+			err = uffd_continue(&rt->uffd, addr, rt->page_size,
+					    !(s & PS_DIRTY) &&
+						    (r->prot & PROT_WRITE));
+			unlock_page(p);
+			if (err && err != -ENOENT)
+				rt_err(rt, "continue %#lx: %d",
+				       (unsigned long)addr, err);
+			STAT_ADD(rt, pages_referenced, 1);
+			return;
+		case PS_EVICTING:
+			if (park(p, s))
+				return;
+			continue;
+		case PS_FILLING:
+			/* The fill's CONTINUE wakes us. */
+			return;
+		default:
+			/* Punched since the fault. */
+			uffd_wake(&rt->uffd, addr, rt->page_size);
+			return;
+		}
+	}
+}
+
+static void resolve_missing(struct handler *h, struct upg_region *r,
+			    uint64_t pg, bool write, pid_t tid)
+{
+	_Atomic uint32_t *p = region_page(r, pg);
+
+	for (;;) {
+		uint32_t s = atomic_load(p);
+
+		switch (ps_state(s)) {
+		case PS_ABSENT:
+			fill_start(h, r, pg, write, tid);
+			return;
+		case PS_FILLING:
+			return;
+		case PS_EVICTING:
+			if (park(p, s))
+				return;
+			continue;
+		case PS_RESIDENT:
+			fill_refill(h, r, pg, write, tid);
+			return;
+		}
+	}
+}
+
+void fault_resolve(struct handler *h, const struct uffd_msg *msg)
+{
+	struct upg_runtime *rt = h->rt;
+	uintptr_t addr = msg->arg.pagefault.address &
+			 ~(uintptr_t)(rt->page_size - 1);
+	uint64_t flags = msg->arg.pagefault.flags;
+	pid_t tid = (rt->uffd.features & UFFD_FEATURE_THREAD_ID) ?
+			    (pid_t)msg->arg.pagefault.feat.ptid :
+			    0;
+	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	struct upg_region *r;
+	uint64_t pg;
+
+	r = region_lookup_get(rt, addr);
+	if (!r) {
+		/*
+		 * Registered with our uffd but in no region: a range the
+		 * application moved out of a region in part (partial mremap).
+		 * Waking would loop forever; deliver SIGBUS instead.
+		 */
+		rt_err(rt, "fault at %#lx outside every region: SIGBUS",
+		       (unsigned long)addr);
+		if (flags & UFFD_PAGEFAULT_FLAG_WP)
+			uffd_wake(&rt->uffd, addr, rt->page_size);
+		else
+			uffd_poison(&rt->uffd, addr, rt->page_size, tid);
+		return;
+	}
+	pg = (addr - (uintptr_t)r->addr) >> rt->page_shift;
+	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+		STAT_ADD(rt, faults_wp, 1);
+		resolve_wp(h, r, pg);
+	} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
+		STAT_ADD(rt, faults_minor, 1);
+		resolve_minor(h, r, pg, write);
+	} else {
+		STAT_ADD(rt, faults_missing, 1);
+		resolve_missing(h, r, pg, write, tid);
+	}
+	region_put(r);
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+/*
+ * io_queue - one io_uring ring per owning thread (see io_queue.h).
+ *
+ * A request queued against a file descriptor is carried by a small record,
+ * struct io_req, whose address is the SQE's user_data: the ring needs the
+ * fd again when a short transfer is resubmitted, and struct upg_io has no
+ * room for it (only io->progress belongs to this layer).
+ *
+ * Completion callbacks run on the owner's thread from io_queue_reap() and
+ * may queue new requests on the same ring, which may in turn reap when the
+ * SQ is full.  So nothing here holds ring state across a callback: a CQE is
+ * copied and marked seen before its callback runs, and the counters are
+ * settled before it too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/io_queue.h"
+
+/* The kernel moves at most this much per read or write (MAX_RW_COUNT). */
+#define IO_MAX_CHUNK ((size_t)INT_MAX & ~(size_t)4095)
+
+struct io_req {
+	struct upg_io *io;
+	int fd;
+};
+
+int io_queue_init(struct upg_io_queue *q, unsigned depth)
+{
+	struct io_uring_params p;
+	int ret;
+
+	if (!q || !depth)
+		return -EINVAL;
+	memset(q, 0, sizeof(*q));
+
+	/*
+	 * SUBMIT_ALL keeps one bad SQE from stranding the ones behind it, so
+	 * io_uring_submit() always consumes every prepared entry and the
+	 * queued/inflight counters stay exact.  Kernels before 5.18 lack it;
+	 * there a partial submit leaves the rest in the SQ for the next one.
+	 */
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+	ret = io_uring_queue_init_params(depth, &q->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CLAMP;
+		ret = io_uring_queue_init_params(depth, &q->ring, &p);
+	}
+	if (ret < 0)
+		return ret;
+
+	q->depth = p.sq_entries;
+	q->ready = true;
+	return 0;
+}
+
+void io_queue_fini(struct upg_io_queue *q)
+{
+	int ret;
+
+	if (!q || !q->ready)
+		return;
+	while (io_queue_pending(q)) {
+		ret = io_queue_reap(q, true);
+		/*
+		 * A ring that cannot wait any more (it should not happen) is
+		 * torn down anyway: the kernel cancels what is left when the
+		 * ring goes, and a leaked record is better than a hang.
+		 */
+		if (ret < 0 && ret != -EINTR)
+			break;
+	}
+	io_uring_queue_exit(&q->ring);
+	q->ready = false;
+}
+
+int io_queue_submit(struct upg_io_queue *q)
+{
+	int ret;
+
+	if (!q->queued)
+		return 0;
+	ret = io_uring_submit(&q->ring);
+	if (ret < 0)
+		return ret;
+	q->queued -= (unsigned)ret;
+	q->inflight += (unsigned)ret;
+	return 0;
+}
+
+/*
+ * io_queue_get_sqe() - a free SQE, making room if the SQ is full.
+ *
+ * Submitting what is queued frees the SQ; only when the kernel refuses
+ * more (-EBUSY or -EAGAIN: its CQ overflow backlog is full) must
+ * completions be reaped first, and those run their callbacks from here.
+ */
+static int io_queue_get_sqe(struct upg_io_queue *q, struct io_uring_sqe **out)
+{
+	struct io_uring_sqe *sqe;
+	int ret, reaped;
+
+	while (!(sqe = io_uring_get_sqe(&q->ring))) {
+		ret = io_queue_submit(q);
+		if (!ret && io_uring_sq_space_left(&q->ring))
+			continue;
+		if (ret && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
+			return ret;
+		reaped = io_queue_reap(q, true);
+		if (reaped < 0 && reaped != -EINTR)
+			return reaped;
+		/* Nothing to reap and still no room: give up. */
+		if (reaped <= 0 && !q->inflight)
+			return ret ? ret : -EBUSY;
+	}
+	*out = sqe;
+	return 0;
+}
+
+/* Queue the part of @req->io that has not moved yet. */
+static int io_req_queue(struct upg_io_queue *q, struct io_req *req)
+{
+	struct upg_io *io = req->io;
+	struct io_uring_sqe *sqe;
+	size_t chunk = io->len - io->progress;
+	int ret;
+
+	ret = io_queue_get_sqe(q, &sqe);
+	if (ret)
+		return ret;
+
+	if (chunk > IO_MAX_CHUNK)
+		chunk = IO_MAX_CHUNK;
+	if (io->op == UPG_IO_READ)
+		io_uring_prep_read(sqe, req->fd, (char *)io->buf + io->progress,
+				   (unsigned)chunk, io->offset + io->progress);
+	else
+		io_uring_prep_write(sqe, req->fd,
+				    (const char *)io->buf + io->progress,
+				    (unsigned)chunk, io->offset + io->progress);
+	io_uring_sqe_set_data(sqe, req);
+	q->queued++;
+	return 0;
+}
+
+static void io_req_complete(struct io_req *req, ssize_t res)
+{
+	struct upg_io *io = req->io;
+
+	/* done() may free or reuse @io; the record goes first. */
+	free(req);
+	upg_io_complete(io, res);
+}
+
+/*
+ * io_req_advance() - account one CQE of @req.
+ * Return: 1 if the request completed, 0 if it was queued again.
+ */
+static int io_req_advance(struct upg_io_queue *q, struct io_req *req, int res)
+{
+	struct upg_io *io = req->io;
+	size_t remaining = io->len - io->progress;
+	int ret;
+
+	if (res == -EAGAIN || res == -EINTR)
+		goto requeue;
+	if (res < 0) {
+		io_req_complete(req, res);
+		return 1;
+	}
+	if (res == 0) {
+		/* A read at end of file is done; a write that moves
+		 * nothing would never finish. */
+		io_req_complete(req, io->op == UPG_IO_READ ?
+					     (ssize_t)io->progress : -EIO);
+		return 1;
+	}
+	io->progress += (size_t)res < remaining ? (size_t)res : remaining;
+	if (io->progress == io->len) {
+		io_req_complete(req, (ssize_t)io->len);
+		return 1;
+	}
+requeue:
+	ret = io_req_queue(q, req);
+	if (ret) {
+		io_req_complete(req, ret);
+		return 1;
+	}
+	return 0;
+}
+
+int io_queue_reap(struct upg_io_queue *q, bool wait)
+{
+	struct io_uring_cqe *cqe;
+	struct io_req *req;
+	int completed = 0;
+	int ret, res;
+
+	for (;;) {
+		/*
+		 * Requeued short transfers and requests queued by callbacks
+		 * go to the kernel before we look again or sleep; -EBUSY
+		 * clears once the CQEs below are consumed.
+		 */
+		ret = io_queue_submit(q);
+		if (ret && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
+			return completed ? completed : ret;
+
+		ret = io_uring_peek_cqe(&q->ring, &cqe);
+		if (ret == -EAGAIN) {
+			if (!wait || completed || !q->inflight)
+				break;
+			ret = io_uring_wait_cqe(&q->ring, &cqe);
+			if (ret == -EINTR)
+				continue;
+		}
+		if (ret < 0)
+			return completed ? completed : ret;
+
+		req = io_uring_cqe_get_data(cqe);
+		res = cqe->res;
+		io_uring_cqe_seen(&q->ring, cqe);
+		q->inflight--;
+		completed += io_req_advance(q, req, res);
+	}
+	return completed;
+}
+
+UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io)
+{
+	struct io_req *req;
+	int ret;
+
+	if (!q || !q->ready || fd < 0 || !io || !io->len || !io->buf)
+		return -EINVAL;
+	if (io->op != UPG_IO_READ && io->op != UPG_IO_WRITE)
+		return -EINVAL;
+	/* Past INT64_MAX, and (u64)-1 means "the file position" to io_uring. */
+	if (io->offset > (uint64_t)INT64_MAX ||
+	    io->len > (uint64_t)INT64_MAX - io->offset)
+		return -EINVAL;
+
+	req = malloc(sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->io = io;
+	req->fd = fd;
+	io->progress = 0;
+
+	ret = io_req_queue(q, req);
+	if (ret)
+		goto out_free_req;
+	return 0;
+
+out_free_req:
+	free(req);
+	return ret;
+}
+
+UPG_API void upg_io_complete(struct upg_io *io, ssize_t res)
+{
+	io->done(io, res);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io_queue - one io_uring ring owned by one thread.
+ *
+ * Every thread that moves pages to or from a store (each fault handler
+ * thread, the background evictor, an application thread inside flush or
+ * unmap) owns a queue, so submission needs no lock and a completion runs
+ * on the owner's thread when it reaps.  Stores built on file descriptors
+ * queue their requests here through upg_io_queue_fd(); other stores
+ * complete requests themselves (upg_io_complete() from any thread).
+ *
+ * Short transfers are finished here: a read or write that moved fewer bytes
+ * than asked is resubmitted for the rest; a read that reaches end of file
+ * (res == 0) completes with the bytes moved so far; a write that moves
+ * nothing completes with -EIO.
+ */
+#ifndef UPAGER_IO_QUEUE_H
+#define UPAGER_IO_QUEUE_H
+
+#include <liburing.h>
+#include <stdbool.h>
+
+#include "upager.h"
+
+struct upg_io_queue {
+	struct io_uring ring;
+	unsigned depth;
+	unsigned queued;   /* SQEs prepared, not yet submitted */
+	unsigned inflight; /* SQEs submitted, CQE not yet reaped */
+	bool ready;
+};
+
+/**
+ * io_queue_init() - set up a ring of @depth entries for the calling thread.
+ * Return: 0 or a negative errno from io_uring_queue_init().
+ */
+int io_queue_init(struct upg_io_queue *q, unsigned depth);
+
+/**
+ * io_queue_fini() - wait for every request in flight, then free the ring.
+ */
+void io_queue_fini(struct upg_io_queue *q);
+
+/**
+ * io_queue_submit() - hand every prepared request to the kernel.
+ * Return: 0 or a negative errno.
+ */
+int io_queue_submit(struct upg_io_queue *q);
+
+/**
+ * io_queue_reap() - run the completions that are ready.
+ * @wait: if true and requests are in flight but none is complete, wait for
+ *        one first.  Submits prepared requests before waiting.
+ * Return: number of requests completed (their done() callbacks were run),
+ * or a negative errno.
+ */
+int io_queue_reap(struct upg_io_queue *q, bool wait);
+
+/**
+ * io_queue_pending() - requests prepared or in flight.
+ */
+static inline unsigned io_queue_pending(const struct upg_io_queue *q)
+{
+	return q->queued + q->inflight;
+}
+
+/**
+ * io_queue_pollfd() - a descriptor that polls readable when completions
+ * are ready (the ring's own fd).
+ */
+static inline int io_queue_pollfd(const struct upg_io_queue *q)
+{
+	return q->ring.ring_fd;
+}
+
+#endif

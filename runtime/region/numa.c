@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NUMA placement of a region's pages.  The policy is set with mbind() on
+ * the alias mapping: for shmem the kernel keeps it in the memfd's shared
+ * policy, so it governs every page of the memfd however it is allocated
+ * (a read into the alias, fallocate, any mapping).  Placement is read back
+ * with move_pages() in query mode, which never faults a page in.
+ */
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/opts.h"
+#include "region/region.h"
+
+/* Nodes this machine has (1 where the kernel has no NUMA support). */
+static int nr_nodes(void)
+{
+	return numa_available() < 0 ? 1 : numa_max_node() + 1;
+}
+
+int region_numa_check(const struct upg_region_opts *o)
+{
+	int policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
+	int node = OPTS_GET(o, numa_node, 0);
+	uint64_t mask = OPTS_GET(o, numa_nodemask, 0);
+	int nodes = nr_nodes();
+
+	if (policy < UPG_NUMA_DEFAULT || policy > UPG_NUMA_PREFERRED)
+		return -EINVAL;
+	if ((policy == UPG_NUMA_BIND || policy == UPG_NUMA_PREFERRED) &&
+	    !mask && (node < 0 || node >= nodes))
+		return -EINVAL;
+	if (mask && nodes < 64 && (mask >> nodes))
+		return -EINVAL;
+	return 0;
+}
+
+int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
+		      const struct upg_region_opts *o)
+{
+	int policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
+	uint64_t mask = OPTS_GET(o, numa_nodemask, 0);
+	int node = OPTS_GET(o, numa_node, 0);
+	unsigned long m;
+	int mode;
+
+	switch (policy) {
+	case UPG_NUMA_DEFAULT:
+		return 0;
+	case UPG_NUMA_LOCAL:
+		mode = MPOL_LOCAL;
+		break;
+	case UPG_NUMA_BIND:
+		mode = MPOL_BIND;
+		break;
+	case UPG_NUMA_INTERLEAVE:
+		mode = MPOL_INTERLEAVE;
+		if (!mask)
+			mask = nr_nodes() >= 64 ? ~0ull :
+						  (1ull << nr_nodes()) - 1;
+		break;
+	default:
+		mode = MPOL_PREFERRED;
+		break;
+	}
+	if (!mask && mode != MPOL_LOCAL)
+		mask = 1ull << node;
+	m = (unsigned long)mask;
+	if (mbind(r->alias, r->map_len, mode, mode == MPOL_LOCAL ? NULL : &m,
+		  mode == MPOL_LOCAL ? 0 : 65, 0)) {
+		int err = -errno;
+
+		if (err == -ENOSYS && nr_nodes() == 1) {
+			/* A kernel without NUMA: one node, nothing to do. */
+			rt_info(rt, "no NUMA support: placement ignored");
+			return 0;
+		}
+		rt_err(rt, "mbind: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+void region_numa_count(struct upg_region *r, uint64_t *node_pages,
+		       unsigned nr)
+{
+	enum { CHUNK = 256 };
+	void *addrs[CHUNK];
+	int status[CHUNK];
+	uint64_t pg = 0;
+
+	while (pg < r->npages) {
+		unsigned n = 0, i;
+
+		for (; pg < r->npages && n < CHUNK; pg++) {
+			uint32_t s = atomic_load(region_page(r, pg));
+
+			/* Only pages known present: the alias of a hole is
+			 * never touched, not even by a query. */
+			if (ps_state(s) == PS_RESIDENT)
+				addrs[n++] = region_alias(r, pg);
+		}
+		if (!n || move_pages(0, n, addrs, NULL, status, 0))
+			continue;
+		for (i = 0; i < n; i++)
+			if (status[i] >= 0 && (unsigned)status[i] < nr)
+				node_pages[status[i]]++;
+	}
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page_state - the per-page state word of a region.
+ *
+ * One 32-bit word per page, changed only with compare-and-swap, and a futex
+ * for threads that must wait for a page in transition.  The low two bits
+ * are the state; the flags above refine it:
+ *
+ *   ABSENT ---fill claims---> FILLING ---mapped---> RESIDENT
+ *     ^                                              |    ^
+ *     +---------punched------ EVICTING <--victim-----+    | write error:
+ *                                 |                       | stays dirty
+ *                                 +-----------------------+
+ *
+ *   DIRTY     the page holds writes the store has not seen.  A clean page
+ *             is mapped write-protected, so its first write raises a WP
+ *             fault that sets DIRTY: no write can land unseen.
+ *   REF       accessed since the clock hand last passed (set by fills and
+ *             minor faults; see evict/clock.c).
+ *   LOCK      a handler is changing the page's mapping (un-write-protect,
+ *             CONTINUE).  Eviction and writeback keep off a locked page.
+ *   WRITEBACK a flush is writing the page; eviction keeps off it.
+ *   PARKED    a fault on the page waits for a transition to end: whoever
+ *             ends it issues UFFDIO_WAKE.
+ *   WAITERS   a thread sleeps on the futex of this word.
+ *   HAS_DATA  the store holds this page (anonymous regions: pages never
+ *             written back are zero-filled without I/O).
+ */
+#ifndef UPAGER_PAGE_STATE_H
+#define UPAGER_PAGE_STATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/futex.h"
+
+#define PS_ABSENT 0u
+#define PS_FILLING 1u
+#define PS_RESIDENT 2u
+#define PS_EVICTING 3u
+#define PS_STATE_MASK 3u
+
+#define PS_DIRTY (1u << 2)
+#define PS_REF (1u << 3)
+#define PS_LOCK (1u << 4)
+#define PS_WRITEBACK (1u << 5)
+#define PS_PARKED (1u << 6)
+#define PS_WAITERS (1u << 7)
+#define PS_HAS_DATA (1u << 8)
+
+/* Flags that belong to a page's contents and survive eviction. */
+#define PS_KEEP_ACROSS_EVICTION PS_HAS_DATA
+
+static inline uint32_t ps_state(uint32_t s)
+{
+	return s & PS_STATE_MASK;
+}
+
+static inline uint32_t ps_with_state(uint32_t s, uint32_t state)
+{
+	return (s & ~PS_STATE_MASK) | state;
+}
+
+static inline bool ps_cas(_Atomic uint32_t *p, uint32_t *old, uint32_t new)
+{
+	return atomic_compare_exchange_weak_explicit(
+		p, old, new, memory_order_acq_rel, memory_order_acquire);
+}
+
+/*
+ * Sleep until the word changes from @seen (which the caller found in a
+ * transient state).  WAITERS is set first so that whoever changes the word
+ * knows to wake us; the timeout is only a safety net against a lost wake.
+ */
+static inline void ps_wait(_Atomic uint32_t *p, uint32_t seen)
+{
+	if (!(seen & PS_WAITERS) && !ps_cas(p, &seen, seen | PS_WAITERS))
+		return;
+	futex_wait(p, seen | PS_WAITERS, 10 * 1000 * 1000);
+}
+
+/* After a transition: wake futex sleepers if @old said there were some. */
+static inline void ps_wake(_Atomic uint32_t *p, uint32_t old)
+{
+	if (old & PS_WAITERS)
+		futex_wake_all(p);
+}
+
+#endif

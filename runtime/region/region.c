@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Region life: map (memfd, alias, application mapping, registration),
+ * unmap (write back, then release), and the public calls on regions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/handles.h"
+#include "common/log.h"
+#include "common/opts.h"
+#include "evict/evict.h"
+#include "region/region.h"
+#include "store/store.h"
+#include "writeback/writeback.h"
+
+/* 64 TiB: the page table (4 bytes a page) stays below 64 GiB. */
+#define REGION_MAX_BYTES (1ull << 46)
+#define FILL_UNIT_MAX (2ull << 20)
+
+struct map_args {
+	uint64_t length;
+	uint64_t store_off;
+	uint64_t fill_unit;
+	int prot;
+};
+
+/* Check everything before anything is created: bad input has no side
+ * effect. */
+static int check_args(struct upg_runtime *rt, uint64_t length,
+		      const struct upg_region_opts *o, struct map_args *a)
+{
+	int err;
+
+	if (!opts_valid(o, sizeof(*o)))
+		return -EINVAL;
+	a->length = length;
+	a->prot = OPTS_GET(o, prot, 0);
+	a->store_off = OPTS_GET(o, store_offset, 0);
+	a->fill_unit = OPTS_GET(o, fill_unit, 0);
+	if (!a->prot)
+		a->prot = PROT_READ | PROT_WRITE;
+	if (a->prot != PROT_READ && a->prot != (PROT_READ | PROT_WRITE))
+		return -EINVAL;
+	if (!length)
+		return -EINVAL;
+	if (length > REGION_MAX_BYTES || a->store_off > UINT64_MAX - length)
+		return -EOVERFLOW;
+	if (a->store_off & (rt->page_size - 1))
+		return -EINVAL;
+	if (!a->fill_unit)
+		a->fill_unit = rt->page_size;
+	if (a->fill_unit < rt->page_size || a->fill_unit > FILL_UNIT_MAX ||
+	    (a->fill_unit & (a->fill_unit - 1)))
+		return -EINVAL;
+	if (a->fill_unit > rt->budget_pages << rt->page_shift)
+		return -EINVAL;
+	err = region_numa_check(o);
+	return err;
+}
+
+static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
+		     const struct upg_region_opts *o)
+{
+	int err;
+
+	r->memfd = memfd_create("upager-region",
+				MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->memfd < 0)
+		return -errno;
+	/* Sealed: nobody (a daemon's client, a bug) may resize the memfd
+	 * under our alias mapping, which would turn accesses into SIGBUS. */
+	if (ftruncate(r->memfd, (off_t)r->map_len) ||
+	    fcntl(r->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
+		err = -errno;
+		goto out_close;
+	}
+	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			r->memfd, 0);
+	if (r->alias == MAP_FAILED) {
+		err = -errno;
+		goto out_close;
+	}
+	/* A fork child gets no copy of the alias either. */
+	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	err = region_numa_apply(rt, r, o);
+	if (err)
+		goto out_unmap_alias;
+	r->addr = mmap(NULL, r->map_len, r->prot, MAP_SHARED, r->memfd, 0);
+	if (r->addr == MAP_FAILED) {
+		err = -errno;
+		goto out_unmap_alias;
+	}
+	/* DESIGN.md section 2: a child that inherited the mapping but not
+	 * the registration would allocate zero pages in our memfd. */
+	if (madvise(r->addr, r->map_len, MADV_DONTFORK)) {
+		err = -errno;
+		goto out_unmap_app;
+	}
+	err = uffd_register(&rt->uffd, r->addr, r->map_len,
+			    r->prot & PROT_WRITE);
+	if (err) {
+		rt_err(rt, "userfaultfd register: %s", strerror(-err));
+		goto out_unmap_app;
+	}
+	return 0;
+
+out_unmap_app:
+	munmap(r->addr, r->map_len);
+out_unmap_alias:
+	munmap(r->alias, r->map_len);
+out_close:
+	close(r->memfd);
+	return err;
+}
+
+static void unmap_memfd(struct upg_region *r)
+{
+	munmap(r->alias, r->map_len);
+	close(r->memfd);
+}
+
+/* Common to the three map calls.  @anon: swap-backed, store_off given. */
+static int region_create(struct upg_runtime *rt, struct upg_store *store,
+			 const struct map_args *a, bool anon,
+			 const struct upg_region_opts *o,
+			 struct upg_region **out)
+{
+	struct upg_region *r;
+	int err;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->rt = rt;
+	r->length = a->length;
+	r->npages = rt_pages(rt, a->length);
+	r->map_len = r->npages << rt->page_shift;
+	r->prot = a->prot;
+	r->store = store;
+	r->store_off = a->store_off;
+	r->store_limit = a->store_off + (anon ? r->map_len : a->length);
+	r->anon = anon;
+	r->fill_pages = (unsigned)(a->fill_unit >> rt->page_shift);
+	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
+	r->pages = calloc(r->npages, sizeof(*r->pages));
+	if (!r->pages) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = map_memfd(rt, r, o);
+	if (err)
+		goto out_free_pages;
+	err = region_table_insert(rt, r);
+	if (err)
+		goto out_unmap;
+	err = handle_add(r);
+	if (err)
+		goto out_remove;
+	store_get(store);
+	*out = r;
+	return 0;
+
+out_remove:
+	region_table_remove(rt, r);
+out_unmap:
+	uffd_unregister(&rt->uffd, r->addr, r->map_len);
+	munmap(r->addr, r->map_len);
+	unmap_memfd(r);
+out_free_pages:
+	free(r->pages);
+out_free:
+	free(r);
+	return err;
+}
+
+UPG_API int upg_region_map_store(struct upg_runtime *rt,
+				 struct upg_store *store, uint64_t length,
+				 const struct upg_region_opts *opts,
+				 struct upg_region **out)
+{
+	struct map_args a;
+	int err;
+
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!store || !out)
+		return -EINVAL;
+	err = check_args(rt, length, opts, &a);
+	if (err)
+		return err;
+	return region_create(rt, store, &a, false, opts, out);
+}
+
+UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
+				uint64_t length,
+				const struct upg_region_opts *opts,
+				struct upg_region **out)
+{
+	struct upg_store *store;
+	struct map_args a;
+	struct stat st;
+	int err, fl;
+
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!out)
+		return -EINVAL;
+	err = check_args(rt, length, opts, &a);
+	if (err)
+		return err;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fstat(fd, &st))
+		return -EBADF;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return -ENODEV;
+	if ((fl & O_ACCMODE) == O_WRONLY ||
+	    ((a.prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
+		return -EACCES;
+	err = upg_store_open_file(fd, &store);
+	if (err)
+		return err;
+	err = region_create(rt, store, &a, false, opts, out);
+	upg_store_put(store); /* the region holds its own reference */
+	return err;
+}
+
+static int swap_get(struct upg_runtime *rt, struct upg_store **out)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&rt->swap_lock);
+	if (!rt->swap) {
+		err = swap_store_create(rt->swap_dir, &rt->swap);
+		if (err)
+			rt_err(rt, "cannot create the swap file in %s: %s",
+			       rt->swap_dir, strerror(-err));
+	}
+	*out = rt->swap;
+	pthread_mutex_unlock(&rt->swap_lock);
+	return err;
+}
+
+UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
+				const struct upg_region_opts *opts,
+				struct upg_region **out)
+{
+	struct upg_store *swap;
+	struct map_args a;
+	uint64_t off;
+	int err;
+
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!out)
+		return -EINVAL;
+	err = check_args(rt, length, opts, &a);
+	if (err)
+		return err;
+	if (a.store_off)
+		return -EINVAL;
+	err = swap_get(rt, &swap);
+	if (err)
+		return err == -ENOMEM ? err : -EIO;
+	err = swap_alloc(swap, rt_pages(rt, length) << rt->page_shift, &off);
+	if (err)
+		return err;
+	a.store_off = off;
+	err = region_create(rt, swap, &a, true, opts, out);
+	if (err)
+		swap_free(swap, off, rt_pages(rt, length) << rt->page_shift);
+	return err;
+}
+
+UPG_API void *upg_region_addr(const struct upg_region *r)
+{
+	return r ? r->addr : NULL;
+}
+
+UPG_API uint64_t upg_region_length(const struct upg_region *r)
+{
+	return r ? r->length : 0;
+}
+
+UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
+			     uint64_t length)
+{
+	struct upg_runtime *rt;
+	struct upg_io_queue *q;
+	uint64_t first, end;
+	int err, err2;
+
+	if (!handle_live(r))
+		return -EBADF;
+	rt = r->rt;
+	if (offset & (rt->page_size - 1) || offset > r->length ||
+	    (length && length > r->length - offset))
+		return -EINVAL;
+	if (!length)
+		length = r->length - offset;
+	first = offset >> rt->page_shift;
+	end = rt_pages(rt, offset + length);
+	q = runtime_caller_queue(rt);
+	err = region_writeback(r, first, end, q);
+	runtime_caller_done(rt);
+	err2 = store_flush(r->store);
+	/* Our own failures are among those the cursor reports: report once. */
+	err2 = region_errseq_check_own(r) ?: err2;
+	return err ? err : err2;
+}
+
+/* Wait until no fill, eviction or fault handling holds the region. */
+static void drain_refs(struct upg_region *r)
+{
+	uint32_t n;
+
+	while ((n = atomic_load(&r->refs)))
+		futex_wait(&r->refs, n, 10 * 1000 * 1000);
+}
+
+static int writeback_all(struct upg_region *r)
+{
+	struct upg_io_queue *q = runtime_caller_queue(r->rt);
+	int err = region_writeback(r, 0, r->npages, q);
+
+	runtime_caller_done(r->rt);
+	return err ? err : store_flush(r->store);
+}
+
+static int region_unmap(struct upg_region *r)
+{
+	struct upg_runtime *rt = r->rt;
+	int err;
+
+	if (!r->torn_down) {
+		/* Everything written reaches the store before anything is
+		 * released: on failure the region is left as it was. */
+		err = writeback_all(r);
+		if (err)
+			return err;
+		if (!atomic_load(&r->detached)) {
+			/* Unregistering first means our munmap raises no
+			 * UNMAP event. */
+			uffd_unregister(&rt->uffd, r->addr, r->map_len);
+			munmap(r->addr, r->map_len);
+		}
+		r->torn_down = true;
+		region_table_remove(rt, r);
+		drain_refs(r);
+	}
+	/* Writes that raced with the teardown are in the memfd, dirty. */
+	err = writeback_all(r);
+	if (err)
+		return err;
+
+	budget_release(rt, atomic_load(&r->resident));
+	unmap_memfd(r);
+	if (r->anon)
+		swap_free(r->store, r->store_off, r->map_len);
+	upg_store_put(r->store);
+	free(r->pages);
+	r->pages = NULL;
+	handle_del(r);
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	r->zombie_next = rt->zombies;
+	rt->zombies = r;
+	pthread_rwlock_unlock(&rt->regions_lock);
+	return 0;
+}
+
+UPG_API int upg_region_unmap(struct upg_region *r)
+{
+	if (!handle_live(r))
+		return -EBADF;
+	return region_unmap(r);
+}
+
+int region_unmap_all(struct upg_runtime *rt)
+{
+	for (;;) {
+		struct upg_region *r = NULL;
+		int err;
+
+		pthread_rwlock_rdlock(&rt->regions_lock);
+		if (rt->nr_regions)
+			r = rt->regions[0];
+		pthread_rwlock_unlock(&rt->regions_lock);
+		if (!r)
+			return 0;
+		err = region_unmap(r);
+		if (err)
+			return err;
+	}
+}
+
+void region_free_zombies(struct upg_runtime *rt)
+{
+	while (rt->zombies) {
+		struct upg_region *r = rt->zombies;
+
+		rt->zombies = r->zombie_next;
+		free(r);
+	}
+}
+
+UPG_API int upg_region_stats(struct upg_region *r,
+			     struct upg_region_stats *st)
+{
+	struct upg_region_stats s = { .sz = sizeof(s) };
+	uint64_t pg;
+
+	if (!handle_live(r))
+		return -EBADF;
+	if (!st || st->sz < offsetof(struct upg_region_stats, length))
+		return -EINVAL;
+	s.length = r->length;
+	s.numa_policy = r->numa_policy;
+	for (pg = 0; pg < r->npages; pg++) {
+		uint32_t v = atomic_load(region_page(r, pg));
+
+		if (ps_state(v) == PS_RESIDENT || ps_state(v) == PS_EVICTING) {
+			s.resident_bytes += r->rt->page_size;
+			if (v & PS_DIRTY)
+				s.dirty_bytes += r->rt->page_size;
+		}
+	}
+	region_numa_count(r, s.node_pages, UPG_MAX_NUMA_NODES);
+	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
+	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
+	return 0;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The region table: regions sorted by application address, looked up by
+ * binary search under the read side of rt->regions_lock, and the
+ * application's own mremap/munmap of regions (uffd events).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "region/region.h"
+
+static bool contains(const struct upg_region *r, uintptr_t addr)
+{
+	return addr >= (uintptr_t)r->addr &&
+	       addr - (uintptr_t)r->addr < r->map_len;
+}
+
+/* Index of the first region whose address is >= @addr.  Lock held. */
+static size_t lower_bound(const struct upg_runtime *rt, uintptr_t addr)
+{
+	size_t lo = 0, hi = rt->nr_regions;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)rt->regions[mid]->addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Region containing @addr, or NULL.  Lock held. */
+static struct upg_region *find(const struct upg_runtime *rt, uintptr_t addr)
+{
+	size_t i = lower_bound(rt, addr);
+
+	if (i < rt->nr_regions && contains(rt->regions[i], addr))
+		return rt->regions[i];
+	if (i > 0 && contains(rt->regions[i - 1], addr))
+		return rt->regions[i - 1];
+	return NULL;
+}
+
+struct upg_region *region_lookup_get(struct upg_runtime *rt, uintptr_t addr)
+{
+	struct upg_region *r;
+
+	pthread_rwlock_rdlock(&rt->regions_lock);
+	r = find(rt, addr);
+	if (r)
+		region_get(r);
+	pthread_rwlock_unlock(&rt->regions_lock);
+	return r;
+}
+
+static void insert_locked(struct upg_runtime *rt, struct upg_region *r)
+{
+	size_t i = lower_bound(rt, (uintptr_t)r->addr);
+
+	memmove(&rt->regions[i + 1], &rt->regions[i],
+		(rt->nr_regions - i) * sizeof(*rt->regions));
+	rt->regions[i] = r;
+	rt->nr_regions++;
+	/* Keep the clock hand on the region it was on. */
+	if (i <= rt->clock_region && rt->nr_regions > 1)
+		rt->clock_region++;
+}
+
+static void remove_locked(struct upg_runtime *rt, struct upg_region *r)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nr_regions && rt->regions[i] != r; i++)
+		;
+	if (i == rt->nr_regions)
+		return;
+	memmove(&rt->regions[i], &rt->regions[i + 1],
+		(rt->nr_regions - i - 1) * sizeof(*rt->regions));
+	rt->nr_regions--;
+	if (i < rt->clock_region) {
+		rt->clock_region--;
+	} else if (i == rt->clock_region) {
+		rt->clock_page = 0;
+	}
+}
+
+int region_table_insert(struct upg_runtime *rt, struct upg_region *r)
+{
+	int err = 0;
+
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	if (rt->nr_regions == rt->cap_regions) {
+		size_t cap = rt->cap_regions ? rt->cap_regions * 2 : 8;
+		struct upg_region **n = realloc(rt->regions,
+						cap * sizeof(*n));
+
+		if (!n)
+			err = -ENOMEM;
+		else {
+			rt->regions = n;
+			rt->cap_regions = cap;
+		}
+	}
+	if (!err)
+		insert_locked(rt, r);
+	pthread_rwlock_unlock(&rt->regions_lock);
+	return err;
+}
+
+void region_table_remove(struct upg_runtime *rt, struct upg_region *r)
+{
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	remove_locked(rt, r);
+	pthread_rwlock_unlock(&rt->regions_lock);
+}
+
+void region_on_remap(struct upg_runtime *rt, uintptr_t from, uintptr_t to,
+		     uint64_t len)
+{
+	struct upg_region *r;
+
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	r = find(rt, from);
+	if (r && (uintptr_t)r->addr == from && len == r->map_len) {
+		/* The whole region moved: it follows (the registration moved
+		 * with the mapping). */
+		remove_locked(rt, r);
+		r->addr = (char *)to;
+		insert_locked(rt, r);
+		rt_info(rt, "region moved from %#lx to %#lx",
+			(unsigned long)from, (unsigned long)to);
+	} else if (r) {
+		/* Part of a region moved: faults at the new address find no
+		 * region and get SIGBUS; the data stays in the memfd and is
+		 * written back as usual. */
+		atomic_store(&r->partly_unmapped, true);
+		rt_err(rt, "part of a region was moved by mremap (%#lx -> "
+			   "%#lx, %llu bytes): not supported, the moved part "
+			   "faults with SIGBUS",
+		       (unsigned long)from, (unsigned long)to,
+		       (unsigned long long)len);
+	}
+	pthread_rwlock_unlock(&rt->regions_lock);
+}
+
+void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
+{
+	size_t i;
+
+	pthread_rwlock_rdlock(&rt->regions_lock);
+	for (i = 0; i < rt->nr_regions; i++) {
+		struct upg_region *r = rt->regions[i];
+		uintptr_t a = (uintptr_t)r->addr, b = a + r->map_len;
+
+		if (end <= a || start >= b)
+			continue;
+		if (start <= a && end >= b)
+			atomic_store(&r->detached, true);
+		else
+			atomic_store(&r->partly_unmapped, true);
+		/* The memfd still holds every page: dirty data is written
+		 * back as usual, by eviction, flush and unmap. */
+		rt_info(rt, "application unmapped %#lx-%#lx of a region",
+			(unsigned long)start, (unsigned long)end);
+	}
+	pthread_rwlock_unlock(&rt->regions_lock);
+}

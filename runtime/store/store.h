@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store - the object behind struct upg_store: a reference-counted store
+ * plugin (public struct upg_store_ops) plus what the runtime needs to know
+ * about the built-in kinds.
+ */
+#ifndef UPAGER_STORE_H
+#define UPAGER_STORE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "upager.h"
+
+enum store_kind {
+	STORE_PLUGIN = 0, /* upg_store_create() */
+	STORE_FILE,       /* upg_store_open_file(), a file region's store */
+	STORE_SWAP,       /* the runtime's swap file, behind anonymous regions */
+	STORE_MEM,        /* upg_store_create_mem() */
+};
+
+struct upg_store {
+	atomic_int refs;
+	enum store_kind kind;
+	struct upg_store_ops ops;
+	void *ctx;
+	/* STORE_FILE and STORE_SWAP: the file.  -1 otherwise. */
+	int fd;
+	/* STORE_SWAP: extent allocator over the (sparse) swap file. */
+	pthread_mutex_t swap_lock;
+	struct swap_extent *swap_free; /* free extents, sorted by offset */
+	uint64_t swap_end;             /* end of the highest extent handed out */
+};
+
+/**
+ * store_get() - take a reference.
+ */
+void store_get(struct upg_store *st);
+
+/**
+ * store_submit() - start @io on @st from the thread owning @q.
+ * Return: 0 if started (io->done() will run exactly once, maybe already
+ * has), or a negative errno if it could not be started (io->done() will
+ * not run: the caller treats the request as failed).
+ */
+int store_submit(struct upg_store *st, struct upg_io_queue *q,
+		 struct upg_io *io);
+
+/**
+ * store_flush() - make completed writes durable (ops.flush, if any).
+ */
+int store_flush(struct upg_store *st);
+
+/**
+ * swap_store_create() - the runtime's swap: an unlinked file in @dir
+ * (O_TMPFILE, else mkstemp + unlink), read and written through io_uring.
+ * Return: 0, or a negative errno (-ENOENT, -EACCES ... for @dir).
+ */
+int swap_store_create(const char *dir, struct upg_store **out);
+
+/**
+ * swap_alloc() - reserve @len bytes (page multiple) of swap space for a
+ * region.  The space is sparse: nothing is written until pages are.
+ * Return: 0 and *@off, or -ENOSPC (offsets exhausted).
+ */
+int swap_alloc(struct upg_store *st, uint64_t len, uint64_t *off);
+
+/**
+ * swap_free() - give an extent back; its blocks are punched out of the file.
+ */
+void swap_free(struct upg_store *st, uint64_t off, uint64_t len);
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd - opening a userfaultfd with the features the runtime needs, and
+ * the few ioctls it issues, each retried the way the kernel asks.
+ */
+#ifndef UPAGER_UFFD_H
+#define UPAGER_UFFD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uffd/uffd_compat.h"
+
+struct upg_runtime;
+
+struct uffd_ctx {
+	int fd;
+	uint64_t features; /* UFFD_FEATURE_* enabled on fd */
+	int mode;          /* enum upg_uffd_mode */
+	bool continue_wp;  /* UFFDIO_CONTINUE_MODE_WP understood */
+};
+
+/* Features a region cannot work without (see DESIGN.md sections 2-3). */
+#define UFFD_REQUIRED_FEATURES                                              \
+	(UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |            \
+	 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_EVENT_REMAP |       \
+	 UFFD_FEATURE_EVENT_UNMAP)
+/* Features used when the kernel has them. */
+#define UFFD_OPTIONAL_FEATURES (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID)
+
+/**
+ * uffd_open() - open a non-blocking userfaultfd and enable the features.
+ * @rt:        for log messages.
+ * @user_only: ask for UFFD_USER_MODE_ONLY from the start.
+ * @out:       filled on success.
+ *
+ * Order (DESIGN.md section 4): /dev/userfaultfd with USERFAULTFD_IOC_NEW,
+ * then the userfaultfd(2) syscall, then the syscall in user-mode-only mode.
+ * Return: 0; -EPERM/-EACCES with a log line naming the fix when none can be
+ * opened; -EOPNOTSUPP when a required feature is missing.
+ */
+int uffd_open(const struct upg_runtime *rt, bool user_only,
+	      struct uffd_ctx *out);
+
+/**
+ * uffd_register() - register [addr, addr+len) for MISSING and MINOR faults,
+ * and write-protect faults when @wp.
+ */
+int uffd_register(const struct uffd_ctx *u, void *addr, size_t len, bool wp);
+int uffd_unregister(const struct uffd_ctx *u, void *addr, size_t len);
+
+/*
+ * The ioctls below act on the application's mapping.  Each returns 0 or a
+ * negative errno; -EAGAIN (the address space is changing: an event is
+ * waiting to be read) is retried inside, after letting the handler threads
+ * read the event (see uffd_eagain_hook).  -ENOENT means the range is no
+ * longer registered (the application unmapped it).
+ */
+
+/* Map pages already in the memfd (MINOR resolution / zero-copy fill).
+ * Pages already mapped (-EEXIST) are skipped. @wp maps them read-only
+ * under uffd write-protect. */
+int uffd_continue(const struct uffd_ctx *u, uintptr_t addr, size_t len,
+		  bool wp);
+/* Set (@wp) or clear write-protection; clearing wakes the writers. */
+int uffd_writeprotect(const struct uffd_ctx *u, uintptr_t addr, size_t len,
+		      bool wp);
+/* Wake threads waiting on faults in the range. */
+int uffd_wake(const struct uffd_ctx *u, uintptr_t addr, size_t len);
+/* Resolve a fault with an error: the faulting thread gets SIGBUS.
+ * @tid: the faulting thread, for the fallback when UFFDIO_POISON is
+ * missing (0: unknown). */
+int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
+		pid_t tid);
+
+/*
+ * Called when an ioctl met -EAGAIN.  A handler thread sets this to a
+ * function that reads pending events (otherwise a single handler thread
+ * would wait on itself); elsewhere the caller yields to the handlers.
+ */
+extern __thread void (*uffd_eagain_hook)(void *arg);
+extern __thread void *uffd_eagain_arg;
+
+#endif

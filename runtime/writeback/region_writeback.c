@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing back a range of a region without evicting it (flush, unmap).
+ *
+ * For each dirty page: clear DIRTY and set WRITEBACK in one CAS, then
+ * write-protect, then copy from the alias.  Clearing DIRTY *before* the
+ * protection is what keeps writes safe:
+ *
+ *   flush                          application
+ *   CAS DIRTY -> WRITEBACK
+ *                                  write lands (page still writable)
+ *   write-protect
+ *                                  write: WP fault -> DIRTY again
+ *   copy alias -> store            (copy holds the first write; the
+ *                                   second is dirty, written next time)
+ *
+ * Had DIRTY been cleared after the protection, a WP fault in between would
+ * set DIRTY and the clear would drop it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "region/region.h"
+#include "writeback/writeback.h"
+
+#define WB_BATCH 1024
+
+/*
+ * Claim page @pg for writeback if dirty.  Waits out a page in transition
+ * (locked for an instant, being evicted or written by another flusher):
+ * when we return, anything dirty before the call is claimed or has been
+ * written by someone else.
+ */
+static bool claim_dirty(struct upg_region *r, uint64_t pg)
+{
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s = atomic_load(p);
+
+	for (;;) {
+		uint32_t st = ps_state(s);
+
+		if (st == PS_EVICTING ||
+		    (st == PS_RESIDENT && (s & (PS_LOCK | PS_WRITEBACK)))) {
+			ps_wait(p, s);
+			s = atomic_load(p);
+			continue;
+		}
+		if (st != PS_RESIDENT || !(s & PS_DIRTY))
+			return false;
+		if (ps_cas(p, &s, (s & ~PS_DIRTY) | PS_WRITEBACK))
+			return true;
+	}
+}
+
+static void finish(struct upg_region *r, struct wb_page *w)
+{
+	_Atomic uint32_t *p = region_page(r, w->pg);
+	uint32_t s = atomic_load(p), new;
+
+	do {
+		new = s & ~(PS_WRITEBACK | PS_WAITERS);
+		if (w->err)
+			new |= PS_DIRTY;
+		else
+			new |= PS_HAS_DATA;
+	} while (!ps_cas(p, &s, new));
+	ps_wake(p, s);
+}
+
+static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
+		       struct upg_io_queue *q)
+{
+	struct upg_runtime *rt = r->rt;
+	size_t i = 0, j;
+	int ret = 0;
+
+	/* Protect each contiguous run so that later writes fault. */
+	while (i < n && (r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
+	       !r->torn_down) {
+		int err;
+
+		for (j = i + 1; j < n && w[j].pg == w[j - 1].pg + 1; j++)
+			;
+		err = uffd_writeprotect(&rt->uffd, region_page_addr(r, w[i].pg),
+					(j - i) << rt->page_shift, true);
+		if (err && err != -ENOENT) {
+			/* Unprotected pages cannot be cleaned safely: keep
+			 * them dirty and report. */
+			rt_err(rt, "write-protect for writeback: %s",
+			       strerror(-err));
+			for (; i < j; i++)
+				w[i].err = err;
+		}
+		i = j;
+	}
+	for (i = 0, j = 0; i < n; i++) {
+		if (!w[i].err) {
+			w[j++] = w[i];
+			continue;
+		}
+		ret = ret ? ret : w[i].err;
+		finish(r, &w[i]); /* dirty again, not written */
+	}
+	write_pages(q, w, j);
+	for (i = 0; i < j; i++) {
+		if (w[i].err && !ret)
+			ret = w[i].err;
+		if (w[i].err)
+			region_record_error(r, w[i].err);
+		finish(r, &w[i]);
+	}
+	return ret;
+}
+
+int region_writeback(struct upg_region *r, uint64_t first, uint64_t end,
+		     struct upg_io_queue *q)
+{
+	struct wb_page *w = malloc(WB_BATCH * sizeof(*w));
+	size_t n = 0;
+	uint64_t pg;
+	int ret = 0, err;
+
+	if (!w)
+		return -ENOMEM;
+	for (pg = first; pg < end; pg++) {
+		if (!claim_dirty(r, pg))
+			continue;
+		w[n++] = (struct wb_page){ r, pg, 0 };
+		if (n == WB_BATCH) {
+			err = write_batch(r, w, n, q);
+			ret = ret ? ret : err;
+			n = 0;
+		}
+	}
+	if (n) {
+		err = write_batch(r, w, n, q);
+		ret = ret ? ret : err;
+	}
+	free(w);
+	return ret;
+}

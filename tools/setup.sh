@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tools/setup.sh - install what upager needs to build and test, if missing.
+#
+# Idempotent: checks each Debian package with dpkg-query first and runs
+# apt-get (update + install, non-interactive) only when something is missing.
+# As root it installs directly; otherwise through sudo if that is available
+# without a password prompt; otherwise it prints the command to run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check)
+
+have_pkg() {
+	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "setup: this is not a Debian-like system (no dpkg/apt-get)."
+	echo "setup: install by hand: a C11 compiler, make, cmake >= 3.20, pkg-config,"
+	echo "setup:   liburing (dev), libnuma (dev), check (dev)"
+	exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	have_pkg "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "setup: all present (${PACKAGES[*]}); nothing to install"
+	exit 0
+fi
+
+echo "setup: missing: ${missing[*]}"
+
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	as_root=(sudo -n)
+else
+	echo "setup: not root and no password-less sudo; install them with:" >&2
+	echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "setup: apt-get update"
+"${as_root[@]}" apt-get update -qq </dev/null
+echo "setup: apt-get install ${missing[*]}"
+"${as_root[@]}" apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" </dev/null
+
+still=()
+for p in "${missing[@]}"; do
+	have_pkg "$p" || still+=("$p")
+done
+if [ ${#still[@]} -ne 0 ]; then
+	echo "setup: still missing after install: ${still[*]}" >&2
+	exit 1
+fi
+echo "setup: installed ${missing[*]}"

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# tools/test.sh - install what is missing, build, run the whole test suite.
+#
+#   pass 1: build/       RelWithDebInfo with asserts kept (-UNDEBUG), every label
+#   pass 2: build-asan/  same with -DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON, all but
+#                        the `stress` label (leak checks on, abort on first report)
+#
+# Options:
+#   --no-asan     skip pass 2
+#   --label L     run only tests labelled L (ctest -L L; unit, integration, stress)
+#
+# Ends with one line "N passed, N failed, N skipped" summed over both passes
+# (counted from ctest's JUnit output) and exits non-zero if anything failed,
+# including a configure or build step (counted as one failure each).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+usage() {
+	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+run_asan=1
+label_args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-asan) run_asan=0 ;;
+	--label)
+		[ $# -ge 2 ] || { echo "test: --label needs a value" >&2; exit 2; }
+		label_args+=(-L "$2")
+		shift
+		;;
+	--label=*) label_args+=(-L "${1#--label=}") ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "test: unknown option: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+bash tools/setup.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+total_passed=0
+total_failed=0
+total_skipped=0
+status=0
+
+# count_junit FILE: prints "passed failed skipped" for a ctest JUnit file.
+# A test that exited with its SKIP_RETURN_CODE (77) or is DISABLED is skipped;
+# any other test that did not run (e.g. executable missing) is a failure, as
+# ctest itself counts it.
+count_junit() {
+	[ -f "$1" ] || { echo "0 0 0"; return; }
+	awk '
+	function flush() {
+		if (st == "") return
+		if (st == "run") p++
+		else if (st == "fail") f++
+		else if (st == "disabled") s++
+		else if (st == "notrun") { if (skipcode) s++; else f++ }
+		else f++
+		st = ""; skipcode = 0
+	}
+	/<testcase / {
+		flush()
+		st = $0; sub(/.* status="/, "", st); sub(/".*/, "", st)
+		if (st == "") st = "unknown"
+	}
+	/<skipped message="SKIP_RETURN_CODE/ { skipcode = 1 }
+	END { flush(); printf "%d %d %d\n", p, f, s }
+	' "$1"
+}
+
+# run_pass NAME BUILD_DIR [cmake args...] -- [ctest args...]
+run_pass() {
+	local name=$1 dir=$2
+	shift 2
+	local cmake_args=() ctest_args=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	ctest_args=("$@")
+
+	echo
+	echo "=== $name: $dir ==="
+	if ! cmake -S "$ROOT" -B "$ROOT/$dir" "${cmake_args[@]}"; then
+		echo "test: $name: configure failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
+	if ! cmake --build "$ROOT/$dir" -j "$jobs"; then
+		echo "test: $name: build failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
+
+	local junit="$ROOT/$dir/ctest-junit.xml" ctest_ok=1
+	rm -f "$junit"
+	if ! (cd "$ROOT/$dir" && ctest --output-on-failure -j 2 \
+		--output-junit "$junit" "${ctest_args[@]}"); then
+		ctest_ok=0
+		status=1
+	fi
+
+	local p f s
+	read -r p f s < <(count_junit "$junit")
+	# ctest failed but no test is counted as failed (e.g. it could not run at all)
+	if [ "$ctest_ok" -eq 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	echo "$name: $p passed, $f failed, $s skipped"
+	total_passed=$((total_passed + p))
+	total_failed=$((total_failed + f))
+	total_skipped=$((total_skipped + s))
+}
+
+run_pass "normal" build \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g -UNDEBUG" \
+	-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=OFF \
+	-- "${label_args[@]}"
+
+if [ "$run_asan" -eq 1 ]; then
+	# Sanitized code runs slower: give each Check test case twice its timeout.
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	CK_TIMEOUT_MULTIPLIER=2 \
+	run_pass "asan+ubsan" build-asan \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
+		-DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON -DUPAGER_TSAN=OFF \
+		-- -LE stress "${label_args[@]}"
+fi
+
+echo
+echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
+exit "$status"
