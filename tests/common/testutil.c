@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+int tu_tmpfile(uint64_t size)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/upager-test-XXXXXX",
+		 dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+	unlink(path);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	return fd;
+}
+
+void tu_fill(void *buf, uint64_t off, uint64_t len, uint64_t seed)
+{
+	uint64_t *w = buf;
+	uint64_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = tu_word(seed, off + i * 8);
+}
+
+uint64_t tu_check(const void *buf, uint64_t off, uint64_t len, uint64_t seed)
+{
+	const uint64_t *w = buf;
+	uint64_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != tu_word(seed, off + i * 8))
+			return i * 8;
+	return UINT64_MAX;
+}
+
+struct upg_runtime *tu_runtime(uint64_t budget, unsigned threads)
+{
+	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = budget,
+		 .handler_threads = threads);
+	struct upg_runtime *rt = NULL;
+	int err = upg_runtime_create(&o, &rt);
+
+	if (err == -EPERM || err == -EACCES || err == -EOPNOTSUPP) {
+		fprintf(stderr, "no usable userfaultfd here (%s): skipped\n",
+			strerror(-err));
+		exit(TEST_SKIP);
+	}
+	ck_assert_msg(!err, "upg_runtime_create: %s", strerror(-err));
+	return rt;
+}
+
+struct upg_stats tu_stats(struct upg_runtime *rt)
+{
+	UPG_OPTS(upg_stats, st);
+
+	ck_assert_int_eq(upg_runtime_stats(rt, &st), 0);
+	return st;
+}
+
+int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
