@@ -33,7 +33,8 @@
 
 struct zap_run {
 	struct upg_region *r;
-	uint64_t first, n;
+	uintptr_t addr; /* application address, read under the table lock */
+	uint64_t n;
 };
 
 static bool evictable(uint32_t s)
@@ -47,15 +48,17 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 		    uint64_t pg)
 {
 	struct zap_run *last = *nr ? &runs[*nr - 1] : NULL;
+	uintptr_t addr = region_page_addr(r, pg);
 
-	if (last && last->r == r && last->first + last->n == pg) {
+	if (last && last->r == r &&
+	    last->addr + (last->n << r->rt->page_shift) == addr) {
 		last->n++;
 		return;
 	}
 	if (*nr == ZAP_RUNS)
 		return;
 	region_get(r);
-	runs[(*nr)++] = (struct zap_run){ r, pg, 1 };
+	runs[(*nr)++] = (struct zap_run){ r, addr, 1 };
 }
 
 static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
@@ -68,8 +71,8 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 
 		if (!atomic_load(&r->detached) &&
 		    !atomic_load(&r->partly_unmapped) &&
-		    !madvise((void *)region_page_addr(r, runs[i].first),
-			     runs[i].n << rt->page_shift, MADV_DONTNEED))
+		    !madvise((void *)runs[i].addr, runs[i].n << rt->page_shift,
+			     MADV_DONTNEED))
 			STAT_ADD(rt, pages_sampled, runs[i].n);
 		region_put(r);
 	}
@@ -109,7 +112,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		scanned++;
 		if (evictable(s)) {
 			if (s & PS_REF) {
-				if (ps_cas(p, &s, s & ~PS_REF) && sample)
+				if (ps_cas(p, &s, s & ~PS_REF) && sample &&
+				    !atomic_load(&r->detached))
 					zap_add(runs, &nr_runs, r,
 						rt->clock_page);
 			} else if (ps_cas(p, &s,

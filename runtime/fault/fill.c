@@ -128,7 +128,8 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	for (pg = first; pg < first + n; pg++) {
 		uintptr_t a = region_page_addr(r, pg);
 
-		if (pg == fault_pg)
+		/* A detached region's faults are gone with its mapping. */
+		if (pg == fault_pg && !atomic_load(&r->detached))
 			uffd_poison(&rt->uffd, a, ps, tid);
 		else
 			uffd_wake(&rt->uffd, a, ps);
@@ -253,6 +254,7 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 				uint32_t new = (s & (PS_HAS_DATA | PS_WAITERS)) |
 					       PS_FILLING;
 				if (ps_cas(p, &s, new)) {
+					atomic_fetch_add(&r->resident, 1);
 					claimed = true;
 					zero = !needs_read(r, s);
 					got++;
@@ -268,7 +270,6 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		claimed_prev = claimed;
 		zero_prev = zero;
 	}
-	atomic_fetch_add(&r->resident, got);
 	if (got < want)
 		budget_release(rt, want - got);
 }

@@ -115,7 +115,13 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 
 		switch (ps_state(s)) {
 		case PS_RESIDENT:
-			s = lock_resident(p, PS_REF | (write ? PS_DIRTY : 0));
+			/* Without CONTINUE_MODE_WP a clean page can only be
+			 * mapped writable: count it dirty (never lose a
+			 * write). */
+			s = lock_resident(p, PS_REF |
+						     (write || !rt->uffd.continue_wp ?
+							      PS_DIRTY :
+							      0));
 			if (!s)
 				continue;
 			err = uffd_continue(&rt->uffd, addr, rt->page_size,

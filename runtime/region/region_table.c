@@ -11,9 +11,14 @@
 #include "common/log.h"
 #include "region/region.h"
 
+/*
+ * A region the application unmapped itself is kept (its memfd still holds
+ * data to write back) but is re-keyed at address 0 and never matches: the
+ * kernel may hand its old addresses to a new region.
+ */
 static bool contains(const struct upg_region *r, uintptr_t addr)
 {
-	return addr >= (uintptr_t)r->addr &&
+	return !atomic_load(&r->detached) && addr >= (uintptr_t)r->addr &&
 	       addr - (uintptr_t)r->addr < r->map_len;
 }
 
@@ -149,23 +154,29 @@ void region_on_remap(struct upg_runtime *rt, uintptr_t from, uintptr_t to,
 
 void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
 {
-	size_t i;
+	size_t i = 0;
 
-	pthread_rwlock_rdlock(&rt->regions_lock);
-	for (i = 0; i < rt->nr_regions; i++) {
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	while (i < rt->nr_regions) {
 		struct upg_region *r = rt->regions[i];
 		uintptr_t a = (uintptr_t)r->addr, b = a + r->map_len;
 
-		if (end <= a || start >= b)
+		i++;
+		if (atomic_load(&r->detached) || end <= a || start >= b)
 			continue;
-		if (start <= a && end >= b)
-			atomic_store(&r->detached, true);
-		else
-			atomic_store(&r->partly_unmapped, true);
 		/* The memfd still holds every page: dirty data is written
 		 * back as usual, by eviction, flush and unmap. */
 		rt_info(rt, "application unmapped %#lx-%#lx of a region",
 			(unsigned long)start, (unsigned long)end);
+		if (start > a || end < b) {
+			atomic_store(&r->partly_unmapped, true);
+			continue;
+		}
+		remove_locked(rt, r);
+		atomic_store(&r->detached, true);
+		r->addr = NULL;
+		insert_locked(rt, r);
+		i = 0; /* the array moved under us: rescan */
 	}
 	pthread_rwlock_unlock(&rt->regions_lock);
 }
