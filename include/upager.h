@@ -153,6 +153,9 @@ struct upg_stats {
 	/* Pages filled beyond the budget because nothing was evictable
 	 * (all resident pages busy); bounded, see README "Budget". */
 	uint64_t budget_overshoot_pages;
+	/* Pages whose fill failed (SIGBUS) and whose poison was cleared since,
+	 * so that the next access retried the read. */
+	uint64_t pages_unpoisoned;
 	/* enum upg_uffd_mode obtained, and the UFFD_FEATURE_* bits enabled. */
 	uint32_t uffd_mode;
 	uint64_t uffd_features;

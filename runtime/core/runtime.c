@@ -91,6 +91,7 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	pthread_mutex_init(&rt->clock_lock, NULL);
 	pthread_mutex_init(&rt->caller_lock, NULL);
 	pthread_mutex_init(&rt->swap_lock, NULL);
+	pthread_mutex_init(&rt->uffd_read_lock, NULL);
 
 	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY, &rt->uffd);
 	if (err)
@@ -160,6 +161,7 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	pthread_mutex_destroy(&rt->clock_lock);
 	pthread_mutex_destroy(&rt->caller_lock);
 	pthread_mutex_destroy(&rt->swap_lock);
+	pthread_mutex_destroy(&rt->uffd_read_lock);
 	free(rt->swap_dir);
 	free(rt);
 	return 0;
@@ -207,6 +209,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.pages_sampled = LOAD(pages_sampled);
 	s.pages_referenced = LOAD(pages_referenced);
 	s.budget_overshoot_pages = LOAD(budget_overshoot_pages);
+	s.pages_unpoisoned = LOAD(pages_unpoisoned);
 	s.uffd_mode = (uint32_t)rt->uffd.mode;
 	s.uffd_features = rt->uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),

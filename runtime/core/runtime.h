@@ -28,6 +28,7 @@ struct rt_stats {
 	_Atomic uint64_t evict_batches_background, evict_batches_sync;
 	_Atomic uint64_t pages_sampled, pages_referenced;
 	_Atomic uint64_t budget_overshoot_pages;
+	_Atomic uint64_t pages_unpoisoned;
 };
 
 #define STAT_ADD(rt, field, n) \
@@ -45,6 +46,9 @@ struct upg_runtime {
 	enum upg_log_level log_level;
 
 	struct uffd_ctx uffd;
+	/* Serializes reads of the uffd with the handling of the events they
+	 * return (fault/handler.c). */
+	pthread_mutex_t uffd_read_lock;
 
 	/*
 	 * Regions sorted by application address.  Read-mostly: the fault
@@ -62,6 +66,10 @@ struct upg_runtime {
 	/* Budget: pages FILLING, RESIDENT or EVICTING, all regions. */
 	_Atomic uint64_t resident_pages;
 	_Atomic uint64_t resident_peak;
+
+	/* Pages poisoned after a failed fill whose marker is not cleared yet
+	 * (evict/unpoison.c). */
+	_Atomic uint64_t poisoned_pages;
 
 	/* Clock hand over all regions (evict/clock.c). */
 	pthread_mutex_t clock_lock;

@@ -119,9 +119,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 			} else if (ps_cas(p, &s,
 					  ps_with_state(s, PS_EVICTING))) {
 				region_get(r);
-				out[got++] = (struct victim){ r,
-							      rt->clock_page,
-							      false };
+				out[got++] = (struct victim){
+					.r = r, .pg = rt->clock_page };
 			}
 		}
 		rt->clock_page++;

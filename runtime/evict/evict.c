@@ -74,15 +74,14 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 	}
 }
 
-static void finish_evicted(struct upg_runtime *rt, struct victim *v,
-			   bool written)
+static void finish_evicted(struct upg_runtime *rt, struct victim *v)
 {
 	_Atomic uint32_t *p = region_page(v->r, v->pg);
 	uint32_t s = atomic_load(p), new;
 
 	do {
 		new = (s & PS_KEEP_ACROSS_EVICTION) | PS_ABSENT;
-		if (written)
+		if (v->wrote)
 			new |= PS_HAS_DATA;
 	} while (!ps_cas(p, &s, new));
 	if (s & PS_PARKED)
@@ -106,7 +105,7 @@ static void abort_eviction(struct upg_runtime *rt, struct victim *v)
 	ps_wake(p, s);
 }
 
-/* Step 4 for the runs of victims marked written. */
+/* Step 4 for the runs of victims marked punch. */
 static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 {
 	unsigned evicted = 0;
@@ -117,7 +116,7 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 		struct upg_region *r = v[i].r;
 
 		/* Split the run where a page is not to be punched. */
-		for (k = i; k < i + len && v[k].written; k++)
+		for (k = i; k < i + len && v[k].punch; k++)
 			;
 		if (k > i) {
 			size_t cnt = k - i;
@@ -133,7 +132,7 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 				continue;
 			}
 			for (; i < k; i++) {
-				finish_evicted(rt, &v[i], true);
+				finish_evicted(rt, &v[i]);
 				evicted++;
 			}
 			atomic_fetch_sub(&r->resident, cnt);
@@ -169,14 +168,14 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		if (ok[i] && (s & PS_DIRTY))
 			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0 };
 		else
-			v[i].written = ok[i];
+			v[i].punch = ok[i];
 	}
 	write_pages(q, wb, nwb);
 	/* Both arrays are sorted by (region, page): match them in one pass. */
 	for (i = 0, nwb = 0; i < n; i++) {
-		if (!ok[i] || v[i].written)
+		if (!ok[i] || v[i].punch)
 			continue;
-		v[i].written = !wb[nwb].err;
+		v[i].punch = v[i].wrote = !wb[nwb].err;
 		if (wb[nwb].err) {
 			region_record_error(v[i].r, wb[nwb].err);
 			rt_warn(rt, "writeback of an evicted page failed (%s): "

@@ -19,7 +19,8 @@ struct upg_region;
 struct victim {
 	struct upg_region *r;
 	uint64_t pg;
-	bool written; /* evict.c: written back (or clean) and safe to punch */
+	bool punch; /* evict.c: written back (or clean): safe to punch */
+	bool wrote; /* evict.c: this eviction wrote it to the store */
 };
 
 /**
@@ -56,6 +57,13 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
  */
 unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		     unsigned want, bool background);
+
+/**
+ * unpoison_tick() - clear the poison markers of pages whose fill failed at
+ * least one tick ago, so that their next access retries the read.
+ * Context: the evictor thread (it zaps application PTEs).
+ */
+void unpoison_tick(struct upg_runtime *rt);
 
 int evictor_start(struct upg_runtime *rt);
 void evictor_stop(struct upg_runtime *rt);

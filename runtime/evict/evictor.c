@@ -3,7 +3,8 @@
  * The background evictor: woken when a fill takes the budget above the
  * high watermark (and every 100 ms, so that it catches up after a burst),
  * it evicts batches until residency is below the low watermark.  It owns
- * its own io_uring queue for the writeback.
+ * its own io_uring queue for the writeback.  Its tick also clears the
+ * poison markers left by failed fills (evict/unpoison.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +37,8 @@ static void *evictor_main(void *arg)
 		    read(rt->kick_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			rt_err(rt, "evictor: %s", strerror(errno));
 		atomic_store(&rt->evictor_kicked, false);
+		if (atomic_load(&rt->poisoned_pages))
+			unpoison_tick(rt);
 		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
 			continue;
 		while (!atomic_load(&rt->stopping) &&

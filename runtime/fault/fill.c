@@ -101,6 +101,8 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
  * go back to ABSENT, anything half-written into the memfd is punched, the
  * faulting thread gets SIGBUS (UFFDIO_POISON, as for an I/O error on a
  * mapped file) and other threads waiting on the run are woken to retry.
+ * As with a mapped file, a later access reads the page again: the
+ * evictor clears the poison marker shortly after (evict/unpoison.c).
  */
 static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		     uint64_t fault_pg, pid_t tid, int err)
@@ -118,9 +120,14 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		  (off_t)(first * ps), (off_t)(n * ps));
 	for (pg = first; pg < first + n; pg++) {
 		_Atomic uint32_t *p = region_page(r, pg);
-		uint32_t old = atomic_exchange(
-			p, (atomic_load(p) & PS_HAS_DATA) | PS_ABSENT);
+		uint32_t new = (atomic_load(p) & PS_HAS_DATA) | PS_ABSENT;
+		/* A detached region's faults are gone with its mapping. */
+		bool poison = pg == fault_pg && !atomic_load(&r->detached);
+		uint32_t old = atomic_exchange(p, poison ? new | PS_POISONED :
+							   new);
 
+		if (poison)
+			atomic_fetch_add(&rt->poisoned_pages, 1);
 		ps_wake(p, old);
 	}
 	atomic_fetch_sub(&r->resident, n);
@@ -128,7 +135,6 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	for (pg = first; pg < first + n; pg++) {
 		uintptr_t a = region_page_addr(r, pg);
 
-		/* A detached region's faults are gone with its mapping. */
 		if (pg == fault_pg && !atomic_load(&r->detached))
 			uffd_poison(&rt->uffd, a, ps, tid);
 		else

@@ -5,6 +5,13 @@
  * stop eventfd.  All threads read the one userfaultfd; a read returns as
  * many messages as are pending (up to a batch), and duplicates within a
  * batch (several threads faulting on one page) are dropped.
+ *
+ * Events are handled in the order the kernel queued them, before any later
+ * message is read: reads take rt->uffd_read_lock and the events a read
+ * returns are handled before the lock is dropped.  Otherwise two threads
+ * could handle mremap's REMAP and the UNMAP of the old range that follows
+ * it in the wrong order, or the mremap caller's next fault (at the new
+ * address) before the REMAP that tells us where the region went.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,21 +48,38 @@ static void handle_event(struct handler *h, const struct uffd_msg *m)
  * is pending; handle the events now and keep the page faults for the main
  * loop (we may be deep inside the handling of another fault).
  */
+/* Read up to @max messages and handle the events among them, in order.
+ * Return: the number of messages read (events included), 0 if none. */
+static int read_msgs(struct handler *h, struct uffd_msg *msgs, int max)
+{
+	struct upg_runtime *rt = h->rt;
+	ssize_t n;
+	int i;
+
+	pthread_mutex_lock(&rt->uffd_read_lock);
+	n = read(rt->uffd.fd, msgs, (size_t)max * sizeof(*msgs));
+	n = n > 0 ? n / (ssize_t)sizeof(*msgs) : 0;
+	for (i = 0; i < n; i++)
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			handle_event(h, &msgs[i]);
+	pthread_mutex_unlock(&rt->uffd_read_lock);
+	return (int)n;
+}
+
 static void drain_events(void *arg)
 {
 	struct handler *h = arg;
 	struct uffd_msg msgs[16];
-	ssize_t n;
-	int i;
+	int n, i;
 
-	n = read(h->rt->uffd.fd, msgs, sizeof(msgs));
-	if (n <= 0) {
+	n = read_msgs(h, msgs, 16);
+	if (!n) {
 		sched_yield();
 		return;
 	}
-	for (i = 0; i < (int)(n / (ssize_t)sizeof(msgs[0])); i++) {
+	for (i = 0; i < n; i++) {
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
-			handle_event(h, &msgs[i]);
+			continue;
 		} else if (h->backlog_len < HANDLER_BACKLOG) {
 			unsigned tail = (h->backlog_head + h->backlog_len) %
 					HANDLER_BACKLOG;
@@ -86,7 +110,8 @@ static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
 	       a->arg.pagefault.flags == b->arg.pagefault.flags;
 }
 
-static void handle_batch(struct handler *h, struct uffd_msg *msgs, int n)
+/* The page faults of a batch whose events were handled by read_msgs(). */
+static void handle_faults(struct handler *h, struct uffd_msg *msgs, int n)
 {
 	uint64_t mask = ~(uint64_t)(h->rt->page_size - 1);
 	int i, j;
@@ -94,10 +119,8 @@ static void handle_batch(struct handler *h, struct uffd_msg *msgs, int n)
 	for (i = 0; i < n; i++) {
 		bool dup = false;
 
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
-			handle_event(h, &msgs[i]);
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		}
 		for (j = 0; j < i && !dup; j++)
 			dup = same_fault(&msgs[i], &msgs[j], mask);
 		if (!dup)
@@ -130,7 +153,7 @@ static void *handler_main(void *arg)
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
 	for (;;) {
-		ssize_t n;
+		int n;
 
 		run_backlog(h);
 		io_queue_reap(&h->q, false);
@@ -139,10 +162,8 @@ static void *handler_main(void *arg)
 		if (pfd[2].revents)
 			break;
 		if (pfd[0].revents & POLLIN) {
-			n = read(rt->uffd.fd, msgs, sizeof(msgs));
-			if (n > 0)
-				handle_batch(h, msgs,
-					     (int)(n / (ssize_t)sizeof(msgs[0])));
+			n = read_msgs(h, msgs, HANDLER_MSG_BATCH);
+			handle_faults(h, msgs, n);
 		}
 		io_queue_submit(&h->q);
 	}

@@ -5,8 +5,11 @@
  *  MISSING  the page is not in the memfd.  ABSENT: fill it.  FILLING: the
  *           fill's UFFDIO_CONTINUE will wake us.  EVICTING: park; the
  *           evictor wakes us after the punch and we fault again.
- *           RESIDENT: the application removed the page behind our back
- *           (MADV_REMOVE, a hole punch): read it again.
+ *           RESIDENT: usually a stale message (two threads faulted, the
+ *           other's fill won, ours was read before it was woken): wake.
+ *           Only if the memfd really lacks the page did the application
+ *           remove it behind our back (MADV_REMOVE, a hole punch): read
+ *           it again.
  *  MINOR    the page is in the memfd but not mapped here (the clock zapped
  *           it to sample recency, see evict/clock.c): map it with
  *           CONTINUE, write-protected unless dirty, and mark it referenced.
@@ -148,6 +151,19 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 	}
 }
 
+/*
+ * Is the page in the memfd?  mincore() on a shared mapping looks up the
+ * page cache, whether or not this mapping has a PTE, and allocates nothing.
+ */
+static bool page_in_memfd(struct upg_region *r, uint64_t pg)
+{
+	unsigned char vec = 0;
+
+	if (mincore(region_alias(r, pg), r->rt->page_size, &vec))
+		return true; /* cannot tell: never refill over data */
+	return vec & 1;
+}
+
 static void resolve_missing(struct handler *h, struct upg_region *r,
 			    uint64_t pg, bool write, pid_t tid)
 {
@@ -167,7 +183,13 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 				return;
 			continue;
 		case PS_RESIDENT:
-			fill_refill(h, r, pg, write, tid);
+			if (page_in_memfd(r, pg))
+				/* A stale message: another thread's fault
+				 * filled the page after ours was read. */
+				uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
+					  h->rt->page_size);
+			else
+				fill_refill(h, r, pg, write, tid);
 			return;
 		}
 	}

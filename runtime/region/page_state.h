@@ -25,6 +25,10 @@
  *   WAITERS   a thread sleeps on the futex of this word.
  *   HAS_DATA  the store holds this page (anonymous regions: pages never
  *             written back are zero-filled without I/O).
+ *   POISONED  a fill of this page failed and its application PTE holds a
+ *             poison marker (SIGBUS on access); POISON_AGED: the evictor's
+ *             tick has seen it once, and clears the marker at the next
+ *             tick (evict/unpoison.c), so that a later access retries.
  */
 #ifndef UPAGER_PAGE_STATE_H
 #define UPAGER_PAGE_STATE_H
@@ -48,6 +52,8 @@
 #define PS_PARKED (1u << 6)
 #define PS_WAITERS (1u << 7)
 #define PS_HAS_DATA (1u << 8)
+#define PS_POISONED (1u << 9)
+#define PS_POISON_AGED (1u << 10)
 
 /* Flags that belong to a page's contents and survive eviction. */
 #define PS_KEEP_ACROSS_EVICTION PS_HAS_DATA

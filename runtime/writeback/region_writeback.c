@@ -42,7 +42,9 @@ static bool claim_dirty(struct upg_region *r, uint64_t pg)
 	for (;;) {
 		uint32_t st = ps_state(s);
 
-		if (st == PS_EVICTING ||
+		/* FILLING too: its CONTINUE may have let a write land before
+		 * RESIDENT | DIRTY is published. */
+		if (st == PS_EVICTING || st == PS_FILLING ||
 		    (st == PS_RESIDENT && (s & (PS_LOCK | PS_WRITEBACK)))) {
 			ps_wait(p, s);
 			s = atomic_load(p);
