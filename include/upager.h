@@ -22,6 +22,7 @@
 #ifndef UPAGER_H
 #define UPAGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -153,12 +154,14 @@ struct upg_stats {
 	/* Pages filled beyond the budget because nothing was evictable
 	 * (all resident pages busy); bounded, see README "Budget". */
 	uint64_t budget_overshoot_pages;
-	/* Pages whose fill failed (SIGBUS) and whose poison was cleared since,
-	 * so that the next access retried the read. */
-	uint64_t pages_unpoisoned;
 	/* enum upg_uffd_mode obtained, and the UFFD_FEATURE_* bits enabled. */
 	uint32_t uffd_mode;
 	uint64_t uffd_features;
+	/* New fields go here, at the end: callers built against an older
+	 * header pass a smaller sz and never see them. */
+	/* Pages whose fill failed (SIGBUS) and whose poison was cleared since,
+	 * so that the next access retried the read. */
+	uint64_t pages_unpoisoned;
 };
 
 /**
@@ -385,6 +388,151 @@ struct upg_region_stats {
  */
 UPG_API int upg_region_stats(struct upg_region *r,
 			     struct upg_region_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Interval notifiers (after the kernel's mmu_interval_notifier)
+ *
+ * A client that keeps something derived from a range of managed memory (a
+ * cache, a device mapping, a pointer into a page) learns through its
+ * notifier when pages of the range are about to become inaccessible, and
+ * detects with a sequence count that it raced with such an invalidation:
+ *
+ *	again:
+ *		seq = upg_interval_read_begin(&n);
+ *		... look at the pages, build the derived state ...
+ *		pthread_mutex_lock(&user_lock);
+ *		if (upg_interval_read_retry(&n, seq)) {
+ *			pthread_mutex_unlock(&user_lock);
+ *			goto again;
+ *		}
+ *		... publish the derived state ...
+ *		pthread_mutex_unlock(&user_lock);
+ *
+ *	bool invalidate(n, range, cur_seq) {
+ *		if (!range->blockable && pthread_mutex_trylock(&user_lock))
+ *			return false;
+ *		else if (range->blockable)
+ *			pthread_mutex_lock(&user_lock);
+ *		upg_interval_set_seq(n, cur_seq);
+ *		... drop the derived state for range ...
+ *		pthread_mutex_unlock(&user_lock);
+ *		return true;
+ *	}
+ * ---------------------------------------------------------------------- */
+
+/* Why pages of a range become inaccessible. */
+enum upg_notify_event {
+	/* The runtime evicts them (they come back on the next access). */
+	UPG_NOTIFY_EVICT = 1,
+	/* The application moved the region with mremap: the range given is
+	 * the old one. */
+	UPG_NOTIFY_REMAP = 2,
+	/* The region goes away: upg_region_unmap(), or the application's
+	 * own munmap. */
+	UPG_NOTIFY_UNMAP = 3,
+	/* The application discarded the range (madvise MADV_REMOVE or
+	 * MADV_DONTNEED): the mappings are dropped. */
+	UPG_NOTIFY_REMOVE = 4,
+};
+
+struct upg_notifier_range {
+	uintptr_t start; /* first byte */
+	uintptr_t end;   /* one past the last byte */
+	enum upg_notify_event event;
+	/* false: the callback must not sleep, take a lock that another
+	 * thread may hold while it touches managed memory, or touch managed
+	 * memory itself; it returns false if it cannot proceed without that
+	 * (the runtime backs off and retries later). */
+	bool blockable;
+};
+
+struct upg_interval_notifier;
+
+struct upg_interval_notifier_ops {
+	/*
+	 * Called before pages of [range->start, range->end) that overlap the
+	 * notifier become inaccessible; the runtime does not proceed until it
+	 * returns.  It must call upg_interval_set_seq(n, cur_seq) under the
+	 * lock that its readers take around upg_interval_read_retry().
+	 * Return true, or false only when !range->blockable (see above).
+	 * Context: a runtime thread.  The callback must not call
+	 * upg_interval_notifier_remove() on @n, upg_pin(), fault-in,
+	 * flush or unmap (they fail with -EDEADLK when it does).
+	 */
+	bool (*invalidate)(struct upg_interval_notifier *n,
+			   const struct upg_notifier_range *range,
+			   uint64_t cur_seq);
+};
+
+/* Embedded in the caller's own struct; the fields are the runtime's. */
+struct upg_interval_notifier {
+	struct upg_runtime *rt;
+	const struct upg_interval_notifier_ops *ops;
+	uintptr_t start, end;
+	uint64_t invalidate_seq;
+	/* private to the runtime */
+	uint32_t __state;
+	uint32_t __slot;
+	struct upg_interval_notifier *__deferred_next;
+};
+
+/**
+ * upg_interval_notifier_insert() - watch [addr, addr+len).
+ * @rt:   the runtime.
+ * @n:    the notifier, owned by the caller; must stay valid until removed.
+ * @addr: start of the range (any address: it need not be managed yet).
+ * @len:  bytes, > 0.
+ * @ops:  callbacks; ops->invalidate is required.
+ *
+ * While an invalidation runs, the insertion takes effect when it ends, and
+ * upg_interval_read_begin() on @n waits for that.
+ * Return: 0, -EINVAL, -EEXIST (@n is already inserted), -EBADF, -EDEADLK
+ * (called from an invalidate callback), -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_interval_notifier_insert(
+	struct upg_runtime *rt, struct upg_interval_notifier *n, uintptr_t addr,
+	size_t len, const struct upg_interval_notifier_ops *ops);
+
+/**
+ * upg_interval_notifier_remove() - stop watching; waits for a running
+ * invalidate callback of @n to return.  After it returns the callback is
+ * never called again and @n may be freed.
+ * Return: 0, -EINVAL (not inserted), -EDEADLK (called from an invalidate
+ * callback: it would wait for itself).
+ * Context: any thread but a callback.
+ */
+UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n);
+
+/**
+ * upg_interval_read_begin() - start a read-side critical section.
+ * Waits while an invalidation covering @n is running.
+ * Return: the sequence to pass to upg_interval_read_retry().
+ * Context: any thread but an invalidate callback.
+ */
+UPG_API uint64_t upg_interval_read_begin(struct upg_interval_notifier *n);
+
+/**
+ * upg_interval_read_retry() - did an invalidation hit @n since @seq?
+ * Return: true if the caller must start over.
+ * Context: under the lock the invalidate callback takes.
+ */
+UPG_API bool upg_interval_read_retry(struct upg_interval_notifier *n,
+				     uint64_t seq);
+
+/**
+ * upg_interval_check_retry() - lock-free hint of upg_interval_read_retry():
+ * true means retry for sure; false still needs the locked check.
+ */
+UPG_API bool upg_interval_check_retry(struct upg_interval_notifier *n,
+				      uint64_t seq);
+
+/**
+ * upg_interval_set_seq() - record an invalidation in @n.
+ * Context: inside ops->invalidate, under the user's lock.
+ */
+UPG_API void upg_interval_set_seq(struct upg_interval_notifier *n,
+				  uint64_t cur_seq);
 
 /* ------------------------------------------------------------------------
  * Stores

@@ -84,6 +84,7 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	if (!rt)
 		return -ENOMEM;
 	rt->stop_efd = rt->kick_efd = rt->uffd.fd = -1;
+	notify_init(&rt->notify);
 	err = apply_opts(rt, opts);
 	if (err)
 		goto out_free;
@@ -130,6 +131,7 @@ out_close:
 		close(rt->kick_efd);
 	close(rt->uffd.fd);
 out_free:
+	notify_fini(&rt->notify);
 	free(rt->swap_dir);
 	free(rt);
 	return err;
@@ -162,6 +164,7 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	pthread_mutex_destroy(&rt->caller_lock);
 	pthread_mutex_destroy(&rt->swap_lock);
 	pthread_mutex_destroy(&rt->uffd_read_lock);
+	notify_fini(&rt->notify);
 	free(rt->swap_dir);
 	free(rt);
 	return 0;

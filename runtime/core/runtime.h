@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "io/io_queue.h"
+#include "notify/notifier.h"
 #include "uffd/uffd.h"
 #include "upager.h"
 
@@ -88,6 +89,9 @@ struct upg_runtime {
 	/* I/O queue for application threads (flush, unmap, destroy). */
 	pthread_mutex_t caller_lock;
 	struct upg_io_queue caller_q;
+
+	/* Interval notifiers (notify/notifier.c). */
+	struct notify_state notify;
 
 	/* Swap store behind anonymous regions, created on first use. */
 	pthread_mutex_t swap_lock;

@@ -40,7 +40,13 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 			cur += n;
 			break;
 		}
-		batch = n > rt->evict_batch ? (unsigned)n : rt->evict_batch;
+		/* Evict what this fill needs, or a batch, but never more
+		 * than a quarter of a small budget at once. */
+		batch = rt->evict_batch;
+		if (batch > rt->budget_pages / 4)
+			batch = (unsigned)(rt->budget_pages / 4);
+		if (batch < n)
+			batch = (unsigned)n;
 		if (!evict_batch(rt, q, batch, false)) {
 			if (++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
 				cur = atomic_fetch_add(&rt->resident_pages,

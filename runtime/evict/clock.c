@@ -40,7 +40,7 @@ struct zap_run {
 static bool evictable(uint32_t s)
 {
 	return ps_state(s) == PS_RESIDENT &&
-	       !(s & (PS_LOCK | PS_WRITEBACK));
+	       !(s & (PS_LOCK | PS_WRITEBACK | PS_LPIN_MASK | PS_EPIN_MASK));
 }
 
 /* Extend the last zap run with page @pg of @r, or start a new one. */
@@ -82,6 +82,10 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      unsigned want, bool sample)
 {
 	struct zap_run runs[ZAP_RUNS];
+	/* Victims of a runtime with notifiers start in the NOTIFYING phase
+	 * (evict/evict.c, step 2). */
+	uint32_t evicting = PS_EVICTING |
+			    (notify_any(&rt->notify) ? PS_NOTIFYING : 0);
 	unsigned got = 0, nr_runs = 0;
 	uint64_t total = 0, scanned = 0, limit;
 	size_t i;
@@ -117,7 +121,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 					zap_add(runs, &nr_runs, r,
 						rt->clock_page);
 			} else if (ps_cas(p, &s,
-					  ps_with_state(s, PS_EVICTING))) {
+					  ps_with_state(s, PS_RESIDENT) |
+						  evicting)) {
 				region_get(r);
 				out[got++] = (struct victim){
 					.r = r, .pg = rt->clock_page };

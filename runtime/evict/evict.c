@@ -4,6 +4,11 @@
  *
  *  1. clock_select() moved them RESIDENT -> EVICTING: handlers no longer
  *     lift write-protection on them (they park the faults instead);
+ *  1b. the interval notifiers overlapping them are called (EVICT), while
+ *     the pages are still accessible; a non-blockable caller (a handler
+ *     evicting on the fault path) backs off from the pages a callback
+ *     refuses.  Until this step ends the pages are NOTIFYING, and a fault
+ *     of a thread inside a callback is served rather than parked;
  *  2. write-protect them in the application: from here no write can land
  *     unseen (a write to a page still dirty from before is in the memfd and
  *     is copied in step 3);
@@ -46,8 +51,55 @@ static size_t run_len(const struct victim *v, size_t i, size_t n)
 	return j - i;
 }
 
-/* Step 2.  Returns false for victims that could not be protected: they
- * must not be evicted. */
+/*
+ * Step 1b: call the notifiers of each run; a refusal clears ok[] for the
+ * run.  Returns the number of invalidations started (each needs an end).
+ */
+static unsigned notify_victims(struct upg_runtime *rt, struct victim *v,
+			       size_t n, bool *ok, bool blockable)
+{
+	unsigned started = 0;
+	size_t i = 0, k;
+
+	while (i < n) {
+		size_t len = run_len(v, i, n);
+		struct upg_region *r = v[i].r;
+		uintptr_t a = (uintptr_t)r->addr;
+
+		if (a && !atomic_load(&r->detached)) {
+			a += v[i].pg << rt->page_shift;
+			started++;
+			if (!notify_invalidate_start(&rt->notify, a,
+						     a + (len << rt->page_shift),
+						     UPG_NOTIFY_EVICT,
+						     blockable))
+				for (k = i; k < i + len; k++)
+					ok[k] = false;
+		}
+		i += len;
+	}
+	return started;
+}
+
+/* End step 1b for one victim: from here its faults are parked again. */
+static void end_notifying(struct victim *v)
+{
+	_Atomic uint32_t *p = region_page(v->r, v->pg);
+	uint32_t s = atomic_load(p);
+
+	while (s & PS_NOTIFYING) {
+		if (s & PS_LOCK) { /* a callback's fault being served */
+			ps_wait(p, s);
+			s = atomic_load(p);
+			continue;
+		}
+		if (ps_cas(p, &s, s & ~(PS_NOTIFYING | PS_WAITERS)))
+			ps_wake(p, s);
+	}
+}
+
+/* Step 2.  Clears ok[] for victims that could not be protected: they must
+ * not be evicted. */
 static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 		    bool *ok)
 {
@@ -58,6 +110,14 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 		struct upg_region *r = v[i].r;
 		int err = 0;
 
+		/* Runs refused by a notifier are not evicted. */
+		for (k = i; k < i + len && ok[k]; k++)
+			;
+		if (k == i) {
+			i++;
+			continue;
+		}
+		len = k - i;
 		if ((r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
 		    !r->torn_down)
 			err = uffd_writeprotect(&rt->uffd,
@@ -152,7 +212,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	struct wb_page *wb = calloc(want, sizeof(*wb));
 	bool *ok = calloc(want, sizeof(*ok));
 	size_t n, i, nwb = 0;
-	unsigned evicted = 0;
+	unsigned evicted = 0, notified = 0;
 
 	if (!v || !wb || !ok)
 		goto out_free;
@@ -161,6 +221,13 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		goto out_free;
 	qsort(v, n, sizeof(*v), victim_cmp);
 
+	for (i = 0; i < n; i++)
+		ok[i] = true;
+	if (atomic_load(region_page(v[0].r, v[0].pg)) & PS_NOTIFYING) {
+		notified = notify_victims(rt, v, n, ok, background);
+		for (i = 0; i < n; i++)
+			end_notifying(&v[i]);
+	}
 	protect(rt, v, n, ok);
 	for (i = 0; i < n; i++) {
 		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));
@@ -185,6 +252,8 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		nwb++;
 	}
 	evicted = punch(rt, v, n);
+	while (notified--)
+		notify_invalidate_end(&rt->notify);
 	STAT_ADD(rt, pages_evicted, evicted);
 	if (background)
 		STAT_ADD(rt, evict_batches_background, 1);

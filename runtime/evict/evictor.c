@@ -37,6 +37,7 @@ static void *evictor_main(void *arg)
 		    read(rt->kick_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			rt_err(rt, "evictor: %s", strerror(errno));
 		atomic_store(&rt->evictor_kicked, false);
+		notify_run_queued(&rt->notify);
 		if (atomic_load(&rt->poisoned_pages))
 			unpoison_tick(rt);
 		if (atomic_load(&rt->resident_pages) <= rt->high_pages)

@@ -39,6 +39,29 @@ void handlers_stop(struct upg_runtime *rt);
  */
 void fault_resolve(struct handler *h, const struct uffd_msg *msg);
 
+/* How a fill was asked for, and who waits for it (fault/fill.c). */
+struct fill_ctl {
+	uint64_t fault_pg; /* the faulting page, UINT64_MAX for none */
+	bool write_fault;  /* fault_pg is being written: map it writable */
+	bool write_all;    /* fault-in for writing: every page writable, dirty */
+	pid_t tid;         /* faulting thread (0 unknown), for SIGBUS */
+	/* For a caller that waits (fault-in): runs in flight, decremented
+	 * (and futex-woken at 0) as each completes; first error seen. */
+	_Atomic uint32_t *pending;
+	_Atomic int *err;
+};
+
+/**
+ * fill_range() - claim the ABSENT pages of [first, end) of @r and start
+ * filling them: reserve budget (evicting with @q if full), read each
+ * contiguous run into the alias (async on @q) or zero-fill it, and map it
+ * into the application as @c says.
+ * Return: pages claimed.
+ * Context: the thread owning @q.
+ */
+uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
+		    uint64_t first, uint64_t end, const struct fill_ctl *c);
+
 /**
  * fill_start() - make the fill unit around page @pg of @r resident, for a
  * MISSING fault at @pg (@write: the fault was a write).  Reserves budget

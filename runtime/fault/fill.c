@@ -26,10 +26,17 @@ struct fill_req {
 	struct upg_io io;
 	struct upg_region *r;
 	uint64_t first, n;
-	uint64_t fault_pg; /* UINT64_MAX: no fault inside this run */
-	bool write;
-	pid_t tid;
+	struct fill_ctl c; /* fault_pg: UINT64_MAX unless inside this run */
 };
+
+/* A run started for a waiting caller has finished (or failed with @err). */
+static void run_done(const struct fill_ctl *c, int err)
+{
+	if (err && c->err)
+		atomic_store(c->err, err);
+	if (c->pending && atomic_fetch_sub(c->pending, 1) == 1)
+		futex_wake_all(c->pending);
+}
 
 /* Publish the pages of a finished fill as RESIDENT and wake the faults
  * parked on them (WP faults that came between CONTINUE and now). */
@@ -57,8 +64,10 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 
 /* Map a run that is now in the memfd; see the file comment. */
 static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
-		    uint64_t fault_pg, bool write)
+		    const struct fill_ctl *c)
 {
+	uint64_t fault_pg = c->fault_pg;
+	bool write = c->write_fault;
 	struct upg_runtime *rt = r->rt;
 	const struct uffd_ctx *u = &rt->uffd;
 	uintptr_t a = region_page_addr(r, first);
@@ -70,6 +79,8 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	bool split = write && fault_pg >= first && fault_pg < first + n;
 	int err = 0;
 
+	if (c->write_all)
+		all_dirty = wp;
 	if (all_dirty)
 		wp = false;
 	if (split && wp) {
@@ -105,8 +116,10 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
  * evictor clears the poison marker shortly after (evict/unpoison.c).
  */
 static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
-		     uint64_t fault_pg, pid_t tid, int err)
+		     const struct fill_ctl *c, int err)
 {
+	uint64_t fault_pg = c->fault_pg;
+	pid_t tid = c->tid;
 	struct upg_runtime *rt = r->rt;
 	size_t ps = rt->page_size;
 	uint64_t pg;
@@ -140,6 +153,7 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		else
 			uffd_wake(&rt->uffd, a, ps);
 	}
+	run_done(c, err);
 }
 
 static void read_done(struct upg_io *io, ssize_t res)
@@ -151,8 +165,7 @@ static void read_done(struct upg_io *io, ssize_t res)
 	size_t len = req->n * ps;
 
 	if (res < 0) {
-		fail_run(r, req->first, req->n, req->fault_pg, req->tid,
-			 (int)res);
+		fail_run(r, req->first, req->n, &req->c, (int)res);
 	} else {
 		uint64_t read_pages = ((size_t)res + ps - 1) / ps;
 
@@ -164,22 +177,22 @@ static void read_done(struct upg_io *io, ssize_t res)
 		STAT_ADD(rt, bytes_read, (uint64_t)res);
 		STAT_ADD(rt, pages_filled, read_pages);
 		STAT_ADD(rt, pages_zero_filled, req->n - read_pages);
-		map_run(r, req->first, req->n, req->fault_pg, req->write);
+		map_run(r, req->first, req->n, &req->c);
+		run_done(&req->c, 0);
 	}
 	region_put(r);
 	free(req);
 }
 
-static void start_read(struct handler *h, struct upg_region *r,
-		       uint64_t first, uint64_t n, uint64_t fault_pg,
-		       bool write, pid_t tid)
+static void start_read(struct upg_io_queue *q, struct upg_region *r,
+		       uint64_t first, uint64_t n, const struct fill_ctl *c)
 {
-	size_t ps = h->rt->page_size;
+	size_t ps = r->rt->page_size;
 	struct fill_req *req = malloc(sizeof(*req));
 	int err;
 
 	if (!req) {
-		fail_run(r, first, n, fault_pg, tid, -ENOMEM);
+		fail_run(r, first, n, c, -ENOMEM);
 		return;
 	}
 	*req = (struct fill_req){
@@ -189,39 +202,43 @@ static void start_read(struct handler *h, struct upg_region *r,
 			.len = n * ps,
 			.done = read_done,
 			.priv = req },
-		.r = r, .first = first, .n = n, .fault_pg = fault_pg,
-		.write = write, .tid = tid,
+		.r = r, .first = first, .n = n, .c = *c,
 	};
 	region_get(r);
-	err = store_submit(r->store, &h->q, &req->io);
+	err = store_submit(r->store, q, &req->io);
 	if (err)
 		read_done(&req->io, err);
 }
 
 static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
-		       uint64_t fault_pg, bool write, pid_t tid)
+		       const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
 
 	if (fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps))) {
-		fail_run(r, first, n, fault_pg, tid, -errno);
+		fail_run(r, first, n, c, -errno);
 		return;
 	}
 	STAT_ADD(r->rt, pages_zero_filled, n);
-	map_run(r, first, n, fault_pg, write);
+	map_run(r, first, n, c);
+	run_done(c, 0);
 }
 
 /* Start the run [first, first+n), all claimed FILLING by this thread. */
-static void start_run(struct handler *h, struct upg_region *r, uint64_t first,
-		      uint64_t n, bool zero, uint64_t fault_pg, bool write,
-		      pid_t tid)
+static void start_run(struct upg_io_queue *q, struct upg_region *r,
+		      uint64_t first, uint64_t n, bool zero,
+		      const struct fill_ctl *c)
 {
-	if (fault_pg < first || fault_pg >= first + n)
-		fault_pg = UINT64_MAX;
+	struct fill_ctl run = *c;
+
+	if (run.fault_pg < first || run.fault_pg >= first + n)
+		run.fault_pg = UINT64_MAX;
+	if (run.pending)
+		atomic_fetch_add(run.pending, 1);
 	if (zero)
-		start_zero(r, first, n, fault_pg, write, tid);
+		start_zero(r, first, n, &run);
 	else
-		start_read(h, r, first, n, fault_pg, write, tid);
+		start_read(q, r, first, n, &run);
 }
 
 /* Does page state @s need I/O to fill?  Anonymous pages never written
@@ -231,24 +248,21 @@ static bool needs_read(const struct upg_region *r, uint32_t s)
 	return !r->anon || (s & PS_HAS_DATA);
 }
 
-void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
-		bool write, pid_t tid)
+uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
+		    uint64_t first, uint64_t end, const struct fill_ctl *c)
 {
-	struct upg_runtime *rt = h->rt;
-	uint64_t unit = r->fill_pages;
-	uint64_t first = pg & ~(unit - 1);
-	uint64_t end = first + unit < r->npages ? first + unit : r->npages;
+	struct upg_runtime *rt = r->rt;
 	uint64_t want = 0, got = 0, i, run_start = 0;
 	bool claimed_prev = false, zero_prev = false;
 
 	for (i = first; i < end; i++)
 		want += ps_state(atomic_load(region_page(r, i))) == PS_ABSENT;
 	if (!want)
-		return;
-	budget_reserve(rt, &h->q, want);
+		return 0;
+	budget_reserve(rt, q, want);
 
-	/* Claim the absent pages of the unit and start each contiguous run
-	 * of the same kind (read / zero) as soon as it ends. */
+	/* Claim the absent pages and start each contiguous run of the same
+	 * kind (read / zero) as soon as it ends. */
 	for (i = first; i <= end; i++) {
 		bool claimed = false, zero = false;
 
@@ -269,8 +283,8 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 			}
 		}
 		if (claimed_prev && (!claimed || zero != zero_prev))
-			start_run(h, r, run_start, i - run_start, zero_prev,
-				  pg, write, tid);
+			start_run(q, r, run_start, i - run_start, zero_prev,
+				  c);
 		if (claimed && (!claimed_prev || zero != zero_prev))
 			run_start = i;
 		claimed_prev = claimed;
@@ -278,6 +292,19 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 	}
 	if (got < want)
 		budget_release(rt, want - got);
+	return got;
+}
+
+void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
+		bool write, pid_t tid)
+{
+	uint64_t unit = r->fill_pages;
+	uint64_t first = pg & ~(unit - 1);
+	uint64_t end = first + unit < r->npages ? first + unit : r->npages;
+	struct fill_ctl c = { .fault_pg = pg, .write_fault = write,
+			      .tid = tid };
+
+	fill_range(&h->q, r, first, end, &c);
 }
 
 void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
@@ -285,6 +312,8 @@ void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
 {
 	_Atomic uint32_t *p = region_page(r, pg);
 	uint32_t s = atomic_load(p);
+	struct fill_ctl c = { .fault_pg = pg, .write_fault = write,
+			      .tid = tid };
 
 	/* Only a quiet resident page: a locked or written-back one is looked
 	 * at again when its thread refaults. */
@@ -297,5 +326,5 @@ void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
 	rt_info(h->rt, "page %llu of a region vanished from its memfd "
 		       "(punched by the application?): filling it again",
 		(unsigned long long)pg);
-	start_run(h, r, pg, 1, !needs_read(r, s), pg, write, tid);
+	start_run(&h->q, r, pg, 1, !needs_read(r, s), &c);
 }

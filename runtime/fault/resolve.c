@@ -37,6 +37,40 @@
 #include "fault/fault.h"
 #include "region/region.h"
 
+/*
+ * A thread inside an interval notifier callback touched a page whose
+ * eviction is calling that very callback (step 1b, before the page is
+ * write-protected).  Parking it would hang the callback and the eviction
+ * with it, so serve the fault as on a resident page: under LOCK, which
+ * end_notifying() waits out before the eviction write-protects.  Returns
+ * false if the page is no longer in that phase (look again).
+ */
+static bool serve_in_callback(struct handler *h, struct upg_region *r,
+			      uint64_t pg, uint32_t s, pid_t tid, bool minor,
+			      bool write)
+{
+	struct upg_runtime *rt = h->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uintptr_t addr = region_page_addr(r, pg);
+	uint32_t set = PS_LOCK;
+
+	if (!(s & PS_NOTIFYING) || (s & PS_LOCK) ||
+	    !notify_tid_in_callback(&rt->notify, tid))
+		return false;
+	if (!minor || write || !rt->uffd.continue_wp)
+		set |= PS_DIRTY;
+	if (!ps_cas(p, &s, s | set))
+		return false;
+	s |= set;
+	if (minor)
+		uffd_continue(&rt->uffd, addr, rt->page_size,
+			      !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
+	else
+		uffd_writeprotect(&rt->uffd, addr, rt->page_size, false);
+	ps_wake(p, atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS)));
+	return true;
+}
+
 /* Set PARKED unless the page left @s meanwhile; false: look again. */
 static bool park(_Atomic uint32_t *p, uint32_t s)
 {
@@ -69,7 +103,8 @@ static void unlock_page(_Atomic uint32_t *p)
 	ps_wake(p, old);
 }
 
-static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg)
+static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
+		       pid_t tid)
 {
 	struct upg_runtime *rt = h->rt;
 	_Atomic uint32_t *p = region_page(r, pg);
@@ -91,6 +126,9 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg)
 				       (unsigned long)addr, err);
 			return;
 		case PS_EVICTING:
+			if (serve_in_callback(h, r, pg, s, tid, false, true))
+				return;
+			/* fall through */
 		case PS_FILLING:
 			/* FILLING: the page is mapped (CONTINUE done) but
 			 * the filler has not published RESIDENT yet. */
@@ -106,7 +144,7 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg)
 }
 
 static void resolve_minor(struct handler *h, struct upg_region *r,
-			  uint64_t pg, bool write)
+			  uint64_t pg, bool write, pid_t tid)
 {
 	struct upg_runtime *rt = h->rt;
 	_Atomic uint32_t *p = region_page(r, pg);
@@ -137,7 +175,8 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 			STAT_ADD(rt, pages_referenced, 1);
 			return;
 		case PS_EVICTING:
-			if (park(p, s))
+			if (serve_in_callback(h, r, pg, s, tid, true, write) ||
+			    park(p, s))
 				return;
 			continue;
 		case PS_FILLING:
@@ -226,10 +265,10 @@ void fault_resolve(struct handler *h, const struct uffd_msg *msg)
 	pg = (addr - (uintptr_t)r->addr) >> rt->page_shift;
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
 		STAT_ADD(rt, faults_wp, 1);
-		resolve_wp(h, r, pg);
+		resolve_wp(h, r, pg, tid);
 	} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
 		STAT_ADD(rt, faults_minor, 1);
-		resolve_minor(h, r, pg, write);
+		resolve_minor(h, r, pg, write, tid);
 	} else {
 		STAT_ADD(rt, faults_missing, 1);
 		resolve_missing(h, r, pg, write, tid);

@@ -25,6 +25,13 @@
  *   WAITERS   a thread sleeps on the futex of this word.
  *   HAS_DATA  the store holds this page (anonymous regions: pages never
  *             written back are zero-filled without I/O).
+ *   NOTIFYING an EVICTING page whose interval notifiers are being called
+ *             (step 2 of the eviction protocol, before write-protection):
+ *             a fault from a thread inside such a callback is served, not
+ *             parked, or the callback would wait for its own eviction.
+ *   pins      long-term and ephemeral pin counts (runtime/pin/), 10 bits
+ *             each: a page with a long-term pin is never a victim, one
+ *             with an ephemeral pin makes eviction wait for the unpin.
  *   POISONED  a fill of this page failed and its application PTE holds a
  *             poison marker (SIGBUS on access); POISON_AGED: the evictor's
  *             tick has seen it once, and clears the marker at the next
@@ -54,6 +61,15 @@
 #define PS_HAS_DATA (1u << 8)
 #define PS_POISONED (1u << 9)
 #define PS_POISON_AGED (1u << 10)
+#define PS_NOTIFYING (1u << 11)
+
+#define PS_LPIN_SHIFT 12
+#define PS_EPIN_SHIFT 22
+#define PS_PIN_MAX 1023u
+#define PS_LPIN_ONE (1u << PS_LPIN_SHIFT)
+#define PS_EPIN_ONE (1u << PS_EPIN_SHIFT)
+#define PS_LPIN_MASK (PS_PIN_MAX << PS_LPIN_SHIFT)
+#define PS_EPIN_MASK (PS_PIN_MAX << PS_EPIN_SHIFT)
 
 /* Flags that belong to a page's contents and survive eviction. */
 #define PS_KEEP_ACROSS_EVICTION PS_HAS_DATA

@@ -423,7 +423,8 @@ UPG_API int upg_region_stats(struct upg_region *r,
 	for (pg = 0; pg < r->npages; pg++) {
 		uint32_t v = atomic_load(region_page(r, pg));
 
-		if (ps_state(v) == PS_RESIDENT || ps_state(v) == PS_EVICTING) {
+		/* As the budget counts: a page being filled is resident. */
+		if (ps_state(v) != PS_ABSENT) {
 			s.resident_bytes += r->rt->page_size;
 			if (v & PS_DIRTY)
 				s.dirty_bytes += r->rt->page_size;

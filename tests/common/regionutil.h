@@ -30,7 +30,8 @@ uint64_t tur_file_check(int fd, uint64_t off, uint64_t len, uint64_t seed);
 /* Lines of /proc/self/maps that map a region's memfd ("upager-region"). */
 int tur_region_mappings(void);
 
-/* Open file descriptors of this process. */
+/* Open file descriptors of this process, io_uring rings excepted (the
+ * runtime's threads create theirs asynchronously). */
 int tur_open_fds(void);
 
 /* Read one byte of every page of [p, p+len) (volatile loads). */

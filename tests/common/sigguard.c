@@ -6,7 +6,9 @@
 
 #include "sigguard.h"
 
-static __thread sigjmp_buf *guard_env;
+/* volatile: the signal handler reads it asynchronously, so the stores
+ * around the guarded access must neither move nor be dropped. */
+static __thread sigjmp_buf *volatile guard_env;
 static __thread struct tu_sigfault guard_info;
 
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -6,6 +6,7 @@
 #define UPAGER_TESTUTIL_H
 
 #include <check.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
