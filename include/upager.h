@@ -118,6 +118,12 @@ struct upg_runtime_opts {
 	void *log_ctx;
 	/* Most verbose level passed to log_fn (default UPG_LOG_WARN). */
 	enum upg_log_level log_level;
+	/* Bytes that long-term pins may hold, like RLIMIT_MEMLOCK (default:
+	 * a quarter of the budget; at most the budget). */
+	uint64_t pin_limit_bytes;
+	/* How long background eviction waits for an ephemeral pin to go
+	 * before it skips the page, in ms (default 100). */
+	unsigned ephemeral_pin_wait_ms;
 };
 
 struct upg_stats {
@@ -162,6 +168,15 @@ struct upg_stats {
 	/* Pages whose fill failed (SIGBUS) and whose poison was cleared since,
 	 * so that the next access retried the read. */
 	uint64_t pages_unpoisoned;
+	/* Pins taken and dropped (they balance once all are dropped), and
+	 * bytes held by long-term pins now. */
+	uint64_t pins_acquired;
+	uint64_t pins_released;
+	uint64_t pinned_bytes;
+	/* Interval notifier invalidate callbacks made. */
+	uint64_t notifier_callbacks;
+	/* Bytes made resident by upg_fault_in_*() and upg_prefetch(). */
+	uint64_t bytes_faulted_in;
 };
 
 /**
@@ -365,6 +380,26 @@ UPG_API int upg_region_err_check(struct upg_region *r, uint64_t *since);
  */
 UPG_API int upg_region_unmap(struct upg_region *r);
 
+/* upg_region_unmap_flags() */
+/* Wait for the pins of the region to be dropped instead of failing with
+ * -EBUSY. */
+#define UPG_UNMAP_WAIT_PINS (1u << 0)
+
+/**
+ * upg_region_unmap_flags() - upg_region_unmap() with a choice for pins.
+ * @r:     the region.
+ * @flags: 0 or UPG_UNMAP_WAIT_PINS.
+ *
+ * The interval notifiers overlapping the region are told first (event
+ * UPG_NOTIFY_UNMAP), so that pin holders can drop their pins.  Then, if
+ * pins remain, unmap fails with -EBUSY (nothing released), or with
+ * UPG_UNMAP_WAIT_PINS waits until they are dropped.
+ * Return: as upg_region_unmap(); -EBUSY; -EINVAL (unknown flag); -EDEADLK
+ * (from an invalidate callback).
+ * Context: application thread; waits for I/O and, if asked, for unpins.
+ */
+UPG_API int upg_region_unmap_flags(struct upg_region *r, unsigned flags);
+
 #define UPG_MAX_NUMA_NODES 64
 
 struct upg_region_stats {
@@ -388,6 +423,144 @@ struct upg_region_stats {
  */
 UPG_API int upg_region_stats(struct upg_region *r,
 			     struct upg_region_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Pins (after pin_user_pages() and FOLL_LONGTERM)
+ *
+ * A pin keeps a range resident.  Two calls, no flag, so that no call site
+ * can pick the wrong lifetime:
+ *  - upg_pin(): long-term (a buffer registered for the life of a
+ *    connection): the pages are never evicted while pinned, and the pinned
+ *    bytes count against pin_limit_bytes;
+ *  - upg_pin_ephemeral(): short-term (one I/O in flight): not counted;
+ *    eviction that selects such a page waits for the unpin (up to
+ *    ephemeral_pin_wait_ms, then it picks another page).
+ * Prefer interval notifiers where the user can re-fetch: a pin is memory
+ * taken from everyone else's budget.  A pin covers one region: a range
+ * spanning two regions is -EINVAL (pin each part).  Pins survive flush
+ * (written back, still resident).  Each page holds at most 1023 pins of
+ * each kind.
+ * ---------------------------------------------------------------------- */
+
+struct upg_pin;
+
+/**
+ * upg_pin() - make [addr, addr+len) resident and keep it so (long-term).
+ * @rt:   the runtime.
+ * @addr: start (any alignment: the pages containing the range are pinned).
+ * @len:  bytes, > 0.
+ * @out:  receives the pin handle.
+ *
+ * Faults the range in as needed (through the runtime's fill path, without
+ * touching the pages) and maps it, so that access raises no fault.
+ * Return: 0; -EFAULT (not managed memory), -EINVAL (len 0, across
+ * regions), -ENOMEM (over pin_limit_bytes: nothing pinned), -EOVERFLOW (a
+ * page has the maximum number of pins), -EIO (store read error), -EBADF,
+ * -EDEADLK (from an invalidate callback).
+ * Context: application thread; may wait for I/O.
+ */
+UPG_API int upg_pin(struct upg_runtime *rt, void *addr, size_t len,
+		    struct upg_pin **out);
+
+/**
+ * upg_pin_ephemeral() - like upg_pin(), short-term: not counted against
+ * the pin limit; eviction waits (bounded) for its unpin.
+ * Return, context: as upg_pin() (never -ENOMEM for the limit).
+ */
+UPG_API int upg_pin_ephemeral(struct upg_runtime *rt, void *addr, size_t len,
+			      struct upg_pin **out);
+
+/**
+ * upg_unpin() - drop a pin.
+ * @pin: a handle from upg_pin() or upg_pin_ephemeral().
+ * Return: 0; -EINVAL for a handle that is not a live pin (already
+ * unpinned, never pinned): misuse is reported, never a corruption.
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_unpin(struct upg_pin *pin);
+
+/* ------------------------------------------------------------------------
+ * Fault-in and nofault access (after fault_in_readable/writeable and the
+ * "fault in only on the failure path" rule)
+ *
+ * Work under your lock with the nofault copies; only when one comes back
+ * short, drop the lock, fault the range in, and retry:
+ *
+ *	for (;;) {
+ *		pthread_mutex_lock(&lock);
+ *		left = upg_copy_from_nofault(rt, buf, src, len);
+ *		if (!left)
+ *			break;             // done, still under the lock
+ *		pthread_mutex_unlock(&lock);
+ *		if (upg_fault_in_readable(rt, src, len) == len)
+ *			return -EFAULT;    // nothing could be faulted in
+ *	}
+ *
+ * Touching non-resident managed memory directly while holding a lock that
+ * an invalidate callback also takes can deadlock: see
+ * examples/nofault_pattern.c and docs/fault-in.md.
+ * ---------------------------------------------------------------------- */
+
+/**
+ * upg_fault_in_readable() - make [addr, addr+len) resident and mapped.
+ * @rt:   the runtime.
+ * @addr: start.
+ * @len:  bytes.
+ *
+ * Through the runtime's fill path, batched, without touching the pages.
+ * Like the kernel's fault_in_readable(), it stops at the first page it
+ * cannot fault in (not managed memory, a store error).  Pages may be
+ * evicted again afterwards; pin them to keep them.
+ * Return: bytes NOT faulted in, from the first failure to the end (0:
+ * all).
+ * Context: application thread; waits for I/O; not from a callback (returns
+ * @len there).
+ */
+UPG_API size_t upg_fault_in_readable(struct upg_runtime *rt, const void *addr,
+				     size_t len);
+
+/**
+ * upg_fault_in_writeable() - upg_fault_in_readable(), and map the pages
+ * writable and dirty, so that a write raises no fault either (a read(2)
+ * into the range then works even with a user-mode-only userfaultfd).
+ */
+UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
+				      size_t len);
+
+/**
+ * upg_prefetch() - start faulting [addr, addr+len) in, and return at once.
+ * A handler thread fills the range in the background, like a fault that
+ * nobody waits for.
+ * Return: 0; -EFAULT (not managed memory), -EINVAL (len 0), -ENOMEM,
+ * -EBADF.
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
+			 size_t len);
+
+/**
+ * upg_copy_from_nofault() - copy from managed memory, only what is resident.
+ * @rt:  the runtime.
+ * @dst: destination (ordinary memory).
+ * @src: source, in a region.
+ * @len: bytes.
+ *
+ * Copies page by page while each source page is resident, holding it
+ * against eviction for the copy; never waits for I/O and never raises a
+ * fault.  Stops at the first page that is not resident.
+ * Return: bytes NOT copied (0: all).
+ * Context: any thread, under any lock.
+ */
+UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,
+				     const void *src, size_t len);
+
+/**
+ * upg_copy_to_nofault() - copy into managed memory, only what is resident;
+ * the pages written become dirty.
+ * Return, context: as upg_copy_from_nofault().
+ */
+UPG_API size_t upg_copy_to_nofault(struct upg_runtime *rt, void *dst,
+				   const void *src, size_t len);
 
 /* ------------------------------------------------------------------------
  * Interval notifiers (after the kernel's mmu_interval_notifier)

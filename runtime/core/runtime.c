@@ -13,6 +13,7 @@
 #include "common/opts.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
+#include "pin/pin.h"
 #include "region/region.h"
 #include "store/store.h"
 
@@ -59,6 +60,14 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	    rt->evict_batch > MAX_EVICT_BATCH || rt->io_depth > MAX_IO_DEPTH ||
 	    (rt->flags & ~KNOWN_FLAGS))
 		return -EINVAL;
+	rt->pin_limit_pages = OPTS_GET(o, pin_limit_bytes, 0) >> rt->page_shift;
+	if (!OPTS_GET(o, pin_limit_bytes, 0))
+		rt->pin_limit_pages = rt->budget_pages / 4;
+	if (rt->pin_limit_pages > rt->budget_pages)
+		return -EINVAL;
+	rt->ephemeral_wait_ms = OPTS_GET(o, ephemeral_pin_wait_ms, 0);
+	if (!rt->ephemeral_wait_ms)
+		rt->ephemeral_wait_ms = 100;
 	rt->log_fn = OPTS_GET(o, log_fn, NULL);
 	rt->log_ctx = OPTS_GET(o, log_ctx, NULL);
 	rt->log_level = OPTS_GET(o, log_level, 0);
@@ -83,7 +92,9 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
-	rt->stop_efd = rt->kick_efd = rt->uffd.fd = -1;
+	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->uffd.fd = -1;
+	rt->prefetch_tail = &rt->prefetch_head;
+	pthread_mutex_init(&rt->prefetch_lock, NULL);
 	notify_init(&rt->notify);
 	err = apply_opts(rt, opts);
 	if (err)
@@ -99,7 +110,8 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 		goto out_free;
 	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rt->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rt->stop_efd < 0 || rt->kick_efd < 0) {
+	rt->prefetch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->stop_efd < 0 || rt->kick_efd < 0 || rt->prefetch_efd < 0) {
 		err = -errno;
 		goto out_close;
 	}
@@ -129,6 +141,8 @@ out_close:
 		close(rt->stop_efd);
 	if (rt->kick_efd >= 0)
 		close(rt->kick_efd);
+	if (rt->prefetch_efd >= 0)
+		close(rt->prefetch_efd);
 	close(rt->uffd.fd);
 out_free:
 	notify_fini(&rt->notify);
@@ -154,6 +168,8 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	io_queue_fini(&rt->caller_q);
 	close(rt->stop_efd);
 	close(rt->kick_efd);
+	close(rt->prefetch_efd);
+	prefetch_drop_all(rt);
 	close(rt->uffd.fd);
 	if (rt->swap)
 		upg_store_put(rt->swap);
@@ -213,6 +229,11 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.pages_referenced = LOAD(pages_referenced);
 	s.budget_overshoot_pages = LOAD(budget_overshoot_pages);
 	s.pages_unpoisoned = LOAD(pages_unpoisoned);
+	s.pins_acquired = LOAD(pins_acquired);
+	s.pins_released = LOAD(pins_released);
+	s.pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
+	s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
+	s.bytes_faulted_in = LOAD(bytes_faulted_in);
 	s.uffd_mode = (uint32_t)rt->uffd.mode;
 	s.uffd_features = rt->uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),

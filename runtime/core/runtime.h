@@ -18,6 +18,7 @@
 
 struct upg_region;
 struct handler;
+struct prefetch_req;
 
 /* Counters of struct upg_stats, updated with relaxed atomics. */
 struct rt_stats {
@@ -30,6 +31,8 @@ struct rt_stats {
 	_Atomic uint64_t pages_sampled, pages_referenced;
 	_Atomic uint64_t budget_overshoot_pages;
 	_Atomic uint64_t pages_unpoisoned;
+	_Atomic uint64_t pins_acquired, pins_released;
+	_Atomic uint64_t bytes_faulted_in;
 };
 
 #define STAT_ADD(rt, field, n) \
@@ -40,6 +43,8 @@ struct upg_runtime {
 	size_t page_size;
 	unsigned page_shift;
 	uint64_t budget_pages, high_pages, low_pages;
+	uint64_t pin_limit_pages;
+	unsigned ephemeral_wait_ms;
 	unsigned nr_handlers, evict_batch, io_depth, flags;
 	char *swap_dir;
 	upg_log_fn log_fn;
@@ -89,6 +94,14 @@ struct upg_runtime {
 	/* I/O queue for application threads (flush, unmap, destroy). */
 	pthread_mutex_t caller_lock;
 	struct upg_io_queue caller_q;
+
+	/* Pages held by long-term pins (pin/pin.c). */
+	_Atomic uint64_t pinned_pages;
+
+	/* Prefetch requests for the handler threads (pin/prefetch.c). */
+	pthread_mutex_t prefetch_lock;
+	struct prefetch_req *prefetch_head, **prefetch_tail;
+	int prefetch_efd;
 
 	/* Interval notifiers (notify/notifier.c). */
 	struct notify_state notify;

@@ -79,7 +79,8 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 }
 
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
-		      unsigned want, bool sample)
+		      unsigned want, bool sample, struct victim *ewait,
+		      unsigned *nr_ewait)
 {
 	struct zap_run runs[ZAP_RUNS];
 	/* Victims of a runtime with notifiers start in the NOTIFYING phase
@@ -114,7 +115,13 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		p = region_page(r, rt->clock_page);
 		s = atomic_load(p);
 		scanned++;
-		if (evictable(s)) {
+		if (sample && *nr_ewait < EPHEMERAL_WAITS &&
+		    ps_state(s) == PS_RESIDENT && !(s & PS_REF) &&
+		    (s & PS_EPIN_MASK) && !(s & PS_LPIN_MASK)) {
+			region_get(r);
+			ewait[(*nr_ewait)++] = (struct victim){
+				.r = r, .pg = rt->clock_page };
+		} else if (evictable(s)) {
 			if (s & PS_REF) {
 				if (ps_cas(p, &s, s & ~PS_REF) && sample &&
 				    !atomic_load(&r->detached))

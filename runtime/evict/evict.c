@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "evict/evict.h"
@@ -205,6 +206,50 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 	return evicted;
 }
 
+/*
+ * Pages the clock chose but found held by ephemeral pins (an I/O in
+ * flight): wait for the unpin, up to ephemeral_pin_wait_ms in all, then
+ * take the ones that became free as victims.  Only the background evictor
+ * waits; the fault path skips them (it must not wait on application
+ * threads).  Returns the victims added to @out (at most @room).
+ */
+static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
+			       unsigned n, struct victim *out, unsigned room)
+{
+	uint64_t deadline = 0;
+	unsigned i, got = 0;
+	uint32_t evicting = PS_EVICTING |
+			    (notify_any(&rt->notify) ? PS_NOTIFYING : 0);
+
+	for (i = 0; i < n; i++) {
+		_Atomic uint32_t *p = region_page(ew[i].r, ew[i].pg);
+		uint32_t s = atomic_load(p);
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (!deadline)
+			deadline = now + rt->ephemeral_wait_ms * 1000000ull;
+		while ((s & PS_EPIN_MASK) && now < deadline) {
+			ps_wait(p, s);
+			s = atomic_load(p);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			now = (uint64_t)ts.tv_sec * 1000000000ull +
+			      (uint64_t)ts.tv_nsec;
+		}
+		if (got < room && ps_state(s) == PS_RESIDENT &&
+		    !(s & (PS_LOCK | PS_WRITEBACK | PS_REF | PS_LPIN_MASK |
+			   PS_EPIN_MASK)) &&
+		    ps_cas(p, &s, ps_with_state(s, PS_RESIDENT) | evicting)) {
+			out[got++] = ew[i]; /* keeps the region reference */
+			continue;
+		}
+		region_put(ew[i].r);
+	}
+	return got;
+}
+
 unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		     unsigned want, bool background)
 {
@@ -212,11 +257,13 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	struct wb_page *wb = calloc(want, sizeof(*wb));
 	bool *ok = calloc(want, sizeof(*ok));
 	size_t n, i, nwb = 0;
-	unsigned evicted = 0, notified = 0;
+	unsigned evicted = 0, notified = 0, nr_ewait = 0;
+	struct victim ewait[EPHEMERAL_WAITS];
 
 	if (!v || !wb || !ok)
 		goto out_free;
-	n = clock_select(rt, v, want, background);
+	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
+	n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
 	if (!n)
 		goto out_free;
 	qsort(v, n, sizeof(*v), victim_cmp);

@@ -38,15 +38,22 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 /* Pages leave the budget (evicted, failed fill, unmapped region). */
 void budget_release(struct upg_runtime *rt, uint64_t n);
 
+/* Pages with only ephemeral pins that background eviction waits for. */
+#define EPHEMERAL_WAITS 8
+
 /**
  * clock_select() - choose up to @want victims with the clock.
  * @sample: zap the mappings of referenced pages as the hand passes them,
- *          so that their next access is observed (a minor fault).  Only
- *          off handler threads: see evict/clock.c.
+ *          so that their next access is observed (a minor fault); and
+ *          report in @ewait (with a region reference, up to
+ *          EPHEMERAL_WAITS) unreferenced pages held only by ephemeral
+ *          pins, for the caller to wait on.  Only off handler threads:
+ *          see evict/clock.c.
  * Return: number of victims written to @out.
  */
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
-		      unsigned want, bool sample);
+		      unsigned want, bool sample, struct victim *ewait,
+		      unsigned *nr_ewait);
 
 /**
  * evict_batch() - select up to @want victims and evict them following the

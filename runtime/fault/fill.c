@@ -261,12 +261,17 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		return 0;
 	budget_reserve(rt, q, want);
 
-	/* Claim the absent pages and start each contiguous run of the same
-	 * kind (read / zero) as soon as it ends. */
+	/*
+	 * Claim the absent pages and start each contiguous run of the same
+	 * kind (read / zero) as soon as it ends.  Claim every absent page,
+	 * not just @want: the eviction in budget_reserve() may have emptied
+	 * more pages of the range, and stopping at @want could leave the
+	 * faulting page itself unclaimed, its thread asleep for ever.
+	 */
 	for (i = first; i <= end; i++) {
 		bool claimed = false, zero = false;
 
-		if (i < end && got < want) {
+		if (i < end) {
 			_Atomic uint32_t *p = region_page(r, i);
 			uint32_t s = atomic_load(p);
 
@@ -292,6 +297,8 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	}
 	if (got < want)
 		budget_release(rt, want - got);
+	else if (got > want)
+		budget_reserve(rt, q, got - want);
 	return got;
 }
 

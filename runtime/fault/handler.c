@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handler threads.  Each owns an io_uring queue and polls three things:
- * the userfaultfd (faults and events), its queue (completed fills) and the
- * stop eventfd.  All threads read the one userfaultfd; a read returns as
+ * Handler threads.  Each owns an io_uring queue and polls four things:
+ * the userfaultfd (faults and events), its queue (completed fills), the
+ * stop eventfd and the prefetch eventfd (pin/prefetch.c).  All threads read the one userfaultfd; a read returns as
  * many messages as are pending (up to a batch), and duplicates within a
  * batch (several threads faulting on one page) are dropped.
  *
@@ -21,20 +21,32 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "evict/evict.h"
 #include "fault/fault.h"
+#include "pin/pin.h"
 #include "region/region.h"
 
 static void handle_event(struct handler *h, const struct uffd_msg *m)
 {
 	struct upg_runtime *rt = h->rt;
 
+	/* The kernel reports these after the fact; the notifiers run on the
+	 * evictor thread, since a callback may block on a lock held by a
+	 * thread whose fault only a handler can resolve. */
 	switch (m->event) {
 	case UFFD_EVENT_REMAP:
 		region_on_remap(rt, m->arg.remap.from, m->arg.remap.to,
 				m->arg.remap.len);
+		if (notify_queue(&rt->notify, m->arg.remap.from,
+				 m->arg.remap.from + m->arg.remap.len,
+				 UPG_NOTIFY_REMAP))
+			evictor_kick(rt);
 		break;
 	case UFFD_EVENT_UNMAP:
 		region_on_unmap(rt, m->arg.remove.start, m->arg.remove.end);
+		if (notify_queue(&rt->notify, m->arg.remove.start,
+				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
+			evictor_kick(rt);
 		break;
 	default:
 		rt_warn(rt, "unexpected userfaultfd event %u", m->event);
@@ -144,10 +156,11 @@ static void *handler_main(void *arg)
 	struct handler *h = arg;
 	struct upg_runtime *rt = h->rt;
 	struct uffd_msg msgs[HANDLER_MSG_BATCH];
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4] = {
 		{ .fd = rt->uffd.fd, .events = POLLIN },
 		{ .fd = io_queue_pollfd(&h->q), .events = POLLIN },
 		{ .fd = rt->stop_efd, .events = POLLIN },
+		{ .fd = rt->prefetch_efd, .events = POLLIN },
 	};
 
 	uffd_eagain_hook = drain_events;
@@ -157,13 +170,20 @@ static void *handler_main(void *arg)
 
 		run_backlog(h);
 		io_queue_reap(&h->q, false);
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents)
 			break;
 		if (pfd[0].revents & POLLIN) {
 			n = read_msgs(h, msgs, HANDLER_MSG_BATCH);
 			handle_faults(h, msgs, n);
+		}
+		if (pfd[3].revents & POLLIN) {
+			uint64_t v;
+
+			/* One step per turn: faults come first. */
+			if (read(rt->prefetch_efd, &v, sizeof(v)) > 0)
+				prefetch_run(h);
 		}
 		io_queue_submit(&h->q);
 	}

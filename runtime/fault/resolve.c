@@ -77,32 +77,6 @@ static bool park(_Atomic uint32_t *p, uint32_t s)
 	return ps_cas(p, &s, s | PS_PARKED);
 }
 
-/* Take LOCK on a resident page, adding @set.  Returns the new word, or 0
- * if the page is not resident (anymore).  Waits out another holder. */
-static uint32_t lock_resident(_Atomic uint32_t *p, uint32_t set)
-{
-	uint32_t s = atomic_load(p);
-
-	for (;;) {
-		if (ps_state(s) != PS_RESIDENT)
-			return 0;
-		if (s & PS_LOCK) {
-			ps_wait(p, s);
-			s = atomic_load(p);
-			continue;
-		}
-		if (ps_cas(p, &s, s | PS_LOCK | set))
-			return s | PS_LOCK | set;
-	}
-}
-
-static void unlock_page(_Atomic uint32_t *p)
-{
-	uint32_t old = atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS));
-
-	ps_wake(p, old);
-}
-
 static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 		       pid_t tid)
 {
@@ -116,11 +90,11 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 
 		switch (ps_state(s)) {
 		case PS_RESIDENT:
-			if (!lock_resident(p, PS_DIRTY | PS_REF))
+			if (!ps_lock_resident(p, PS_DIRTY | PS_REF))
 				continue;
 			err = uffd_writeprotect(&rt->uffd, addr, rt->page_size,
 						false);
-			unlock_page(p);
+			ps_unlock(p);
 			if (err && err != -ENOENT)
 				rt_err(rt, "un-write-protect %#lx: %d",
 				       (unsigned long)addr, err);
@@ -159,7 +133,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 			/* Without CONTINUE_MODE_WP a clean page can only be
 			 * mapped writable: count it dirty (never lose a
 			 * write). */
-			s = lock_resident(p, PS_REF |
+			s = ps_lock_resident(p, PS_REF |
 						     (write || !rt->uffd.continue_wp ?
 							      PS_DIRTY :
 							      0));
@@ -168,7 +142,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 			err = uffd_continue(&rt->uffd, addr, rt->page_size,
 					    !(s & PS_DIRTY) &&
 						    (r->prot & PROT_WRITE));
-			unlock_page(p);
+			ps_unlock(p);
 			if (err && err != -ENOENT)
 				rt_err(rt, "continue %#lx: %d",
 				       (unsigned long)addr, err);

@@ -40,6 +40,7 @@
 #ifndef UPAGER_PAGE_STATE_H
 #define UPAGER_PAGE_STATE_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -107,6 +108,63 @@ static inline void ps_wake(_Atomic uint32_t *p, uint32_t old)
 {
 	if (old & PS_WAITERS)
 		futex_wake_all(p);
+}
+
+/*
+ * Take LOCK on a resident page, adding the flags @set.  Returns the new
+ * word, or 0 if the page is not resident (any more).  Waits out another
+ * holder (LOCK is held for one ioctl at most).
+ */
+static inline uint32_t ps_lock_resident(_Atomic uint32_t *p, uint32_t set)
+{
+	uint32_t s = atomic_load(p);
+
+	for (;;) {
+		if (ps_state(s) != PS_RESIDENT)
+			return 0;
+		if (s & PS_LOCK) {
+			ps_wait(p, s);
+			s = atomic_load(p);
+			continue;
+		}
+		if (ps_cas(p, &s, s | PS_LOCK | set))
+			return s | PS_LOCK | set;
+	}
+}
+
+static inline void ps_unlock(_Atomic uint32_t *p)
+{
+	ps_wake(p, atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS)));
+}
+
+/*
+ * Add @one (PS_LPIN_ONE or PS_EPIN_ONE) and @set to a resident page.
+ * Returns 1 on success, 0 if the page is not resident (or is being
+ * evicted), -EOVERFLOW if the page holds the maximum pins of that kind.
+ */
+static inline int ps_pin(_Atomic uint32_t *p, uint32_t one, uint32_t set)
+{
+	uint32_t mask = one == PS_LPIN_ONE ? PS_LPIN_MASK : PS_EPIN_MASK;
+	uint32_t s = atomic_load(p);
+
+	for (;;) {
+		if (ps_state(s) != PS_RESIDENT)
+			return 0;
+		if ((s & mask) == mask)
+			return -EOVERFLOW;
+		if (ps_cas(p, &s, (s + one) | set))
+			return 1;
+	}
+}
+
+/* Drop a pin taken with ps_pin(); wakes an eviction waiting for it. */
+static inline void ps_unpin(_Atomic uint32_t *p, uint32_t one)
+{
+	uint32_t s = atomic_load(p);
+
+	while (!ps_cas(p, &s, (s - one) & ~PS_WAITERS))
+		;
+	ps_wake(p, s);
 }
 
 #endif

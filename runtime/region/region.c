@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/opts.h"
 #include "evict/evict.h"
+#include "pin/pin.h"
 #include "region/region.h"
 #include "store/store.h"
 #include "writeback/writeback.h"
@@ -297,6 +298,8 @@ UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
 
 	if (!handle_live(r))
 		return -EBADF;
+	if (notify_callback_depth)
+		return -EDEADLK;
 	rt = r->rt;
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))
@@ -332,12 +335,41 @@ static int writeback_all(struct upg_region *r)
 	return err ? err : store_flush(r->store);
 }
 
-static int region_unmap(struct upg_region *r)
+/* Tell the notifiers of the region that it goes away. */
+static void notify_unmap(struct upg_region *r)
+{
+	uintptr_t a = (uintptr_t)r->addr;
+
+	if (!notify_any(&r->rt->notify) || !a || atomic_load(&r->detached))
+		return;
+	notify_invalidate_start(&r->rt->notify, a, a + r->map_len,
+				UPG_NOTIFY_UNMAP, true);
+	notify_invalidate_end(&r->rt->notify);
+}
+
+/* Pins on the region: -EBUSY, or wait for them with UPG_UNMAP_WAIT_PINS. */
+static int wait_pins(struct upg_region *r, unsigned flags)
+{
+	uint32_t n;
+
+	while ((n = atomic_load(&r->pins))) {
+		if (!(flags & UPG_UNMAP_WAIT_PINS))
+			return -EBUSY;
+		futex_wait(&r->pins, n, 0);
+	}
+	return 0;
+}
+
+static int region_unmap(struct upg_region *r, unsigned flags)
 {
 	struct upg_runtime *rt = r->rt;
 	int err;
 
 	if (!r->torn_down) {
+		notify_unmap(r);
+		err = wait_pins(r, flags);
+		if (err)
+			return err;
 		/* Everything written reaches the store before anything is
 		 * released: on failure the region is left as it was. */
 		err = writeback_all(r);
@@ -351,6 +383,7 @@ static int region_unmap(struct upg_region *r)
 		}
 		r->torn_down = true;
 		region_table_remove(rt, r);
+		prefetch_drop_region(rt, r);
 		drain_refs(r);
 	}
 	/* Writes that raced with the teardown are in the memfd, dirty. */
@@ -375,9 +408,18 @@ static int region_unmap(struct upg_region *r)
 
 UPG_API int upg_region_unmap(struct upg_region *r)
 {
+	return upg_region_unmap_flags(r, 0);
+}
+
+UPG_API int upg_region_unmap_flags(struct upg_region *r, unsigned flags)
+{
 	if (!handle_live(r))
 		return -EBADF;
-	return region_unmap(r);
+	if (flags & ~UPG_UNMAP_WAIT_PINS)
+		return -EINVAL;
+	if (notify_callback_depth)
+		return -EDEADLK;
+	return region_unmap(r, flags);
 }
 
 int region_unmap_all(struct upg_runtime *rt)
@@ -392,7 +434,7 @@ int region_unmap_all(struct upg_runtime *rt)
 		pthread_rwlock_unlock(&rt->regions_lock);
 		if (!r)
 			return 0;
-		err = region_unmap(r);
+		err = region_unmap(r, 0);
 		if (err)
 			return err;
 	}

@@ -42,6 +42,8 @@ struct upg_region {
 
 	_Atomic uint32_t *pages;
 	_Atomic uint64_t resident; /* pages of this region counted in budget */
+	/* Pin handles on this region (pin/pin.c); unmap waits or fails. */
+	_Atomic uint32_t pins;
 
 	/* References from in-flight work (fills, evictions, faults being
 	 * handled); unmap waits for them to drain. */

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fault-in: make a range resident through the fill path, from an
+ * application thread, without touching the pages (after the kernel's
+ * fault_in_readable()/fault_in_writeable()).  The range goes in chunks no
+ * bigger than half the budget, each filled with batched reads on the
+ * caller I/O queue; pages already resident are only mapped (the clock may
+ * have zapped their PTE), so that the application then faults on nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "common/handles.h"
+#include "fault/fault.h"
+#include "notify/notifier.h"
+#include "pin/pin.h"
+#include "region/region.h"
+
+#define FAULT_IN_CHUNK 256
+#define FAULT_IN_TRIES 64
+
+bool map_resident_page(struct upg_region *r, uint64_t pg, bool write)
+{
+	struct upg_runtime *rt = r->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t set = PS_REF;
+	uintptr_t addr;
+	uint32_t s;
+
+	/* Mapped writable means dirty: its writes will raise no fault. */
+	if (write || !rt->uffd.continue_wp)
+		set |= PS_DIRTY;
+	s = ps_lock_resident(p, set);
+	if (!s)
+		return false;
+	addr = (uintptr_t)r->addr;
+	if (addr && !atomic_load(&r->detached)) {
+		addr += pg << rt->page_shift;
+		uffd_continue(&rt->uffd, addr, rt->page_size,
+			      !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
+		if (write)
+			uffd_writeprotect(&rt->uffd, addr, rt->page_size,
+					  false);
+	}
+	ps_unlock(p);
+	return true;
+}
+
+/* Wait for the runs counted in @pending, reaping @q meanwhile. */
+static void wait_runs(struct upg_io_queue *q, _Atomic uint32_t *pending)
+{
+	io_queue_submit(q);
+	for (;;) {
+		uint32_t left = atomic_load(pending);
+
+		if (!left)
+			return;
+		if (io_queue_pending(q))
+			io_queue_reap(q, true);
+		else
+			futex_wait(pending, left, 10 * 1000 * 1000);
+	}
+}
+
+/* One chunk: fill what is absent, map what was resident, until all of it
+ * is resident at once. */
+static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
+			  bool write)
+{
+	struct upg_runtime *rt = r->rt;
+	uint64_t was_absent[FAULT_IN_CHUNK / 64];
+	unsigned tries;
+
+	for (tries = 0; tries < FAULT_IN_TRIES; tries++) {
+		_Atomic uint32_t pending = 0;
+		_Atomic int err = 0;
+		struct fill_ctl c = { .fault_pg = UINT64_MAX,
+				      .write_all = write,
+				      .pending = &pending,
+				      .err = &err };
+		struct upg_io_queue *q;
+		uint64_t pg, filled;
+		bool again = false;
+
+		for (pg = first; pg < end; pg++) {
+			uint64_t bit = 1ull << ((pg - first) % 64);
+			uint64_t *w = &was_absent[(pg - first) / 64];
+			uint32_t s = atomic_load(region_page(r, pg));
+
+			if ((pg - first) % 64 == 0)
+				*w = 0;
+			if (ps_state(s) == PS_ABSENT)
+				*w |= bit;
+		}
+		q = runtime_caller_queue(rt);
+		filled = fill_range(q, r, first, end, &c);
+		wait_runs(q, &pending);
+		runtime_caller_done(rt);
+		if (atomic_load(&err))
+			return atomic_load(&err);
+		STAT_ADD(rt, bytes_faulted_in, filled << rt->page_shift);
+
+		for (pg = first; pg < end; pg++) {
+			_Atomic uint32_t *p = region_page(r, pg);
+			uint32_t s = atomic_load(p);
+			bool absent_before = was_absent[(pg - first) / 64] &
+					     (1ull << ((pg - first) % 64));
+
+			while (ps_state(s) == PS_FILLING ||
+			       ps_state(s) == PS_EVICTING) {
+				ps_wait(p, s);
+				s = atomic_load(p);
+			}
+			if (ps_state(s) != PS_RESIDENT) {
+				again = true; /* evicted again, or poisoned */
+				continue;
+			}
+			/* A fill (ours or a fault's) mapped it already. */
+			if (absent_before && (!write || (s & PS_DIRTY)))
+				continue;
+			if (!map_resident_page(r, pg, write))
+				again = true;
+		}
+		if (!again)
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+		   bool write)
+{
+	uint64_t chunk = r->rt->budget_pages / 2;
+	int err;
+
+	if (chunk > FAULT_IN_CHUNK)
+		chunk = FAULT_IN_CHUNK;
+	if (!chunk)
+		chunk = 1;
+	while (first < end) {
+		uint64_t e = end - first > chunk ? first + chunk : end;
+
+		err = fault_in_chunk(r, first, e, write);
+		if (err)
+			return err;
+		first = e;
+	}
+	return 0;
+}
+
+static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
+		       bool write)
+{
+	uintptr_t a = (uintptr_t)addr, end = a + len;
+
+	if (!handle_live(rt) || !len || end < a || notify_callback_depth)
+		return len;
+	while (a < end) {
+		struct upg_region *r = region_lookup_get(rt, a);
+		uintptr_t base, stop;
+		uint64_t first, last;
+		int err;
+
+		if (!r)
+			break;
+		base = (uintptr_t)r->addr;
+		stop = end < base + r->map_len ? end : base + r->map_len;
+		first = (a - base) >> rt->page_shift;
+		last = rt_pages(rt, stop - base);
+		/* A read-only region cannot be faulted in for writing. */
+		err = write && !(r->prot & PROT_WRITE) ?
+			      -EFAULT :
+			      fault_in_pages(r, first, last, write);
+		region_put(r);
+		if (err)
+			break;
+		a = stop;
+	}
+	return end - a;
+}
+
+UPG_API size_t upg_fault_in_readable(struct upg_runtime *rt, const void *addr,
+				     size_t len)
+{
+	return fault_in(rt, addr, len, false);
+}
+
+UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
+				      size_t len)
+{
+	return fault_in(rt, addr, len, true);
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pins (after pin_user_pages() and FOLL_LONGTERM).
+ *
+ * A pin is a count in the state word of each page (page_state.h): the
+ * clock never picks a page with a long-term pin, and waits for ephemeral
+ * ones.  A pin is added with compare-and-swap only to a RESIDENT page, so
+ * it can never land on a page the evictor has already claimed:
+ *
+ *   pin                            evictor
+ *   CAS RESIDENT -> RESIDENT+pin   CAS RESIDENT(no pins) -> EVICTING
+ *
+ * exactly one of the two wins; a pin that loses faults the page in again.
+ *
+ * Handles are not pointers to memory that could be reused: a handle is a
+ * slot of a process-wide table plus the slot's generation, so a double or
+ * stale unpin is recognised and refused (-EINVAL) instead of dropping
+ * somebody else's pin.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/handles.h"
+#include "notify/notifier.h"
+#include "pin/pin.h"
+#include "region/region.h"
+
+#define PIN_TRIES 32
+
+struct pin_entry {
+	struct upg_region *r;
+	uint64_t first, n;
+	uint32_t gen;
+	bool longterm, used;
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pin_entry *table;
+static size_t table_len, table_cap;
+static uint32_t *free_slots;
+static size_t nr_free;
+
+static struct upg_pin *encode(size_t slot, uint32_t gen)
+{
+	return (struct upg_pin *)(uintptr_t)(((uint64_t)gen << 32) |
+					     (uint64_t)(slot + 1));
+}
+
+static int table_add(const struct pin_entry *e, struct upg_pin **out)
+{
+	size_t slot;
+	int err = 0;
+
+	pthread_mutex_lock(&table_lock);
+	if (nr_free) {
+		slot = free_slots[--nr_free];
+	} else if (table_len == UINT32_MAX) {
+		err = -ENOMEM;
+	} else {
+		if (table_len == table_cap) {
+			size_t cap = table_cap ? table_cap * 2 : 64;
+			struct pin_entry *t = realloc(table, cap * sizeof(*t));
+			uint32_t *f = t ? realloc(free_slots,
+						  cap * sizeof(*f)) :
+					  NULL;
+
+			if (t)
+				table = t;
+			if (f)
+				free_slots = f;
+			if (!t || !f)
+				err = -ENOMEM;
+			else
+				table_cap = cap;
+		}
+		slot = table_len;
+		if (!err)
+			table_len++;
+	}
+	if (!err) {
+		uint32_t gen = table[slot].gen;
+
+		table[slot] = *e;
+		table[slot].gen = gen;
+		table[slot].used = true;
+		*out = encode(slot, gen);
+	}
+	pthread_mutex_unlock(&table_lock);
+	return err;
+}
+
+/* Remove the entry of @h; false if @h is not a live pin. */
+static bool table_take(struct upg_pin *h, struct pin_entry *out)
+{
+	uint64_t v = (uint64_t)(uintptr_t)h;
+	size_t slot = (size_t)(v & 0xffffffffu);
+	uint32_t gen = (uint32_t)(v >> 32);
+	bool ok = false;
+
+	pthread_mutex_lock(&table_lock);
+	if (slot && --slot < table_len && table[slot].used &&
+	    table[slot].gen == gen) {
+		*out = table[slot];
+		table[slot].used = false;
+		table[slot].gen++;
+		free_slots[nr_free++] = (uint32_t)slot;
+		ok = true;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return ok;
+}
+
+static void unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
+			uint32_t one)
+{
+	for (; first < end; first++)
+		ps_unpin(region_page(r, first), one);
+}
+
+/* Fault in and pin every page of [first, end), or none. */
+static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
+		     uint32_t one)
+{
+	unsigned tries;
+	uint64_t pg;
+	int err = 0;
+
+	for (tries = 0; tries < PIN_TRIES; tries++) {
+		err = fault_in_pages(r, first, end, false);
+		if (err)
+			return err;
+		for (pg = first; pg < end; pg++) {
+			err = ps_pin(region_page(r, pg), one, PS_REF);
+			if (err != 1)
+				break;
+		}
+		if (pg == end)
+			break;
+		/* Evicted between fault-in and pin (or too many pins). */
+		unpin_pages(r, first, pg, one);
+		if (err < 0)
+			return err;
+		err = -EAGAIN;
+	}
+	if (err && err != 1)
+		return err;
+	/* The clock may have zapped a page before it was pinned: map them
+	 * all, so that pinned memory raises no fault. */
+	for (pg = first; pg < end; pg++)
+		map_resident_page(r, pg, false);
+	return 0;
+}
+
+static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
+		      bool longterm, struct upg_pin **out)
+{
+	uint32_t one = longterm ? PS_LPIN_ONE : PS_EPIN_ONE;
+	uintptr_t a = (uintptr_t)addr, base;
+	struct pin_entry e = { .longterm = longterm };
+	struct upg_region *r, *tail;
+	uint64_t n, cur;
+	int err;
+
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!out || !len || a + len < a)
+		return -EINVAL;
+	if (notify_callback_depth)
+		return -EDEADLK;
+	r = region_lookup_get(rt, a);
+	if (!r)
+		return -EFAULT;
+	base = (uintptr_t)r->addr;
+	if (a + len > base + r->map_len) {
+		/* Past this region: another region (-EINVAL, pin each) or
+		 * unmanaged memory (-EFAULT). */
+		tail = region_lookup_get(rt, a + len - 1);
+		err = tail ? -EINVAL : -EFAULT;
+		if (tail)
+			region_put(tail);
+		goto out_put;
+	}
+	e.r = r;
+	e.first = (a - base) >> rt->page_shift;
+	n = rt_pages(rt, a + len - base) - e.first;
+	e.n = n;
+	if (longterm) {
+		/* Reserve against the limit first: over it, nothing is
+		 * pinned. */
+		cur = atomic_load(&rt->pinned_pages);
+		do {
+			if (cur + n > rt->pin_limit_pages) {
+				err = -ENOMEM;
+				goto out_put;
+			}
+		} while (!atomic_compare_exchange_weak(&rt->pinned_pages, &cur,
+						       cur + n));
+	}
+	err = pin_pages(r, e.first, e.first + n, one);
+	if (!err) {
+		err = table_add(&e, out);
+		if (err)
+			unpin_pages(r, e.first, e.first + n, one);
+	}
+	if (err) {
+		if (longterm)
+			atomic_fetch_sub(&rt->pinned_pages, n);
+		goto out_put;
+	}
+	atomic_fetch_add(&r->pins, 1);
+	STAT_ADD(rt, pins_acquired, 1);
+out_put:
+	region_put(r);
+	return err;
+}
+
+UPG_API int upg_pin(struct upg_runtime *rt, void *addr, size_t len,
+		    struct upg_pin **out)
+{
+	return pin_common(rt, addr, len, true, out);
+}
+
+UPG_API int upg_pin_ephemeral(struct upg_runtime *rt, void *addr, size_t len,
+			      struct upg_pin **out)
+{
+	return pin_common(rt, addr, len, false, out);
+}
+
+UPG_API int upg_unpin(struct upg_pin *pin)
+{
+	struct pin_entry e;
+	struct upg_region *r;
+	struct upg_runtime *rt;
+
+	if (!table_take(pin, &e))
+		return -EINVAL;
+	r = e.r;
+	rt = r->rt;
+	unpin_pages(r, e.first, e.first + e.n,
+		    e.longterm ? PS_LPIN_ONE : PS_EPIN_ONE);
+	if (e.longterm)
+		atomic_fetch_sub(&rt->pinned_pages, e.n);
+	STAT_ADD(rt, pins_released, 1);
+	if (atomic_fetch_sub(&r->pins, 1) == 1)
+		futex_wake_all(&r->pins);
+	return 0;
+}

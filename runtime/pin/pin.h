@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pin - what application threads do to managed memory besides touching it:
+ * fault ranges in (fault_in.c), pin them (pin.c), copy without faulting
+ * (nofault.c), prefetch in the background (prefetch.c).
+ */
+#ifndef UPAGER_PIN_H
+#define UPAGER_PIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct upg_runtime;
+struct upg_region;
+struct handler;
+
+/**
+ * fault_in_pages() - make pages [first, end) of @r resident and mapped in
+ * the application; with @write, writable and dirty.
+ * Return: 0, or a negative errno (a store read error, -EAGAIN if the pages
+ * kept being evicted under a budget too small for them).
+ * Context: application thread, no runtime lock held (it uses the caller
+ * I/O queue and may evict on this thread).
+ */
+int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+		   bool write);
+
+/**
+ * map_resident_page() - map a resident page into the application (it may
+ * have been zapped by the clock), writable and dirty with @write.
+ * Return: false if the page is not resident.
+ */
+bool map_resident_page(struct upg_region *r, uint64_t pg, bool write);
+
+/* Prefetch requests (prefetch.c). */
+struct prefetch_req {
+	struct upg_region *r; /* with a reference */
+	uint64_t first, end;
+	struct prefetch_req *next;
+};
+
+/* Run the queued prefetches.  Context: handler thread @h. */
+void prefetch_run(struct handler *h);
+/* Drop queued requests: all (destroy), or those of one region (unmap). */
+void prefetch_drop_all(struct upg_runtime *rt);
+void prefetch_drop_region(struct upg_runtime *rt, struct upg_region *r);
+
+#endif
