@@ -177,6 +177,8 @@ struct upg_stats {
 	uint64_t notifier_callbacks;
 	/* Bytes made resident by upg_fault_in_*() and upg_prefetch(). */
 	uint64_t bytes_faulted_in;
+	/* Resident pages the application discarded (MADV_REMOVE). */
+	uint64_t pages_discarded;
 };
 
 /**
@@ -438,7 +440,7 @@ UPG_API int upg_region_stats(struct upg_region *r,
  * Prefer interval notifiers where the user can re-fetch: a pin is memory
  * taken from everyone else's budget.  A pin covers one region: a range
  * spanning two regions is -EINVAL (pin each part).  Pins survive flush
- * (written back, still resident).  Each page holds at most 1023 pins of
+ * (written back, still resident).  Each page holds at most 511 pins of
  * each kind.
  * ---------------------------------------------------------------------- */
 
@@ -750,6 +752,11 @@ struct upg_store_ops {
 	int (*flush)(void *ctx);
 	/* Release ctx when the last reference goes.  Optional. */
 	void (*close)(void *ctx);
+	/* Make [offset, offset+len) read as zeros (the application discarded
+	 * it with MADV_REMOVE), like punching a hole.  Optional: without it
+	 * the runtime writes zeros there when the pages are next written
+	 * back.  Return 0 or -errno. */
+	int (*discard)(void *ctx, uint64_t offset, uint64_t len);
 };
 
 /**

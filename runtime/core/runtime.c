@@ -234,6 +234,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
 	s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
 	s.bytes_faulted_in = LOAD(bytes_faulted_in);
+	s.pages_discarded = LOAD(pages_discarded);
 	s.uffd_mode = (uint32_t)rt->uffd.mode;
 	s.uffd_features = rt->uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),

@@ -33,6 +33,7 @@ struct rt_stats {
 	_Atomic uint64_t pages_unpoisoned;
 	_Atomic uint64_t pins_acquired, pins_released;
 	_Atomic uint64_t bytes_faulted_in;
+	_Atomic uint64_t pages_discarded;
 };
 
 #define STAT_ADD(rt, field, n) \
@@ -94,6 +95,10 @@ struct upg_runtime {
 	/* I/O queue for application threads (flush, unmap, destroy). */
 	pthread_mutex_t caller_lock;
 	struct upg_io_queue caller_q;
+
+	/* The range the evictor is zapping right now: its REMOVE event is
+	 * ours, not the application's (region/discard.c). */
+	_Atomic uintptr_t self_zap_start, self_zap_end;
 
 	/* Pages held by long-term pins (pin/pin.c). */
 	_Atomic uint64_t pinned_pages;

@@ -24,6 +24,7 @@
  * zap in that window would hit the new mapping.  Regions with an UNMAP
  * event seen are never zapped again.
  */
+#include <errno.h>
 #include <sys/mman.h>
 
 #include "evict/evict.h"
@@ -61,6 +62,19 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 	runs[(*nr)++] = (struct zap_run){ r, addr, 1 };
 }
 
+int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
+{
+	int err;
+
+	/* The REMOVE event this raises is recognised by its range. */
+	atomic_store(&rt->self_zap_start, addr);
+	atomic_store(&rt->self_zap_end, addr + len);
+	err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
+	atomic_store(&rt->self_zap_start, 0);
+	atomic_store(&rt->self_zap_end, 0);
+	return err;
+}
+
 static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 		     unsigned nr)
 {
@@ -71,8 +85,7 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 
 		if (!atomic_load(&r->detached) &&
 		    !atomic_load(&r->partly_unmapped) &&
-		    !madvise((void *)runs[i].addr, runs[i].n << rt->page_shift,
-			     MADV_DONTNEED))
+		    !self_zap(rt, runs[i].addr, runs[i].n << rt->page_shift))
 			STAT_ADD(rt, pages_sampled, runs[i].n);
 		region_put(r);
 	}

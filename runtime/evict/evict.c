@@ -99,6 +99,24 @@ static void end_notifying(struct victim *v)
 	}
 }
 
+/* Victims the application discarded with MADV_REMOVE since (their region
+ * has a marked range, region/discard.c): nothing to write back. */
+static void drop_discarded(struct victim *v, size_t n, bool *ok)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct upg_region *r = v[i].r;
+
+		if (!ok[i] || !r->remove_ticks || page_in_memfd(r, v[i].pg))
+			continue;
+		if (region_discard_page(r, v[i].pg, PS_EVICTING)) {
+			v[i].gone = true;
+			ok[i] = false;
+		}
+	}
+}
+
 /* Step 2.  Clears ok[] for victims that could not be protected: they must
  * not be evicted. */
 static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
@@ -200,7 +218,8 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 			budget_release(rt, cnt);
 			continue;
 		}
-		abort_eviction(rt, &v[i]);
+		if (!v[i].gone)
+			abort_eviction(rt, &v[i]);
 		i++;
 	}
 	return evicted;
@@ -275,6 +294,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		for (i = 0; i < n; i++)
 			end_notifying(&v[i]);
 	}
+	drop_discarded(v, n, ok);
 	protect(rt, v, n, ok);
 	for (i = 0; i < n; i++) {
 		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));

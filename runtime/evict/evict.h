@@ -21,6 +21,7 @@ struct victim {
 	uint64_t pg;
 	bool punch; /* evict.c: written back (or clean): safe to punch */
 	bool wrote; /* evict.c: this eviction wrote it to the store */
+	bool gone;  /* evict.c: discarded by the application meanwhile */
 };
 
 /**
@@ -71,6 +72,15 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
  * Context: the evictor thread (it zaps application PTEs).
  */
 void unpoison_tick(struct upg_runtime *rt);
+
+/**
+ * self_zap() - drop the application's PTEs of [addr, addr+len) of a
+ * region (MADV_DONTNEED: shared memory keeps the data), marked as the
+ * runtime's own so that its REMOVE event is ignored.
+ * Context: the evictor thread only (the event blocks the caller until a
+ * handler reads it, and there is one marked range at a time).
+ */
+int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len);
 
 int evictor_start(struct upg_runtime *rt);
 void evictor_stop(struct upg_runtime *rt);

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "evict/evict.h"
+#include "region/region.h"
 
 #define EVICTOR_TICK_MS 100
 
@@ -40,6 +41,7 @@ static void *evictor_main(void *arg)
 		notify_run_queued(&rt->notify);
 		if (atomic_load(&rt->poisoned_pages))
 			unpoison_tick(rt);
+		remove_tick(rt);
 		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
 			continue;
 		while (!atomic_load(&rt->stopping) &&

@@ -37,8 +37,8 @@ static void unpoison_region(struct upg_runtime *rt, struct upg_region *r,
 			continue;
 		if (!atomic_load(&r->detached) &&
 		    !atomic_load(&r->partly_unmapped))
-			madvise((void *)(addr + (pg << rt->page_shift)),
-				rt->page_size, MADV_DONTNEED);
+			self_zap(rt, addr + (pg << rt->page_shift),
+				 rt->page_size);
 		atomic_fetch_sub(&rt->poisoned_pages, 1);
 		STAT_ADD(rt, pages_unpoisoned, 1);
 	}

@@ -73,11 +73,4 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		bool write, pid_t tid);
 
-/**
- * fill_refill() - a page the table calls resident is gone from the memfd
- * (the application punched it): read it again in place.
- */
-void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
-		 bool write, pid_t tid);
-
 #endif

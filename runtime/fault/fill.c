@@ -51,7 +51,9 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 		uint32_t s = atomic_load(p), new;
 
 		do {
-			new = (s & PS_HAS_DATA) | PS_RESIDENT | PS_REF;
+			/* DIRTY may come from the claim (ZERO_FILL). */
+			new = (s & (PS_HAS_DATA | PS_DIRTY | PS_PIN_MASK)) |
+			      PS_RESIDENT | PS_REF;
 			if (all_dirty || pg == dirty_pg)
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
@@ -133,7 +135,12 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		  (off_t)(first * ps), (off_t)(n * ps));
 	for (pg = first; pg < first + n; pg++) {
 		_Atomic uint32_t *p = region_page(r, pg);
-		uint32_t new = (atomic_load(p) & PS_HAS_DATA) | PS_ABSENT;
+		uint32_t new = (atomic_load(p) & (PS_HAS_DATA | PS_PIN_MASK)) |
+			       PS_ABSENT;
+
+		/* Zeros still owed to the store: keep owing them. */
+		if (atomic_load(p) & PS_DIRTY)
+			new |= PS_ZERO_FILL;
 		/* A detached region's faults are gone with its mapping. */
 		bool poison = pg == fault_pg && !atomic_load(&r->detached);
 		uint32_t old = atomic_exchange(p, poison ? new | PS_POISONED :
@@ -245,6 +252,8 @@ static void start_run(struct upg_io_queue *q, struct upg_region *r,
  * back hold zeros. */
 static bool needs_read(const struct upg_region *r, uint32_t s)
 {
+	if (s & PS_ZERO_FILL)
+		return false;
 	return !r->anon || (s & PS_HAS_DATA);
 }
 
@@ -276,8 +285,14 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 			uint32_t s = atomic_load(p);
 
 			while (ps_state(s) == PS_ABSENT) {
-				uint32_t new = (s & (PS_HAS_DATA | PS_WAITERS)) |
+				uint32_t new = (s & (PS_HAS_DATA | PS_WAITERS |
+						     PS_PIN_MASK)) |
 					       PS_FILLING;
+
+				/* Discarded, the store unpunched: zeros that
+				 * must reach the store. */
+				if (s & PS_ZERO_FILL)
+					new |= PS_DIRTY;
 				if (ps_cas(p, &s, new)) {
 					atomic_fetch_add(&r->resident, 1);
 					claimed = true;
@@ -312,26 +327,4 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 			      .tid = tid };
 
 	fill_range(&h->q, r, first, end, &c);
-}
-
-void fill_refill(struct handler *h, struct upg_region *r, uint64_t pg,
-		 bool write, pid_t tid)
-{
-	_Atomic uint32_t *p = region_page(r, pg);
-	uint32_t s = atomic_load(p);
-	struct fill_ctl c = { .fault_pg = pg, .write_fault = write,
-			      .tid = tid };
-
-	/* Only a quiet resident page: a locked or written-back one is looked
-	 * at again when its thread refaults. */
-	if (ps_state(s) != PS_RESIDENT || (s & (PS_LOCK | PS_WRITEBACK)) ||
-	    !ps_cas(p, &s, (s & (PS_HAS_DATA | PS_WAITERS)) | PS_FILLING)) {
-		uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
-			  h->rt->page_size);
-		return;
-	}
-	rt_info(h->rt, "page %llu of a region vanished from its memfd "
-		       "(punched by the application?): filling it again",
-		(unsigned long long)pg);
-	start_run(&h->q, r, pg, 1, !needs_read(r, s), &c);
 }

@@ -48,6 +48,17 @@ static void handle_event(struct handler *h, const struct uffd_msg *m)
 				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
 			evictor_kick(rt);
 		break;
+	case UFFD_EVENT_REMOVE:
+		/* The clock's own zap blocks until this read: nothing else to
+		 * do for it.  Otherwise see region/discard.c. */
+		if (m->arg.remove.start == atomic_load(&rt->self_zap_start) &&
+		    m->arg.remove.end == atomic_load(&rt->self_zap_end))
+			break;
+		region_note_remove(rt, m->arg.remove.start, m->arg.remove.end);
+		if (notify_queue(&rt->notify, m->arg.remove.start,
+				 m->arg.remove.end, UPG_NOTIFY_REMOVE))
+			evictor_kick(rt);
+		break;
 	default:
 		rt_warn(rt, "unexpected userfaultfd event %u", m->event);
 		break;
@@ -170,6 +181,11 @@ static void *handler_main(void *arg)
 
 		run_backlog(h);
 		io_queue_reap(&h->q, false);
+		/* A completion's ioctl may have met EAGAIN and drained faults
+		 * into the backlog: their threads sleep until we handle them,
+		 * and no new message will wake our poll. */
+		if (h->backlog_len)
+			continue;
 		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
 			break;
 		if (pfd[2].revents)

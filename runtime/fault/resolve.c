@@ -8,8 +8,8 @@
  *           RESIDENT: usually a stale message (two threads faulted, the
  *           other's fill won, ours was read before it was woken): wake.
  *           Only if the memfd really lacks the page did the application
- *           remove it behind our back (MADV_REMOVE, a hole punch): read
- *           it again.
+ *           discard it (MADV_REMOVE): it reads as zeros from now on
+ *           (region/discard.c).
  *  MINOR    the page is in the memfd but not mapped here (the clock zapped
  *           it to sample recency, see evict/clock.c): map it with
  *           CONTINUE, write-protected unless dirty, and mark it referenced.
@@ -164,19 +164,6 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 	}
 }
 
-/*
- * Is the page in the memfd?  mincore() on a shared mapping looks up the
- * page cache, whether or not this mapping has a PTE, and allocates nothing.
- */
-static bool page_in_memfd(struct upg_region *r, uint64_t pg)
-{
-	unsigned char vec = 0;
-
-	if (mincore(region_alias(r, pg), r->rt->page_size, &vec))
-		return true; /* cannot tell: never refill over data */
-	return vec & 1;
-}
-
 static void resolve_missing(struct handler *h, struct upg_region *r,
 			    uint64_t pg, bool write, pid_t tid)
 {
@@ -196,14 +183,21 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 				return;
 			continue;
 		case PS_RESIDENT:
-			if (page_in_memfd(r, pg))
+			if (page_in_memfd(r, pg)) {
 				/* A stale message: another thread's fault
 				 * filled the page after ours was read. */
 				uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
 					  h->rt->page_size);
-			else
-				fill_refill(h, r, pg, write, tid);
-			return;
+				return;
+			}
+			/* The application discarded it (MADV_REMOVE):
+			 * region/discard.c.  Then fill it as absent. */
+			if (!region_discard_page(r, pg, PS_RESIDENT)) {
+				uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
+					  h->rt->page_size);
+				return;
+			}
+			continue;
 		}
 	}
 }

@@ -29,9 +29,12 @@
  *             (step 2 of the eviction protocol, before write-protection):
  *             a fault from a thread inside such a callback is served, not
  *             parked, or the callback would wait for its own eviction.
- *   pins      long-term and ephemeral pin counts (runtime/pin/), 10 bits
+ *   pins      long-term and ephemeral pin counts (runtime/pin/), 9 bits
  *             each: a page with a long-term pin is never a victim, one
  *             with an ephemeral pin makes eviction wait for the unpin.
+ *   ZERO_FILL the application discarded the page (MADV_REMOVE) and the
+ *             store could not punch it: fill it with zeros, dirty, so
+ *             that the zeros reach the store (region/discard.c).
  *   POISONED  a fill of this page failed and its application PTE holds a
  *             poison marker (SIGBUS on access); POISON_AGED: the evictor's
  *             tick has seen it once, and clears the marker at the next
@@ -65,12 +68,14 @@
 #define PS_NOTIFYING (1u << 11)
 
 #define PS_LPIN_SHIFT 12
-#define PS_EPIN_SHIFT 22
-#define PS_PIN_MAX 1023u
+#define PS_EPIN_SHIFT 21
+#define PS_PIN_MAX 511u
 #define PS_LPIN_ONE (1u << PS_LPIN_SHIFT)
 #define PS_EPIN_ONE (1u << PS_EPIN_SHIFT)
 #define PS_LPIN_MASK (PS_PIN_MAX << PS_LPIN_SHIFT)
 #define PS_EPIN_MASK (PS_PIN_MAX << PS_EPIN_SHIFT)
+#define PS_PIN_MASK (PS_LPIN_MASK | PS_EPIN_MASK)
+#define PS_ZERO_FILL (1u << 30)
 
 /* Flags that belong to a page's contents and survive eviction. */
 #define PS_KEEP_ACROSS_EVICTION PS_HAS_DATA

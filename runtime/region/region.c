@@ -149,6 +149,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	r->anon = anon;
 	r->fill_pages = (unsigned)(a->fill_unit >> rt->page_shift);
 	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
+	pthread_mutex_init(&r->remove_lock, NULL);
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages) {
 		err = -ENOMEM;

@@ -44,6 +44,10 @@ struct upg_region {
 	_Atomic uint64_t resident; /* pages of this region counted in budget */
 	/* Pin handles on this region (pin/pin.c); unmap waits or fails. */
 	_Atomic uint32_t pins;
+	/* Pages the application may have discarded (region/discard.c). */
+	pthread_mutex_t remove_lock;
+	uint64_t remove_lo, remove_hi;
+	unsigned remove_ticks;
 
 	/* References from in-flight work (fills, evictions, faults being
 	 * handled); unmap waits for them to drain. */
@@ -116,6 +120,16 @@ void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end);
  * failure and returns it; the regions not unmapped stay intact.
  */
 int region_unmap_all(struct upg_runtime *rt);
+
+/* The application's madvise (region/discard.c). */
+bool page_in_memfd(struct upg_region *r, uint64_t pg);
+/* Page @pg, in @from_state, was discarded: it reads as zeros from now on.
+ * Returns false if the page was not in @from_state (or was busy). */
+bool region_discard_page(struct upg_region *r, uint64_t pg,
+			 uint32_t from_state);
+void region_note_remove(struct upg_runtime *rt, uintptr_t start,
+			uintptr_t end);
+void remove_tick(struct upg_runtime *rt);
 
 /* Free the zombie handles (destroy). */
 void region_free_zombies(struct upg_runtime *rt);

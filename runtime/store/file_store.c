@@ -33,6 +33,7 @@ static const struct upg_store_ops file_store_ops = {
 	.sz = sizeof(struct upg_store_ops),
 	.submit = fd_store_submit,
 	.flush = file_store_flush,
+	.discard = fd_store_discard,
 };
 
 UPG_API int upg_store_open_file(int fd, struct upg_store **out)

@@ -242,10 +242,33 @@ static void mem_store_close(void *ctx)
 	free(ms);
 }
 
+/* The range reads as zeros: clear the bytes of the pages that exist. */
+static int mem_store_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	struct mem_store *ms = ctx;
+	uint64_t end = off + len;
+
+	pthread_mutex_lock(&ms->lock);
+	while (off < end) {
+		uint64_t in = off % MEM_PAGE_SIZE;
+		uint64_t n = MEM_PAGE_SIZE - in < end - off ?
+				     MEM_PAGE_SIZE - in :
+				     end - off;
+		char *page = mem_page_lookup(ms, off / MEM_PAGE_SIZE);
+
+		if (page)
+			memset(page + in, 0, n);
+		off += n;
+	}
+	pthread_mutex_unlock(&ms->lock);
+	return 0;
+}
+
 static const struct upg_store_ops mem_store_ops = {
 	.sz = sizeof(struct upg_store_ops),
 	.submit = mem_store_submit,
 	.close = mem_store_close,
+	.discard = mem_store_discard,
 };
 
 UPG_API int upg_store_create_mem(const struct upg_mem_store_opts *opts,

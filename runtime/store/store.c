@@ -3,6 +3,7 @@
  * store - reference counting and dispatch common to every store kind.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +57,24 @@ int store_submit(struct upg_store *st, struct upg_io_queue *q,
 	ret = st->ops.submit(st->ctx, q, io);
 	/* A plugin returning > 0 still started the request. */
 	return ret < 0 ? ret : 0;
+}
+
+int store_discard(struct upg_store *st, uint64_t off, uint64_t len)
+{
+	if (!st->ops.discard)
+		return -EOPNOTSUPP;
+	return st->ops.discard(st->ctx, off, len);
+}
+
+/* Discard for stores on a file descriptor: punch a hole. */
+int fd_store_discard(void *ctx, uint64_t off, uint64_t len)
+{
+	struct upg_store *st = ctx;
+
+	if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len))
+		return -errno;
+	return 0;
 }
 
 int store_flush(struct upg_store *st)

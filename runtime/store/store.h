@@ -53,6 +53,13 @@ int store_submit(struct upg_store *st, struct upg_io_queue *q,
 int store_flush(struct upg_store *st);
 
 /**
+ * store_discard() - the range reads as zeros from now on (ops.discard).
+ * Return: 0, or -EOPNOTSUPP when the store cannot (the caller then writes
+ * zeros), or its error.
+ */
+int store_discard(struct upg_store *st, uint64_t off, uint64_t len);
+
+/**
  * swap_store_create() - the runtime's swap: an unlinked file in @dir
  * (O_TMPFILE, else mkstemp + unlink), read and written through io_uring.
  * Return: 0, or a negative errno (-ENOENT, -EACCES ... for @dir).

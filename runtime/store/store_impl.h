@@ -35,5 +35,7 @@ struct upg_store *store_alloc(enum store_kind kind,
  * (@ctx is the struct upg_store itself): queue on the caller's ring.
  */
 int fd_store_submit(void *ctx, struct upg_io_queue *q, struct upg_io *io);
+/* ops.discard of the file and swap stores: punch a hole. */
+int fd_store_discard(void *ctx, uint64_t off, uint64_t len);
 
 #endif /* UPAGER_STORE_IMPL_H */

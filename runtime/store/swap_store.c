@@ -59,6 +59,7 @@ static const struct upg_store_ops swap_store_ops = {
 	 * nothing to make durable and fsync would only cost.
 	 */
 	.close = swap_store_close,
+	.discard = fd_store_discard,
 };
 
 /* For filesystems (or kernels) without O_TMPFILE. */
