@@ -20,6 +20,7 @@
 #include <liburing.h>
 #include <stdbool.h>
 
+#include "common/futex.h"
 #include "upager.h"
 
 struct upg_io_queue {
@@ -71,6 +72,28 @@ static inline unsigned io_queue_pending(const struct upg_io_queue *q)
 static inline int io_queue_pollfd(const struct upg_io_queue *q)
 {
 	return q->ring.ring_fd;
+}
+
+/**
+ * io_queue_wait_counter() - wait until *@pending, a count of requests the
+ * caller started (decremented and futex-woken by their completions), is 0.
+ * Reaps @q meanwhile; requests of stores that complete on their own threads
+ * are waited for on the futex.
+ */
+static inline void io_queue_wait_counter(struct upg_io_queue *q,
+					 _Atomic uint32_t *pending)
+{
+	io_queue_submit(q);
+	for (;;) {
+		uint32_t left = atomic_load(pending);
+
+		if (!left)
+			return;
+		if (io_queue_pending(q))
+			io_queue_reap(q, true);
+		else
+			futex_wait(pending, left, 10 * 1000 * 1000);
+	}
 }
 
 #endif

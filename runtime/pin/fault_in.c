@@ -47,22 +47,6 @@ bool map_resident_page(struct upg_region *r, uint64_t pg, bool write)
 	return true;
 }
 
-/* Wait for the runs counted in @pending, reaping @q meanwhile. */
-static void wait_runs(struct upg_io_queue *q, _Atomic uint32_t *pending)
-{
-	io_queue_submit(q);
-	for (;;) {
-		uint32_t left = atomic_load(pending);
-
-		if (!left)
-			return;
-		if (io_queue_pending(q))
-			io_queue_reap(q, true);
-		else
-			futex_wait(pending, left, 10 * 1000 * 1000);
-	}
-}
-
 /* One chunk: fill what is absent, map what was resident, until all of it
  * is resident at once. */
 static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
@@ -95,7 +79,7 @@ static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
 		}
 		q = runtime_caller_queue(rt);
 		filled = fill_range(q, r, first, end, &c);
-		wait_runs(q, &pending);
+		io_queue_wait_counter(q, &pending);
 		runtime_caller_done(rt);
 		if (atomic_load(&err))
 			return atomic_load(&err);

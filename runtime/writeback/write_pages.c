@@ -87,15 +87,5 @@ void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n)
 		start_write(q, &pages[i], j - i, &pending);
 		i = j;
 	}
-	io_queue_submit(q);
-	for (;;) {
-		uint32_t left = atomic_load(&pending);
-
-		if (!left)
-			break;
-		if (io_queue_pending(q))
-			io_queue_reap(q, true);
-		else /* a plugin store completing on its own thread */
-			futex_wait(&pending, left, 10 * 1000 * 1000);
-	}
+	io_queue_wait_counter(q, &pending);
 }
