@@ -96,9 +96,15 @@ struct upg_runtime {
 	pthread_mutex_t caller_lock;
 	struct upg_io_queue caller_q;
 
-	/* The range the evictor is zapping right now: its REMOVE event is
-	 * ours, not the application's (region/discard.c). */
-	_Atomic uintptr_t self_zap_start, self_zap_end;
+	/* The ranges the evictor zapped last: their REMOVE events are ours,
+	 * not the application's (region/discard.c).  A ring, not one slot:
+	 * madvise() returns once the event is read, possibly before the
+	 * handler that read it has compared it. */
+#define SELF_ZAP_RING 16
+	struct {
+		_Atomic uintptr_t start, end;
+	} self_zap[SELF_ZAP_RING];
+	unsigned self_zap_next; /* evictor thread only */
 
 	/* Pages held by long-term pins (pin/pin.c). */
 	_Atomic uint64_t pinned_pages;

@@ -66,13 +66,25 @@ int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
 {
 	int err;
 
+	unsigned i = rt->self_zap_next++ % SELF_ZAP_RING;
+
 	/* The REMOVE event this raises is recognised by its range. */
-	atomic_store(&rt->self_zap_start, addr);
-	atomic_store(&rt->self_zap_end, addr + len);
+	atomic_store(&rt->self_zap[i].start, 0);
+	atomic_store(&rt->self_zap[i].end, addr + len);
+	atomic_store(&rt->self_zap[i].start, addr);
 	err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
-	atomic_store(&rt->self_zap_start, 0);
-	atomic_store(&rt->self_zap_end, 0);
 	return err;
+}
+
+bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
+{
+	unsigned i;
+
+	for (i = 0; i < SELF_ZAP_RING; i++)
+		if (atomic_load(&rt->self_zap[i].start) == start &&
+		    atomic_load(&rt->self_zap[i].end) == end)
+			return true;
+	return false;
 }
 
 static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
@@ -96,10 +108,10 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      unsigned *nr_ewait)
 {
 	struct zap_run runs[ZAP_RUNS];
-	/* Victims of a runtime with notifiers start in the NOTIFYING phase
-	 * (evict/evict.c, step 2). */
-	uint32_t evicting = PS_EVICTING |
-			    (notify_any(&rt->notify) ? PS_NOTIFYING : 0);
+	/* Victims start in the NOTIFYING phase (evict/evict.c, step 1b),
+	 * with or without notifiers now: one may be inserted before the
+	 * step runs. */
+	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
 	unsigned got = 0, nr_runs = 0;
 	uint64_t total = 0, scanned = 0, limit;
 	size_t i;

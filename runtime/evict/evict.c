@@ -237,8 +237,7 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 {
 	uint64_t deadline = 0;
 	unsigned i, got = 0;
-	uint32_t evicting = PS_EVICTING |
-			    (notify_any(&rt->notify) ? PS_NOTIFYING : 0);
+	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
 
 	for (i = 0; i < n; i++) {
 		_Atomic uint32_t *p = region_page(ew[i].r, ew[i].pg);
@@ -289,11 +288,13 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 
 	for (i = 0; i < n; i++)
 		ok[i] = true;
-	if (atomic_load(region_page(v[0].r, v[0].pg)) & PS_NOTIFYING) {
-		notified = notify_victims(rt, v, n, ok, background);
-		for (i = 0; i < n; i++)
-			end_notifying(&v[i]);
-	}
+	/* Always, as the kernel always calls invalidate_range_start: a
+	 * notifier inserted after the victims were chosen is then either
+	 * called or deferred to the end of this invalidation, and its
+	 * read_begin() waits for it. */
+	notified = notify_victims(rt, v, n, ok, background);
+	for (i = 0; i < n; i++)
+		end_notifying(&v[i]);
 	drop_discarded(v, n, ok);
 	protect(rt, v, n, ok);
 	for (i = 0; i < n; i++) {

@@ -81,6 +81,8 @@ void unpoison_tick(struct upg_runtime *rt);
  * handler reads it, and there is one marked range at a time).
  */
 int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len);
+/* Was [start, end) one of the evictor's recent zaps? */
+bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end);
 
 int evictor_start(struct upg_runtime *rt);
 void evictor_stop(struct upg_runtime *rt);

@@ -51,8 +51,7 @@ static void handle_event(struct handler *h, const struct uffd_msg *m)
 	case UFFD_EVENT_REMOVE:
 		/* The clock's own zap blocks until this read: nothing else to
 		 * do for it.  Otherwise see region/discard.c. */
-		if (m->arg.remove.start == atomic_load(&rt->self_zap_start) &&
-		    m->arg.remove.end == atomic_load(&rt->self_zap_end))
+		if (is_self_zap(rt, m->arg.remove.start, m->arg.remove.end))
 			break;
 		region_note_remove(rt, m->arg.remove.start, m->arg.remove.end);
 		if (notify_queue(&rt->notify, m->arg.remove.start,
@@ -130,7 +129,10 @@ static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
 	       b->event == UFFD_EVENT_PAGEFAULT &&
 	       (a->arg.pagefault.address & mask) ==
 		       (b->arg.pagefault.address & mask) &&
-	       a->arg.pagefault.flags == b->arg.pagefault.flags;
+	       a->arg.pagefault.flags == b->arg.pagefault.flags &&
+	       /* Not across threads: a callback thread's fault must be seen
+		* as its own (fault/resolve.c, serve_in_callback). */
+	       a->arg.pagefault.feat.ptid == b->arg.pagefault.feat.ptid;
 }
 
 /* The page faults of a batch whose events were handled by read_msgs(). */

@@ -133,6 +133,15 @@ int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	return 0;
 }
 
+uint64_t first_absent_page(struct upg_region *r, uint64_t first,
+			   uint64_t end)
+{
+	for (; first < end; first++)
+		if (ps_state(atomic_load(region_page(r, first))) != PS_RESIDENT)
+			break;
+	return first;
+}
+
 static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		       bool write)
 {
@@ -156,9 +165,18 @@ static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		err = write && !(r->prot & PROT_WRITE) ?
 			      -EFAULT :
 			      fault_in_pages(r, first, last, write);
-		region_put(r);
-		if (err)
+		if (err) {
+			/* Like the kernel: the bytes from the first page that
+			 * is not in, to the end. */
+			uintptr_t at = base + (first_absent_page(r, first, last)
+					       << rt->page_shift);
+
+			if (err != -EFAULT && at > a)
+				a = at < end ? at : end;
+			region_put(r);
 			break;
+		}
+		region_put(r);
 		a = stop;
 	}
 	return end - a;

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "common/handles.h"
 #include "notify/notifier.h"
@@ -144,10 +145,13 @@ static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	}
 	if (err && err != 1)
 		return err;
-	/* The clock may have zapped a page before it was pinned: map them
-	 * all, so that pinned memory raises no fault. */
+	/* Map them all (the clock may have zapped one before it was
+	 * pinned), writable and dirty in a writable region, as
+	 * pin_user_pages(FOLL_WRITE) does: pinned memory then raises no
+	 * fault, for loads, stores, or a system call writing into it.  A
+	 * flush write-protects again (it must, to see later writes). */
 	for (pg = first; pg < end; pg++)
-		map_resident_page(r, pg, false);
+		map_resident_page(r, pg, r->prot & PROT_WRITE);
 	return 0;
 }
 

@@ -25,6 +25,11 @@ struct handler;
 int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		   bool write);
 
+/* The first page of [first, end) that is not resident (end if none):
+ * where a failed fault-in stopped. */
+uint64_t first_absent_page(struct upg_region *r, uint64_t first,
+			   uint64_t end);
+
 /**
  * map_resident_page() - map a resident page into the application (it may
  * have been zapped by the clock), writable and dirty with @write.

@@ -94,6 +94,15 @@ void prefetch_run(struct handler *h)
 
 	if (!req)
 		return;
+	/* More queued behind this one: keep the eventfd readable. */
+	pthread_mutex_lock(&rt->prefetch_lock);
+	if (rt->prefetch_head) {
+		uint64_t one = 1;
+
+		if (write(rt->prefetch_efd, &one, sizeof(one)) != sizeof(one))
+			(void)0; /* already non-zero */
+	}
+	pthread_mutex_unlock(&rt->prefetch_lock);
 	end = req->end - req->first > PREFETCH_STEP ?
 		      req->first + PREFETCH_STEP :
 		      req->end;

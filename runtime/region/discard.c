@@ -72,8 +72,7 @@ void region_note_remove(struct upg_runtime *rt, uintptr_t start,
 	size_t i;
 
 	/* The clock's own zap: nothing was discarded. */
-	if (start == atomic_load(&rt->self_zap_start) &&
-	    end == atomic_load(&rt->self_zap_end))
+	if (is_self_zap(rt, start, end))
 		return;
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++) {
