@@ -533,8 +533,9 @@ UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
  * upg_prefetch() - start faulting [addr, addr+len) in, and return at once.
  * A handler thread fills the range in the background, like a fault that
  * nobody waits for.
- * Return: 0; -EFAULT (not managed memory), -EINVAL (len 0), -ENOMEM,
- * -EBADF.
+ * Return: 0; -EFAULT (the range is not managed memory, or runs out of it:
+ * the managed part before that point is still prefetched), -EINVAL (len
+ * 0), -ENOMEM, -EBADF.
  * Context: any thread; does not block.
  */
 UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,

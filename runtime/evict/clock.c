@@ -140,12 +140,18 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		p = region_page(r, rt->clock_page);
 		s = atomic_load(p);
 		scanned++;
-		if (sample && *nr_ewait < EPHEMERAL_WAITS &&
-		    ps_state(s) == PS_RESIDENT && !(s & PS_REF) &&
-		    (s & PS_EPIN_MASK) && !(s & PS_LPIN_MASK)) {
-			region_get(r);
-			ewait[(*nr_ewait)++] = (struct victim){
-				.r = r, .pg = rt->clock_page };
+		if (ps_state(s) == PS_RESIDENT && (s & PS_EPIN_MASK) &&
+		    !(s & (PS_LPIN_MASK | PS_LOCK | PS_WRITEBACK))) {
+			/* Held for an I/O: second chance as usual (no zap: it
+			 * is in use), then the background evictor waits for
+			 * the unpin. */
+			if (s & PS_REF)
+				ps_cas(p, &s, s & ~PS_REF);
+			else if (sample && *nr_ewait < EPHEMERAL_WAITS) {
+				region_get(r);
+				ewait[(*nr_ewait)++] = (struct victim){
+					.r = r, .pg = rt->clock_page };
+			}
 		} else if (evictable(s)) {
 			if (s & PS_REF) {
 				if (ps_cas(p, &s, s & ~PS_REF) && sample &&

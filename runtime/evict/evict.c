@@ -301,7 +301,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));
 
 		if (ok[i] && (s & PS_DIRTY))
-			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0 };
+			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0, false };
 		else
 			v[i].punch = ok[i];
 	}

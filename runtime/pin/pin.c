@@ -49,7 +49,8 @@ static struct upg_pin *encode(size_t slot, uint32_t gen)
 
 static int table_add(const struct pin_entry *e, struct upg_pin **out)
 {
-	size_t slot;
+	size_t slot = 0;
+	bool fresh = false;
 	int err = 0;
 
 	pthread_mutex_lock(&table_lock);
@@ -75,11 +76,17 @@ static int table_add(const struct pin_entry *e, struct upg_pin **out)
 				table_cap = cap;
 		}
 		slot = table_len;
+		fresh = !err;
 		if (!err)
 			table_len++;
 	}
 	if (!err) {
-		uint32_t gen = table[slot].gen;
+		/* A new slot starts at a scrambled generation, so that a small
+		 * integer (or another slot's handle) is never valid by
+		 * accident. */
+		uint32_t gen = fresh ? ((uint32_t)slot * 2654435761u) ^
+					       0x5bd1e995u :
+				       table[slot].gen;
 
 		table[slot] = *e;
 		table[slot].gen = gen;
@@ -118,33 +125,45 @@ static void unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		ps_unpin(region_page(r, first), one);
 }
 
-/* Fault in and pin every page of [first, end), or none. */
+/* Fault in and pin every page of [first, end), or none.  Chunk by chunk:
+ * a chunk is pinned right after it is faulted in, before the faulting in
+ * of the next one can make room by evicting it. */
 static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		     uint32_t one)
 {
+	uint64_t chunk = r->rt->budget_pages / 4, c0, c1, pg;
 	unsigned tries;
-	uint64_t pg;
 	int err = 0;
 
-	for (tries = 0; tries < PIN_TRIES; tries++) {
-		err = fault_in_pages(r, first, end, false);
-		if (err)
-			return err;
-		for (pg = first; pg < end; pg++) {
-			err = ps_pin(region_page(r, pg), one, PS_REF);
-			if (err != 1)
+	if (!chunk)
+		chunk = 1;
+	for (c0 = first; c0 < end; c0 = c1) {
+		c1 = end - c0 > chunk ? c0 + chunk : end;
+		for (tries = 0; tries < PIN_TRIES; tries++) {
+			err = fault_in_pages(r, c0, c1, false);
+			if (err)
 				break;
+			for (pg = c0; pg < c1; pg++) {
+				err = ps_pin(region_page(r, pg), one, PS_REF);
+				if (err != 1)
+					break;
+			}
+			if (pg == c1) {
+				err = 0;
+				break;
+			}
+			/* Evicted between fault-in and pin, or too many
+			 * pins on a page. */
+			unpin_pages(r, c0, pg, one);
+			if (err < 0)
+				break;
+			err = -EAGAIN;
 		}
-		if (pg == end)
-			break;
-		/* Evicted between fault-in and pin (or too many pins). */
-		unpin_pages(r, first, pg, one);
-		if (err < 0)
+		if (err) {
+			unpin_pages(r, first, c0, one);
 			return err;
-		err = -EAGAIN;
+		}
 	}
-	if (err && err != 1)
-		return err;
 	/* Map them all (the clock may have zapped one before it was
 	 * pinned), writable and dirty in a writable region, as
 	 * pin_user_pages(FOLL_WRITE) does: pinned memory then raises no

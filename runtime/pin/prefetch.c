@@ -32,8 +32,14 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 		struct prefetch_req *req;
 		uintptr_t base, stop;
 
-		if (!r)
+		if (!r) {
+			/* Past the managed memory: what was queued still
+			 * runs; report the rest. */
+			if (a != (uintptr_t)addr &&
+			    write(rt->prefetch_efd, &one, sizeof(one)) < 0)
+				return -errno;
 			return -EFAULT;
+		}
 		base = (uintptr_t)r->addr;
 		stop = end < base + r->map_len ? end : base + r->map_len;
 		req = malloc(sizeof(*req));

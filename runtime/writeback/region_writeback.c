@@ -34,7 +34,7 @@
  * when we return, anything dirty before the call is claimed or has been
  * written by someone else.
  */
-static bool claim_dirty(struct upg_region *r, uint64_t pg)
+static bool claim_dirty(struct upg_region *r, uint64_t pg, bool *pinned)
 {
 	_Atomic uint32_t *p = region_page(r, pg);
 	uint32_t s = atomic_load(p);
@@ -52,7 +52,11 @@ static bool claim_dirty(struct upg_region *r, uint64_t pg)
 		}
 		if (st != PS_RESIDENT || !(s & PS_DIRTY))
 			return false;
-		if (ps_cas(p, &s, (s & ~PS_DIRTY) | PS_WRITEBACK))
+		/* A long-term pinned page stays mapped writable (pins raise no
+		 * fault, docs/pins.md): write it back but keep it dirty, since
+		 * writes may land during and after the copy unseen. */
+		*pinned = s & PS_LPIN_MASK;
+		if (ps_cas(p, &s, (*pinned ? s : s & ~PS_DIRTY) | PS_WRITEBACK))
 			return true;
 	}
 }
@@ -79,12 +83,19 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 	size_t i = 0, j;
 	int ret = 0;
 
-	/* Protect each contiguous run so that later writes fault. */
+	/* Protect each contiguous run so that later writes fault (pinned
+	 * pages excepted: they stay dirty). */
 	while (i < n && (r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
 	       !r->torn_down) {
 		int err;
 
-		for (j = i + 1; j < n && w[j].pg == w[j - 1].pg + 1; j++)
+		if (w[i].keep_dirty) {
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < n && w[j].pg == w[j - 1].pg + 1 &&
+				!w[j].keep_dirty;
+		     j++)
 			;
 		err = uffd_writeprotect(&rt->uffd, region_page_addr(r, w[i].pg),
 					(j - i) << rt->page_shift, true);
@@ -128,9 +139,11 @@ int region_writeback(struct upg_region *r, uint64_t first, uint64_t end,
 	if (!w)
 		return -ENOMEM;
 	for (pg = first; pg < end; pg++) {
-		if (!claim_dirty(r, pg))
+		bool pinned = false;
+
+		if (!claim_dirty(r, pg, &pinned))
 			continue;
-		w[n++] = (struct wb_page){ r, pg, 0 };
+		w[n++] = (struct wb_page){ r, pg, 0, pinned };
 		if (n == WB_BATCH) {
 			err = write_batch(r, w, n, q);
 			ret = ret ? ret : err;

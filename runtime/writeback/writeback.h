@@ -20,6 +20,7 @@ struct wb_page {
 	struct upg_region *r;
 	uint64_t pg;
 	int err; /* out: 0 or the negative errno of its write */
+	bool keep_dirty; /* flush of a long-term pinned page: no protect */
 };
 
 /**
