@@ -63,6 +63,19 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c);
 
 /**
+ * map_resident_page() - map a resident page into the application: after
+ * a minor fault (the clock zapped its PTE), or for fault-in and pins.
+ * @write:     the page is to be written: map it writable and mark it dirty
+ *             (so is a clean page when the kernel lacks CONTINUE_MODE_WP);
+ *             otherwise a clean page is mapped write-protected.
+ * @unprotect: also lift write-protection, for a page that may be mapped
+ *             already (fault-in); a minor fault's page is not mapped.
+ * Return: false if the page is not resident (any more).
+ */
+bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
+		       bool unprotect);
+
+/**
  * fill_start() - make the fill unit around page @pg of @r resident, for a
  * MISSING fault at @pg (@write: the fault was a write).  Reserves budget
  * (evicting synchronously if it must), claims the absent pages, and starts

@@ -117,6 +117,39 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 	}
 }
 
+bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
+		       bool unprotect)
+{
+	struct upg_runtime *rt = r->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t set = PS_REF;
+	uintptr_t addr;
+	uint32_t s;
+	int err = 0;
+
+	/* Mapped writable means dirty: its writes will raise no fault.
+	 * Without CONTINUE_MODE_WP a clean page can only be mapped writable:
+	 * count it dirty (never lose a write). */
+	if (write || !rt->uffd.continue_wp)
+		set |= PS_DIRTY;
+	s = ps_lock_resident(p, set);
+	if (!s)
+		return false;
+	addr = (uintptr_t)r->addr;
+	if (addr && !atomic_load(&r->detached)) {
+		addr += pg << rt->page_shift;
+		err = uffd_continue(&rt->uffd, addr, rt->page_size,
+				    !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
+		if (!err && unprotect)
+			err = uffd_writeprotect(&rt->uffd, addr, rt->page_size,
+						false);
+	}
+	ps_unlock(p);
+	if (err && err != -ENOENT)
+		rt_err(rt, "map page %#lx: %d", (unsigned long)addr, err);
+	return true;
+}
+
 static void resolve_minor(struct handler *h, struct upg_region *r,
 			  uint64_t pg, bool write, pid_t tid)
 {
@@ -126,26 +159,11 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 
 	for (;;) {
 		uint32_t s = atomic_load(p);
-		int err;
 
 		switch (ps_state(s)) {
 		case PS_RESIDENT:
-			/* Without CONTINUE_MODE_WP a clean page can only be
-			 * mapped writable: count it dirty (never lose a
-			 * write). */
-			s = ps_lock_resident(p, PS_REF |
-						     (write || !rt->uffd.continue_wp ?
-							      PS_DIRTY :
-							      0));
-			if (!s)
+			if (!map_resident_page(r, pg, write, false))
 				continue;
-			err = uffd_continue(&rt->uffd, addr, rt->page_size,
-					    !(s & PS_DIRTY) &&
-						    (r->prot & PROT_WRITE));
-			ps_unlock(p);
-			if (err && err != -ENOENT)
-				rt_err(rt, "continue %#lx: %d",
-				       (unsigned long)addr, err);
 			STAT_ADD(rt, pages_referenced, 1);
 			return;
 		case PS_EVICTING:

@@ -20,33 +20,6 @@
 #define FAULT_IN_CHUNK 256
 #define FAULT_IN_TRIES 64
 
-bool map_resident_page(struct upg_region *r, uint64_t pg, bool write)
-{
-	struct upg_runtime *rt = r->rt;
-	_Atomic uint32_t *p = region_page(r, pg);
-	uint32_t set = PS_REF;
-	uintptr_t addr;
-	uint32_t s;
-
-	/* Mapped writable means dirty: its writes will raise no fault. */
-	if (write || !rt->uffd.continue_wp)
-		set |= PS_DIRTY;
-	s = ps_lock_resident(p, set);
-	if (!s)
-		return false;
-	addr = (uintptr_t)r->addr;
-	if (addr && !atomic_load(&r->detached)) {
-		addr += pg << rt->page_shift;
-		uffd_continue(&rt->uffd, addr, rt->page_size,
-			      !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
-		if (write)
-			uffd_writeprotect(&rt->uffd, addr, rt->page_size,
-					  false);
-	}
-	ps_unlock(p);
-	return true;
-}
-
 /* One chunk: fill what is absent, map what was resident, until all of it
  * is resident at once. */
 static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
@@ -103,7 +76,7 @@ static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
 			/* A fill (ours or a fault's) mapped it already. */
 			if (absent_before && (!write || (s & PS_DIRTY)))
 				continue;
-			if (!map_resident_page(r, pg, write))
+			if (!map_resident_page(r, pg, write, write))
 				again = true;
 		}
 		if (!again)

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "common/handles.h"
+#include "fault/fault.h"
 #include "notify/notifier.h"
 #include "pin/pin.h"
 #include "region/region.h"
@@ -170,7 +171,8 @@ static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	 * fault, for loads, stores, or a system call writing into it.  A
 	 * flush write-protects again (it must, to see later writes). */
 	for (pg = first; pg < end; pg++)
-		map_resident_page(r, pg, r->prot & PROT_WRITE);
+		map_resident_page(r, pg, r->prot & PROT_WRITE,
+				  r->prot & PROT_WRITE);
 	return 0;
 }
 

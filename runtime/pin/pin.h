@@ -30,13 +30,6 @@ int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 uint64_t first_absent_page(struct upg_region *r, uint64_t first,
 			   uint64_t end);
 
-/**
- * map_resident_page() - map a resident page into the application (it may
- * have been zapped by the clock), writable and dirty with @write.
- * Return: false if the page is not resident.
- */
-bool map_resident_page(struct upg_region *r, uint64_t pg, bool write);
-
 /* Prefetch requests (prefetch.c). */
 struct prefetch_req {
 	struct upg_region *r; /* with a reference */
