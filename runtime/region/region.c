@@ -181,6 +181,18 @@ out_free:
 	return err;
 }
 
+/* What every map call checks first, before anything is created. */
+static int map_prologue(struct upg_runtime *rt, uint64_t length,
+			const struct upg_region_opts *opts,
+			struct upg_region **out, struct map_args *a)
+{
+	if (!handle_live(rt))
+		return -EBADF;
+	if (!out)
+		return -EINVAL;
+	return check_args(rt, length, opts, a);
+}
+
 UPG_API int upg_region_map_store(struct upg_runtime *rt,
 				 struct upg_store *store, uint64_t length,
 				 const struct upg_region_opts *opts,
@@ -191,9 +203,9 @@ UPG_API int upg_region_map_store(struct upg_runtime *rt,
 
 	if (!handle_live(rt))
 		return -EBADF;
-	if (!store || !out)
+	if (!store)
 		return -EINVAL;
-	err = check_args(rt, length, opts, &a);
+	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
 	return region_create(rt, store, &a, false, opts, out);
@@ -209,11 +221,7 @@ UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
 	struct stat st;
 	int err, fl;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!out)
-		return -EINVAL;
-	err = check_args(rt, length, opts, &a);
+	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
 	fl = fcntl(fd, F_GETFL);
@@ -257,11 +265,7 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 	uint64_t off;
 	int err;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!out)
-		return -EINVAL;
-	err = check_args(rt, length, opts, &a);
+	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
 	if (a.store_off)
