@@ -18,11 +18,15 @@ int main(void)
 	UPG_OPTS(upg_stats, st);
 	struct upg_runtime *rt;
 	struct upg_region *r;
-	char path[] = "/tmp/quickstartXXXXXX";
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
 	size_t len = 64 << 20, i;
 	int fd, err;
 	char *p;
 
+	/* mkstemp() replaces the XXXXXX with a unique name. */
+	snprintf(path, sizeof(path), "%s/quickstartXXXXXX",
+		 dir && *dir ? dir : "/tmp");
 	fd = mkstemp(path);
 	if (fd < 0)
 		return 1;
