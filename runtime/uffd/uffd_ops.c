@@ -10,7 +10,7 @@
 __thread void (*uffd_eagain_hook)(void *arg);
 __thread void *uffd_eagain_arg;
 
-static void on_eagain(void)
+void uffd_on_eagain(void)
 {
 	if (uffd_eagain_hook)
 		uffd_eagain_hook(uffd_eagain_arg);
@@ -60,7 +60,7 @@ int uffd_continue(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 			len -= page;
 		} else if (errno == EAGAIN) {
 			if (!done)
-				on_eagain();
+				uffd_on_eagain();
 		} else {
 			return -errno;
 		}
@@ -79,7 +79,7 @@ int uffd_writeprotect(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 	while (ioctl(u->fd, UFFDIO_WRITEPROTECT, &w)) {
 		if (errno != EAGAIN)
 			return -errno;
-		on_eagain();
+		uffd_on_eagain();
 	}
 	return 0;
 }
@@ -95,6 +95,7 @@ int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		pid_t tid)
 {
 	struct uffdio_poison p = { .range = { addr, len } };
+	bool cleared = false;
 
 	if (!(u->features & UFFD_FEATURE_POISON)) {
 		/* No poison PTEs before Linux 6.6: signal the thread. */
@@ -103,11 +104,27 @@ int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		return uffd_wake(u, addr, len);
 	}
 	while (ioctl(u->fd, UFFDIO_POISON, &p)) {
+		if (errno == EEXIST && !cleared) {
+			/*
+			 * The kernel refuses to overwrite any PTE, even a
+			 * uffd-wp marker, and an evicted page that was
+			 * write-protected keeps one (the punch preserves
+			 * it).  The page is not mapped (we poison only
+			 * pages that are not in the memfd, or ranges nobody
+			 * writes back), so clearing write-protection only
+			 * drops the marker.  Then poison again.
+			 */
+			struct uffdio_writeprotect w = { .range = p.range };
+
+			cleared = true;
+			if (!ioctl(u->fd, UFFDIO_WRITEPROTECT, &w))
+				continue;
+		}
 		if (errno == EEXIST)
-			return 0;
+			return uffd_wake(u, addr, len); /* mapped: retry it */
 		if (errno != EAGAIN)
 			return -errno;
-		on_eagain();
+		uffd_on_eagain();
 	}
 	return 0;
 }

@@ -211,6 +211,38 @@ START_TEST(test_read_error_then_retry)
 END_TEST
 
 /*
+ * Regression: a page written (so write-protected at eviction) and evicted
+ * keeps a uffd-wp marker in its PTE, and UFFDIO_POISON refuses to
+ * overwrite any PTE, marker included (-EEXIST).  The read error on its
+ * refill then neither poisoned nor woke the faulting thread: it hung.
+ */
+START_TEST(test_read_error_after_eviction_sigbus)
+{
+	struct upg_runtime *rt = tu_runtime(8 * PS, 1);
+	struct upg_store *st;
+	struct upg_region *r;
+	unsigned char v = 0;
+	char *a;
+
+	ck_assert_int_eq(upg_store_create_mem(NULL, &st), 0);
+	ck_assert_int_eq(upg_region_map_store(rt, st, 64 * PS, NULL, &r), 0);
+	a = upg_region_addr(r);
+	/* Written, then pushed out by the pages after it. */
+	tu_fill(a, 0, 64 * PS, 407);
+	ck_assert_uint_gt(tu_stats(rt).pages_evicted, 0);
+	inject(st, UPG_IO_READ, 1, 0, 0, -EIO, 1);
+	ck_assert_int_eq(tu_guarded_read8(a + 2 * PS, &v, NULL), SIGBUS);
+	ck_assert_uint_eq(tu_stats(rt).read_errors, 1);
+	ck_assert_int_eq(upg_store_mem_clear_faults(st), 0);
+	TU_WAIT_FOR(tu_stats(rt).pages_unpoisoned == 1, 5000);
+	ck_assert_uint_eq(tu_check(a, 0, 64 * PS, 407), UINT64_MAX);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	upg_store_put(st);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/*
  * A lasting read error: every access gets SIGBUS (each one a new read
  * that fails), never a hang and never zeros.
  */
@@ -508,6 +540,7 @@ static Suite *suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test_raise_signal(tc, test_read_error_sigbus, SIGBUS);
+	tcase_add_test(tc, test_read_error_after_eviction_sigbus);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read");
