@@ -92,6 +92,11 @@ enum upg_uffd_mode {
 /* struct upg_runtime_opts.flags */
 /* Ask for a user-mode-only userfaultfd even when more is allowed. */
 #define UPG_RT_USER_MODE_ONLY (1u << 0)
+/* Service regions in fork children too (UFFD_FEATURE_EVENT_FORK): a child
+ * inherits the regions' mappings and shares their data with the parent.
+ * Without it regions are not inherited (an access in the child is
+ * SIGSEGV).  See docs/app-events.md for what a child may do. */
+#define UPG_RT_FORK_EVENTS (1u << 1)
 
 struct upg_runtime_opts {
 	size_t sz;
@@ -179,6 +184,10 @@ struct upg_stats {
 	uint64_t bytes_faulted_in;
 	/* Resident pages the application discarded (MADV_REMOVE). */
 	uint64_t pages_discarded;
+	/* UPG_RT_FORK_EVENTS: fork children whose address space is serviced
+	 * now, and page faults of children resolved. */
+	uint64_t fork_children;
+	uint64_t faults_forked;
 };
 
 /**

@@ -26,7 +26,7 @@
 #define MAX_EVICT_BATCH 4096
 #define DEFAULT_IO_DEPTH 64
 #define MAX_IO_DEPTH 4096
-#define KNOWN_FLAGS UPG_RT_USER_MODE_ONLY
+#define KNOWN_FLAGS (UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS)
 
 static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 {
@@ -105,9 +105,13 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	pthread_mutex_init(&rt->swap_lock, NULL);
 	pthread_mutex_init(&rt->uffd_read_lock, NULL);
 
-	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY, &rt->uffd);
+	err = fork_init(rt);
 	if (err)
 		goto out_free;
+	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY,
+			rt->flags & UPG_RT_FORK_EVENTS, &rt->uffd);
+	if (err)
+		goto out_fork;
 	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rt->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rt->prefetch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -124,6 +128,9 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	err = evictor_start(rt);
 	if (err)
 		goto out_stop_handlers;
+	err = fork_start(rt);
+	if (err)
+		goto out_stop_evictor;
 	err = handle_add(rt);
 	if (err)
 		goto out_stop_evictor;
@@ -144,6 +151,8 @@ out_close:
 	if (rt->prefetch_efd >= 0)
 		close(rt->prefetch_efd);
 	close(rt->uffd.fd);
+out_fork:
+	fork_stop(rt);
 out_free:
 	notify_fini(&rt->notify);
 	free(rt->swap_dir);
@@ -165,6 +174,8 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	handle_del(rt);
 	evictor_stop(rt);
 	handlers_stop(rt);
+	/* Last: the handler threads read their uffd under the fork lock. */
+	fork_stop(rt);
 	io_queue_fini(&rt->caller_q);
 	close(rt->stop_efd);
 	close(rt->kick_efd);
@@ -235,6 +246,8 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
 	s.bytes_faulted_in = LOAD(bytes_faulted_in);
 	s.pages_discarded = LOAD(pages_discarded);
+	s.fork_children = atomic_load(&rt->fork.live);
+	s.faults_forked = atomic_load(&rt->fork.faults);
 	s.uffd_mode = (uint32_t)rt->uffd.mode;
 	s.uffd_features = rt->uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),

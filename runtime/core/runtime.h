@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fork/fork.h"
 #include "io/io_queue.h"
 #include "notify/notifier.h"
 #include "uffd/uffd.h"
@@ -116,6 +117,9 @@ struct upg_runtime {
 
 	/* Interval notifiers (notify/notifier.c). */
 	struct notify_state notify;
+
+	/* Fork children's views of the regions (UPG_RT_FORK_EVENTS). */
+	struct fork_state fork;
 
 	/* Swap store behind anonymous regions, created on first use. */
 	pthread_mutex_t swap_lock;

@@ -147,6 +147,9 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 		if (err && err != -ENOENT)
 			rt_err(rt, "write-protect for eviction: %s",
 			       strerror(-err));
+		/* Fork children's mappings too (fork/fork.h). */
+		if (!err || err == -ENOENT)
+			err = views_writeprotect(r, v[i].pg, len);
 		for (k = i; k < i + len; k++)
 			ok[k] = !err || err == -ENOENT;
 		i += len;

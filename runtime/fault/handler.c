@@ -48,6 +48,10 @@ static void handle_event(struct handler *h, const struct uffd_msg *m)
 				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
 			evictor_kick(rt);
 		break;
+	case UFFD_EVENT_FORK:
+		/* Only with UPG_RT_FORK_EVENTS (fork/views.c). */
+		fork_on_event(rt, m);
+		break;
 	case UFFD_EVENT_REMOVE:
 		/* The clock's own zap blocks until this read: nothing else to
 		 * do for it.  Otherwise see region/discard.c. */
@@ -79,11 +83,15 @@ static int read_msgs(struct handler *h, struct uffd_msg *msgs, int max)
 	int i;
 
 	pthread_mutex_lock(&rt->uffd_read_lock);
+	/* A FORK message must be handled before an eviction can write-
+	 * protect again (fork/fork.h). */
+	fork_read_lock(rt);
 	n = read(rt->uffd.fd, msgs, (size_t)max * sizeof(*msgs));
 	n = n > 0 ? n / (ssize_t)sizeof(*msgs) : 0;
 	for (i = 0; i < n; i++)
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 			handle_event(h, &msgs[i]);
+	fork_read_unlock(rt);
 	pthread_mutex_unlock(&rt->uffd_read_lock);
 	return (int)n;
 }

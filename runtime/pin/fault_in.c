@@ -22,8 +22,8 @@
 
 /* One chunk: fill what is absent, map what was resident, until all of it
  * is resident at once. */
-static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
-			  bool write)
+static int fault_in_chunk(struct upg_io_queue *own_q, struct upg_region *r,
+			  uint64_t first, uint64_t end, bool write)
 {
 	struct upg_runtime *rt = r->rt;
 	uint64_t was_absent[FAULT_IN_CHUNK / 64];
@@ -50,10 +50,11 @@ static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
 			if (ps_state(s) == PS_ABSENT)
 				*w |= bit;
 		}
-		q = runtime_caller_queue(rt);
+		q = own_q ? own_q : runtime_caller_queue(rt);
 		filled = fill_range(q, r, first, end, &c);
 		io_queue_wait_counter(q, &pending);
-		runtime_caller_done(rt);
+		if (!own_q)
+			runtime_caller_done(rt);
 		if (atomic_load(&err))
 			return atomic_load(&err);
 		STAT_ADD(rt, bytes_faulted_in, filled << rt->page_shift);
@@ -85,8 +86,8 @@ static int fault_in_chunk(struct upg_region *r, uint64_t first, uint64_t end,
 	return -EAGAIN;
 }
 
-int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
-		   bool write)
+int fault_in_pages(struct upg_io_queue *q, struct upg_region *r,
+		   uint64_t first, uint64_t end, bool write)
 {
 	uint64_t chunk = r->rt->budget_pages / 2;
 	int err;
@@ -98,7 +99,7 @@ int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	while (first < end) {
 		uint64_t e = end - first > chunk ? first + chunk : end;
 
-		err = fault_in_chunk(r, first, e, write);
+		err = fault_in_chunk(q, r, first, e, write);
 		if (err)
 			return err;
 		first = e;
@@ -137,7 +138,7 @@ static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		/* A read-only region cannot be faulted in for writing. */
 		err = write && !(r->prot & PROT_WRITE) ?
 			      -EFAULT :
-			      fault_in_pages(r, first, last, write);
+			      fault_in_pages(NULL, r, first, last, write);
 		if (err) {
 			/* Like the kernel: the bytes from the first page that
 			 * is not in, to the end. */

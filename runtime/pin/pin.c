@@ -141,7 +141,7 @@ static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	for (c0 = first; c0 < end; c0 = c1) {
 		c1 = end - c0 > chunk ? c0 + chunk : end;
 		for (tries = 0; tries < PIN_TRIES; tries++) {
-			err = fault_in_pages(r, c0, c1, false);
+			err = fault_in_pages(NULL, r, c0, c1, false);
 			if (err)
 				break;
 			for (pg = c0; pg < c1; pg++) {

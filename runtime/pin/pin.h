@@ -13,16 +13,20 @@
 struct upg_runtime;
 struct upg_region;
 struct handler;
+struct upg_io_queue;
 
 /**
  * fault_in_pages() - make pages [first, end) of @r resident and mapped in
  * the application; with @write, writable and dirty.
  * Return: 0, or a negative errno (a store read error, -EAGAIN if the pages
  * kept being evicted under a budget too small for them).
- * Context: application thread, no runtime lock held (it uses the caller
- * I/O queue and may evict on this thread).
+ * @q:     the I/O queue to fill with (the thread must own it), or NULL for
+ *         the caller I/O queue.
+ * Context: no runtime lock held (it may evict on this thread); with a
+ * NULL @q an application thread, since it takes the caller queue's lock.
  */
-int fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+int fault_in_pages(struct upg_io_queue *q, struct upg_region *r,
+		   uint64_t first, uint64_t end,
 		   bool write);
 
 /* The first page of [first, end) that is not resident (end if none):

@@ -98,8 +98,9 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 		goto out_unmap_alias;
 	}
 	/* DESIGN.md section 2: a child that inherited the mapping but not
-	 * the registration would allocate zero pages in our memfd. */
-	if (madvise(r->addr, r->map_len, MADV_DONTFORK)) {
+	 * the registration would allocate zero pages in our memfd.  With
+	 * UPG_RT_FORK_EVENTS the registration is inherited too (fork/). */
+	if (!rt->fork.enabled && madvise(r->addr, r->map_len, MADV_DONTFORK)) {
 		err = -errno;
 		goto out_unmap_app;
 	}
@@ -389,6 +390,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		r->torn_down = true;
 		region_table_remove(rt, r);
 		prefetch_drop_region(rt, r);
+		fork_forget_region(r);
 		drain_refs(r);
 	}
 	/* Writes that raced with the teardown are in the memfd, dirty. */

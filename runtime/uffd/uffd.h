@@ -33,6 +33,7 @@ struct uffd_ctx {
  * uffd_open() - open a non-blocking userfaultfd and enable the features.
  * @rt:        for log messages.
  * @user_only: ask for UFFD_USER_MODE_ONLY from the start.
+ * @fork_events: also require UFFD_FEATURE_EVENT_FORK.
  * @out:       filled on success.
  *
  * Order (DESIGN.md section 4): /dev/userfaultfd with USERFAULTFD_IOC_NEW,
@@ -40,7 +41,7 @@ struct uffd_ctx {
  * Return: 0; -EPERM/-EACCES with a log line naming the fix when none can be
  * opened; -EOPNOTSUPP when a required feature is missing.
  */
-int uffd_open(const struct upg_runtime *rt, bool user_only,
+int uffd_open(const struct upg_runtime *rt, bool user_only, bool fork_events,
 	      struct uffd_ctx *out);
 
 /**
@@ -81,5 +82,9 @@ int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
  */
 extern __thread void (*uffd_eagain_hook)(void *arg);
 extern __thread void *uffd_eagain_arg;
+
+/* What the ioctls above do on -EAGAIN: run the hook, or yield.  For
+ * callers that issue a raw ioctl and must drop a lock first. */
+void uffd_on_eagain(void);
 
 #endif

@@ -70,7 +70,7 @@ static int api(int fd, uint64_t want, uint64_t *got)
 	return 0;
 }
 
-int uffd_open(const struct upg_runtime *rt, bool user_only,
+int uffd_open(const struct upg_runtime *rt, bool user_only, bool fork_events,
 	      struct uffd_ctx *out)
 {
 	int fd, err_dev, err_sys, err;
@@ -105,6 +105,14 @@ int uffd_open(const struct upg_runtime *rt, bool user_only,
 		return -EOPNOTSUPP;
 	}
 	want = UFFD_REQUIRED_FEATURES | (avail & UFFD_OPTIONAL_FEATURES);
+	if (fork_events) {
+		if (!(avail & UFFD_FEATURE_EVENT_FORK)) {
+			rt_err(rt, "userfaultfd lacks EVENT_FORK, needed by "
+				   "UPG_RT_FORK_EVENTS");
+			return -EOPNOTSUPP;
+		}
+		want |= UFFD_FEATURE_EVENT_FORK;
+	}
 
 	fd = open_any(&uo, &err_dev, &err_sys);
 	if (fd < 0)

@@ -109,6 +109,24 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 		}
 		i = j;
 	}
+	/* Fork children's mappings, whatever the parent's state: after an
+	 * unmap their writes must fault (and get SIGBUS), not be lost. */
+	for (i = 0; i < n && r->rt->fork.enabled;) {
+		int err;
+
+		if (w[i].keep_dirty || w[i].err) {
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < n && w[j].pg == w[j - 1].pg + 1 &&
+				!w[j].keep_dirty && !w[j].err;
+		     j++)
+			;
+		err = views_writeprotect(r, w[i].pg, j - i);
+		for (; err && i < j; i++)
+			w[i].err = err;
+		i = j;
+	}
 	for (i = 0, j = 0; i < n; i++) {
 		if (!w[i].err) {
 			w[j++] = w[i];
