@@ -177,12 +177,15 @@ int proto_conn_feed(struct proto_conn *c, const void *data, size_t len,
 		return err;
 	if (c->broken)
 		return c->broken;
-	if (!len)
-		return -EAGAIN;
-	n = proto_conn_want(c);
-	if (n > len)
-		n = len;
-	memcpy(c->buf + c->have, data, n);
-	*consumed = n;
-	return proto_conn_advance(c, n, msg);
+	/* Up to the end of the current message, header and payload alike. */
+	err = -EAGAIN;
+	while (err == -EAGAIN && *consumed < len) {
+		n = proto_conn_want(c);
+		if (n > len - *consumed)
+			n = len - *consumed;
+		memcpy(c->buf + c->have, (const uint8_t *)data + *consumed, n);
+		*consumed += n;
+		err = proto_conn_advance(c, n, msg);
+	}
+	return err;
 }
