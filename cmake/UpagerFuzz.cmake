@@ -17,9 +17,9 @@
 
 include_guard(GLOBAL)
 
-set(UPAGER_FUZZ_PROTO_SOURCES
-  "${PROJECT_SOURCE_DIR}/runtime/proto/proto_codec.c"
-  "${PROJECT_SOURCE_DIR}/runtime/proto/proto_codec_arrays.c"
+# The codec and the reassembler: pure code, no sockets (proto_io.c, proto_fd.c).
+file(GLOB UPAGER_FUZZ_PROTO_SOURCES CONFIGURE_DEPENDS
+  "${PROJECT_SOURCE_DIR}/runtime/proto/proto_codec*.c"
   "${PROJECT_SOURCE_DIR}/runtime/proto/proto_conn.c")
 
 function(upager_add_fuzz_targets)

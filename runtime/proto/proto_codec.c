@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto_codec - header, type table and the fixed-shape messages.  The
- * array replies (STATS_REPLY, CLIENTS_REPLY, REGIONS_REPLY) are in
- * proto_codec_arrays.c.
+ * proto_codec - header, type table, validation and the entry points.
+ * Payload fields are coded in proto_codec_payload.c, the array replies
+ * (STATS_REPLY, CLIENTS_REPLY, REGIONS_REPLY) in proto_codec_arrays.c.
  *
  * One validator (proto_validate) serves both directions: the decoder runs
  * it on what it parsed, the encoder on what it is asked to send, so that
@@ -16,23 +16,6 @@
 
 #include "proto/proto.h"
 #include "proto/proto_wire.h"
-
-/* Header layout: see docs/protocol.md "Header". */
-#define HDR_OFF_MAGIC 0
-#define HDR_OFF_RESERVED 11
-
-/* Length of the fixed part of each payload (all of it unless @variable). */
-#define LEN_HELLO_FIXED 22u	/* + name bytes */
-#define LEN_HELLO_REPLY 34u
-#define LEN_REGION_ADD 66u
-#define LEN_REGION_REMOVE 12u
-#define LEN_RANGE 24u
-#define LEN_RANGE_FLAGS 28u
-#define LEN_STATS 16u
-#define LEN_INVALIDATE 48u
-#define LEN_INVALIDATE_ACK 12u
-#define LEN_REPLY 12u
-#define LEN_ERROR_FIXED 6u	/* + text bytes */
 
 struct type_info {
 	const char *name;
@@ -74,6 +57,13 @@ static const struct type_info *type_lookup(unsigned type)
 	if (type >= PROTO_TYPE_COUNT || !type_table[type].name)
 		return NULL;
 	return &type_table[type];
+}
+
+uint32_t proto_payload_fixed_len(unsigned type)
+{
+	const struct type_info *ti = type_lookup(type);
+
+	return ti ? ti->payload_len : 0;
 }
 
 const char *proto_type_name(unsigned type)
@@ -305,285 +295,6 @@ static void put_header(struct wire_writer *w, const struct proto_hdr *hdr)
 	wire_put_u64(w, hdr->seq);
 }
 
-/* ---- strings ------------------------------------------------------------ */
-
-/* u16 length, then that many bytes, none of them NUL. */
-static int get_counted_str(struct wire_reader *r, char *dst, size_t max,
-			   uint32_t payload_len, uint32_t fixed_len)
-{
-	uint16_t n = wire_u16(r);
-	const uint8_t *b;
-
-	if (n > max)
-		return -EINVAL;
-	if (payload_len != fixed_len + n)
-		return -EBADMSG;
-	b = wire_take(r, n);
-	if (!b)
-		return -EBADMSG;
-	if (memchr(b, 0, n))
-		return -EINVAL;
-	memcpy(dst, b, n);
-	dst[n] = '\0';
-	return 0;
-}
-
-static void put_counted_str(struct wire_writer *w, const char *s)
-{
-	size_t n = strlen(s); /* bounded by proto_validate() */
-
-	wire_put_u16(w, (uint16_t)n);
-	wire_put_bytes(w, s, n);
-}
-
-int proto_wire_get_fixed_str(struct wire_reader *r, char *dst, size_t field)
-{
-	const uint8_t *b = wire_take(r, field);
-	const uint8_t *nul;
-	size_t n;
-
-	if (!b)
-		return -EBADMSG;
-	nul = memchr(b, 0, field);
-	n = nul ? (size_t)(nul - b) : field;
-	for (size_t i = n; i < field; i++)
-		if (b[i])
-			return -EINVAL; /* text after the NUL */
-	memcpy(dst, b, n);
-	dst[n] = '\0';
-	return 0;
-}
-
-void proto_wire_put_fixed_str(struct wire_writer *w, const char *src,
-			      size_t field)
-{
-	size_t n = strnlen(src, field);
-
-	wire_put_bytes(w, src, n);
-	wire_put_zeros(w, field - n);
-}
-
-/* ---- payloads ------------------------------------------------------------ */
-
-static void get_range(struct wire_reader *r, struct proto_range *rg)
-{
-	rg->region_id = wire_u64(r);
-	rg->offset = wire_u64(r);
-	rg->length = wire_u64(r);
-}
-
-static void put_range(struct wire_writer *w, const struct proto_range *rg)
-{
-	wire_put_u64(w, rg->region_id);
-	wire_put_u64(w, rg->offset);
-	wire_put_u64(w, rg->length);
-}
-
-static int decode_payload(struct wire_reader *r, struct proto_msg *msg)
-{
-	uint32_t plen = msg->hdr.payload_len;
-
-	switch (msg->hdr.type) {
-	case PROTO_HELLO: {
-		struct proto_hello *h = &msg->u.hello;
-
-		h->features = wire_u64(r);
-		h->cap_bytes = wire_u64(r);
-		h->version_min = wire_u16(r);
-		h->version_max = wire_u16(r);
-		return get_counted_str(r, h->name, PROTO_NAME_MAX, plen,
-				       LEN_HELLO_FIXED);
-	}
-	case PROTO_HELLO_REPLY: {
-		struct proto_hello_reply *h = &msg->u.hello_reply;
-
-		h->features = wire_u64(r);
-		h->client_id = wire_u64(r);
-		h->budget_bytes = wire_u64(r);
-		h->page_size = wire_u32(r);
-		h->status = wire_s32(r);
-		h->version = wire_u16(r);
-		return 0;
-	}
-	case PROTO_REGION_ADD: {
-		struct proto_region_add *ra = &msg->u.region_add;
-
-		ra->region_id = wire_u64(r);
-		ra->addr = wire_u64(r);
-		ra->length = wire_u64(r);
-		ra->memfd_offset = wire_u64(r);
-		ra->store_offset = wire_u64(r);
-		ra->store_limit = wire_u64(r);
-		ra->flags = wire_u32(r);
-		ra->prot = wire_u32(r);
-		ra->fill_pages = wire_u32(r);
-		ra->numa_node = wire_s32(r);
-		ra->numa_policy = wire_u16(r);
-		return 0;
-	}
-	case PROTO_REGION_REMOVE:
-		msg->u.region_remove.region_id = wire_u64(r);
-		msg->u.region_remove.flags = wire_u32(r);
-		return 0;
-	case PROTO_FLUSH:
-		get_range(r, &msg->u.flush);
-		return 0;
-	case PROTO_FAULT_IN:
-		get_range(r, &msg->u.fault_in.range);
-		msg->u.fault_in.flags = wire_u32(r);
-		return 0;
-	case PROTO_ADVISE:
-		get_range(r, &msg->u.advise.range);
-		msg->u.advise.advice = wire_u32(r);
-		return 0;
-	case PROTO_STATS:
-		msg->u.stats.scope = wire_u32(r);
-		msg->u.stats.start = wire_u32(r);
-		msg->u.stats.id = wire_u64(r);
-		return 0;
-	case PROTO_STATS_REPLY:
-	case PROTO_CLIENTS_REPLY:
-	case PROTO_REGIONS_REPLY:
-		return proto_arrays_decode(r, msg);
-	case PROTO_INVALIDATE: {
-		struct proto_invalidate *in = &msg->u.invalidate;
-
-		in->region_id = wire_u64(r);
-		in->offset = wire_u64(r);
-		in->length = wire_u64(r);
-		in->cookie = wire_u64(r);
-		in->seq = wire_u64(r);
-		in->event = wire_u32(r);
-		in->flags = wire_u32(r);
-		return 0;
-	}
-	case PROTO_INVALIDATE_ACK:
-		msg->u.invalidate_ack.cookie = wire_u64(r);
-		msg->u.invalidate_ack.status = wire_s32(r);
-		return 0;
-	case PROTO_REPLY:
-		msg->u.reply.status = wire_s32(r);
-		msg->u.reply.value = wire_u64(r);
-		return 0;
-	case PROTO_ERROR:
-		msg->u.error.status = wire_s32(r);
-		return get_counted_str(r, msg->u.error.text, PROTO_ERRMSG_MAX,
-				       plen, LEN_ERROR_FIXED);
-	case PROTO_BYE:
-		return 0;
-	}
-	return -EOPNOTSUPP;
-}
-
-static size_t payload_len_of(const struct proto_msg *msg)
-{
-	const struct type_info *ti = type_lookup(msg->hdr.type);
-
-	switch (msg->hdr.type) {
-	case PROTO_HELLO:
-		return LEN_HELLO_FIXED + strlen(msg->u.hello.name);
-	case PROTO_ERROR:
-		return LEN_ERROR_FIXED + strlen(msg->u.error.text);
-	case PROTO_STATS_REPLY:
-	case PROTO_CLIENTS_REPLY:
-	case PROTO_REGIONS_REPLY:
-		return proto_arrays_payload_len(msg);
-	}
-	return ti->payload_len;
-}
-
-static void encode_payload(struct wire_writer *w, const struct proto_msg *msg)
-{
-	switch (msg->hdr.type) {
-	case PROTO_HELLO: {
-		const struct proto_hello *h = &msg->u.hello;
-
-		wire_put_u64(w, h->features);
-		wire_put_u64(w, h->cap_bytes);
-		wire_put_u16(w, h->version_min);
-		wire_put_u16(w, h->version_max);
-		put_counted_str(w, h->name);
-		break;
-	}
-	case PROTO_HELLO_REPLY: {
-		const struct proto_hello_reply *h = &msg->u.hello_reply;
-
-		wire_put_u64(w, h->features);
-		wire_put_u64(w, h->client_id);
-		wire_put_u64(w, h->budget_bytes);
-		wire_put_u32(w, h->page_size);
-		wire_put_s32(w, h->status);
-		wire_put_u16(w, h->version);
-		break;
-	}
-	case PROTO_REGION_ADD: {
-		const struct proto_region_add *ra = &msg->u.region_add;
-
-		wire_put_u64(w, ra->region_id);
-		wire_put_u64(w, ra->addr);
-		wire_put_u64(w, ra->length);
-		wire_put_u64(w, ra->memfd_offset);
-		wire_put_u64(w, ra->store_offset);
-		wire_put_u64(w, ra->store_limit);
-		wire_put_u32(w, ra->flags);
-		wire_put_u32(w, ra->prot);
-		wire_put_u32(w, ra->fill_pages);
-		wire_put_s32(w, ra->numa_node);
-		wire_put_u16(w, ra->numa_policy);
-		break;
-	}
-	case PROTO_REGION_REMOVE:
-		wire_put_u64(w, msg->u.region_remove.region_id);
-		wire_put_u32(w, msg->u.region_remove.flags);
-		break;
-	case PROTO_FLUSH:
-		put_range(w, &msg->u.flush);
-		break;
-	case PROTO_FAULT_IN:
-		put_range(w, &msg->u.fault_in.range);
-		wire_put_u32(w, msg->u.fault_in.flags);
-		break;
-	case PROTO_ADVISE:
-		put_range(w, &msg->u.advise.range);
-		wire_put_u32(w, msg->u.advise.advice);
-		break;
-	case PROTO_STATS:
-		wire_put_u32(w, msg->u.stats.scope);
-		wire_put_u32(w, msg->u.stats.start);
-		wire_put_u64(w, msg->u.stats.id);
-		break;
-	case PROTO_STATS_REPLY:
-	case PROTO_CLIENTS_REPLY:
-	case PROTO_REGIONS_REPLY:
-		proto_arrays_encode(w, msg);
-		break;
-	case PROTO_INVALIDATE: {
-		const struct proto_invalidate *in = &msg->u.invalidate;
-
-		wire_put_u64(w, in->region_id);
-		wire_put_u64(w, in->offset);
-		wire_put_u64(w, in->length);
-		wire_put_u64(w, in->cookie);
-		wire_put_u64(w, in->seq);
-		wire_put_u32(w, in->event);
-		wire_put_u32(w, in->flags);
-		break;
-	}
-	case PROTO_INVALIDATE_ACK:
-		wire_put_u64(w, msg->u.invalidate_ack.cookie);
-		wire_put_s32(w, msg->u.invalidate_ack.status);
-		break;
-	case PROTO_REPLY:
-		wire_put_s32(w, msg->u.reply.status);
-		wire_put_u64(w, msg->u.reply.value);
-		break;
-	case PROTO_ERROR:
-		wire_put_s32(w, msg->u.error.status);
-		put_counted_str(w, msg->u.error.text);
-		break;
-	}
-}
-
 /* ---- entry points ---------------------------------------------------------- */
 
 ssize_t proto_encode(const struct proto_msg *msg, unsigned nfds, void *buf,
@@ -597,7 +308,7 @@ ssize_t proto_encode(const struct proto_msg *msg, unsigned nfds, void *buf,
 	err = proto_validate(msg, nfds);
 	if (err)
 		return err;
-	plen = payload_len_of(msg);
+	plen = proto_payload_len(msg);
 	if (plen > PROTO_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	if (cap < PROTO_HDR_SIZE + plen)
@@ -605,19 +316,25 @@ ssize_t proto_encode(const struct proto_msg *msg, unsigned nfds, void *buf,
 	hdr.nfds = (uint8_t)nfds;
 	hdr.payload_len = (uint32_t)plen;
 	put_header(&w, &hdr);
-	encode_payload(&w, msg);
-	/* A disagreement between payload_len_of() and encode_payload() is a
-	 * bug here; refuse rather than send a frame the peer cannot parse. */
+	proto_payload_encode(&w, msg);
+	/* A disagreement between proto_payload_len() and
+	 * proto_payload_encode() is a bug here; refuse rather than send a
+	 * frame the peer cannot parse. */
 	if (w.bad || w.pos != PROTO_HDR_SIZE + plen)
 		return -EFAULT;
 	return (ssize_t)w.pos;
 }
 
-static void msg_clear(struct proto_msg *msg)
+/* Own nothing, keep the header as read: a reply to a rejected request
+ * echoes its sequence number. */
+static void msg_clear_keep_header(struct proto_msg *msg)
 {
+	struct proto_hdr hdr = msg->hdr;
+
 	memset(msg, 0, sizeof(*msg));
 	for (unsigned i = 0; i < PROTO_MAX_FDS; i++)
 		msg->fds[i] = -1;
+	msg->hdr = hdr;
 }
 
 ssize_t proto_decode(const void *buf, size_t len, unsigned nfds_received,
@@ -628,7 +345,8 @@ ssize_t proto_decode(const void *buf, size_t len, unsigned nfds_received,
 	uint32_t plen;
 	int err;
 
-	msg_clear(msg);
+	memset(&msg->hdr, 0, sizeof(msg->hdr));
+	msg_clear_keep_header(msg);
 	err = proto_decode_header(buf, len, &msg->hdr);
 	if (err)
 		goto out_clear;
@@ -654,7 +372,7 @@ ssize_t proto_decode(const void *buf, size_t len, unsigned nfds_received,
 
 	r = (struct wire_reader){ .p = (const uint8_t *)buf + PROTO_HDR_SIZE,
 				  .len = plen };
-	err = decode_payload(&r, msg);
+	err = proto_payload_decode(&r, msg);
 	if (!err && (r.bad || wire_left(&r) != 0))
 		err = -EBADMSG; /* the sizes above and the fields disagree */
 	if (!err)
@@ -666,13 +384,7 @@ ssize_t proto_decode(const void *buf, size_t len, unsigned nfds_received,
 
 out_release:
 	proto_arrays_release(msg);
-out_clear: {
-	/* Keep the header as read: a reply to a rejected request echoes
-	 * its sequence number. */
-	struct proto_hdr hdr = msg->hdr;
-
-	msg_clear(msg);
-	msg->hdr = hdr;
+out_clear:
+	msg_clear_keep_header(msg);
 	return err;
-}
 }

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+struct proto_msg;
+
 struct wire_reader {
 	const uint8_t *p;
 	size_t len, pos;
@@ -155,6 +157,26 @@ static inline void wire_put_zeros(struct wire_writer *w, size_t n)
 
 /* ---- shared between the codec files ---------------------------------- */
 
+/* Length of the fixed part of each payload (all of it unless @variable). */
+#define LEN_HELLO_FIXED 22u	/* + name bytes */
+#define LEN_HELLO_REPLY 34u
+#define LEN_REGION_ADD 66u
+#define LEN_REGION_REMOVE 12u
+#define LEN_RANGE 24u
+#define LEN_RANGE_FLAGS 28u
+#define LEN_STATS 16u
+#define LEN_INVALIDATE 48u
+#define LEN_INVALIDATE_ACK 12u
+#define LEN_REPLY 12u
+#define LEN_ERROR_FIXED 6u	/* + text bytes */
+
+/* Payload fields of each type (proto_codec_payload.c). */
+int proto_payload_decode(struct wire_reader *r, struct proto_msg *msg);
+void proto_payload_encode(struct wire_writer *w, const struct proto_msg *msg);
+size_t proto_payload_len(const struct proto_msg *msg);
+/* The fixed payload length of @type (the minimum for variable ones). */
+uint32_t proto_payload_fixed_len(unsigned type);
+
 /* Is @status 0 or a negative errno? */
 static inline bool proto_status_ok(int32_t status)
 {
@@ -170,7 +192,6 @@ int proto_wire_get_fixed_str(struct wire_reader *r, char *dst, size_t field);
 void proto_wire_put_fixed_str(struct wire_writer *w, const char *src, size_t field);
 
 /* Array replies (proto_codec_arrays.c). */
-struct proto_msg;
 int proto_arrays_decode(struct wire_reader *r, struct proto_msg *msg);
 void proto_arrays_encode(struct wire_writer *w, const struct proto_msg *msg);
 int proto_arrays_validate(const struct proto_msg *msg);
