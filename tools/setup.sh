@@ -9,7 +9,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check)
+# clang and its compiler-rt (libFuzzer, sanitizer runtimes) build the fuzz
+# target of tools/test.sh's third pass; with --no-install-recommends clang
+# alone would come without them.
+PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
+	clang libclang-rt-dev)
 
 have_pkg() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
@@ -18,7 +22,8 @@ have_pkg() {
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	echo "setup: this is not a Debian-like system (no dpkg/apt-get)."
 	echo "setup: install by hand: a C11 compiler, make, cmake >= 3.20, pkg-config,"
-	echo "setup:   liburing (dev), libnuma (dev), check (dev)"
+	echo "setup:   liburing (dev), libnuma (dev), check (dev); clang with libFuzzer"
+	echo "setup:   (compiler-rt) for the fuzz pass"
 	exit 0
 fi
 

@@ -4,12 +4,19 @@
 #   pass 1: build/       RelWithDebInfo with asserts kept (-UNDEBUG), every label
 #   pass 2: build-asan/  same with -DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON, all but
 #                        the `stress` label (leak checks on, abort on first report)
+#   pass 3: build-fuzz/  clang with -DUPAGER_FUZZ=ON: builds only the libFuzzer
+#                        target fuzz_proto_decode and runs it for a bounded time
+#                        from the seed corpus; one test (passed, or failed on a
+#                        finding), skipped when clang is missing
 #
 # Options:
-#   --no-asan     skip pass 2
-#   --label L     run only tests labelled L (ctest -L L; unit, integration, stress)
+#   --no-asan      skip pass 2
+#   --no-fuzz      skip pass 3
+#   --fuzz-time S  seconds of fuzzing in pass 3 (default 60)
+#   --label L      run only tests labelled L (ctest -L L; unit, integration,
+#                  stress, fuzz); pass 3 runs only for --label fuzz
 #
-# Ends with one line "N passed, N failed, N skipped" summed over both passes
+# Ends with one line "N passed, N failed, N skipped" summed over all passes
 # (counted from ctest's JUnit output) and exits non-zero if anything failed,
 # including a configure or build step (counted as one failure each).
 set -euo pipefail
@@ -18,20 +25,31 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 usage() {
-	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 run_asan=1
+run_fuzz=1
+fuzz_time=60
 label_args=()
+labels=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-asan) run_asan=0 ;;
+	--no-fuzz) run_fuzz=0 ;;
+	--fuzz-time)
+		[ $# -ge 2 ] || { echo "test: --fuzz-time needs a value" >&2; exit 2; }
+		fuzz_time=$2
+		shift
+		;;
+	--fuzz-time=*) fuzz_time=${1#--fuzz-time=} ;;
 	--label)
 		[ $# -ge 2 ] || { echo "test: --label needs a value" >&2; exit 2; }
 		label_args+=(-L "$2")
+		labels+=("$2")
 		shift
 		;;
-	--label=*) label_args+=(-L "${1#--label=}") ;;
+	--label=*) label_args+=(-L "${1#--label=}"); labels+=("${1#--label=}") ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "test: unknown option: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -128,6 +146,60 @@ if [ "$run_asan" -eq 1 ]; then
 		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
 		-DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON -DUPAGER_TSAN=OFF \
 		-- -LE stress "${label_args[@]}"
+fi
+
+# run_fuzz_pass DIR: pass 3 (see the top of this file).
+run_fuzz_pass() {
+	local dir=$1
+	local out="$ROOT/$dir/fuzz" log corpus
+	echo
+	echo "=== fuzz: $dir (${fuzz_time}s) ==="
+	if ! command -v clang >/dev/null 2>&1; then
+		echo "fuzz: clang not found (tools/setup.sh installs it); skipped"
+		total_skipped=$((total_skipped + 1)); return
+	fi
+	# CMAKE_C_COMPILER as well as CC: a directory configured earlier with
+	# another compiler is then reconfigured instead of silently kept.
+	if ! CC=clang cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPAGER_FUZZ=ON \
+		-DUPAGER_BUILD_TESTS=OFF -DUPAGER_BUILD_EXAMPLES=OFF \
+		-DUPAGER_BUILD_TOOLS=OFF; then
+		echo "test: fuzz: configure failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
+	if ! cmake --build "$ROOT/$dir" -j "$jobs" --target fuzz_proto_decode; then
+		echo "test: fuzz: build failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
+	# The fuzzer adds what it finds to its first corpus directory: a copy,
+	# never the checked-in seeds.
+	corpus="$out/corpus-run"
+	log="$out/fuzz_proto_decode.log"
+	mkdir -p "$corpus"
+	cp "$ROOT"/tests/fuzz/corpus/* "$corpus"/
+	if "$out/fuzz_proto_decode" -max_total_time="$fuzz_time" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/" \
+		"$corpus" >"$log" 2>&1; then
+		local execs rate
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+		rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+		echo "fuzz: fuzz_proto_decode: ${execs:-?} execs in ${fuzz_time}s" \
+			"(${rate:-?}/s), corpus $(find "$corpus" -type f | wc -l) inputs"
+		echo "fuzz: 1 passed, 0 failed, 0 skipped"
+		total_passed=$((total_passed + 1))
+	else
+		tail -n 60 "$log"
+		echo "test: fuzz: fuzz_proto_decode found a failure; full log: $log," \
+			"input saved under $out/ (crash-*, leak-*, timeout-*)" >&2
+		echo "fuzz: 0 passed, 1 failed, 0 skipped"
+		total_failed=$((total_failed + 1)); status=1
+	fi
+}
+
+if [ "$run_fuzz" -eq 1 ]; then
+	if [ ${#labels[@]} -eq 0 ] || printf '%s\n' "${labels[@]}" | grep -qx fuzz; then
+		run_fuzz_pass build-fuzz
+	fi
 fi
 
 echo
