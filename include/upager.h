@@ -188,6 +188,9 @@ struct upg_stats {
 	 * now, and page faults of children resolved. */
 	uint64_t fork_children;
 	uint64_t faults_forked;
+	/* Pages background eviction chose and found under an ephemeral pin,
+	 * and waited for (up to ephemeral_pin_wait_ms). */
+	uint64_t evict_pin_waits;
 };
 
 /**

@@ -248,6 +248,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.pages_discarded = LOAD(pages_discarded);
 	s.fork_children = atomic_load(&rt->fork.live);
 	s.faults_forked = atomic_load(&rt->fork.faults);
+	s.evict_pin_waits = LOAD(evict_pin_waits);
 	s.uffd_mode = (uint32_t)rt->uffd.mode;
 	s.uffd_features = rt->uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),

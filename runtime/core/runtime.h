@@ -35,6 +35,7 @@ struct rt_stats {
 	_Atomic uint64_t pins_acquired, pins_released;
 	_Atomic uint64_t bytes_faulted_in;
 	_Atomic uint64_t pages_discarded;
+	_Atomic uint64_t evict_pin_waits;
 };
 
 #define STAT_ADD(rt, field, n) \

@@ -252,6 +252,8 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		if (!deadline)
 			deadline = now + rt->ephemeral_wait_ms * 1000000ull;
+		if (s & PS_EPIN_MASK)
+			STAT_ADD(rt, evict_pin_waits, 1);
 		while ((s & PS_EPIN_MASK) && now < deadline) {
 			ps_wait(p, s);
 			s = atomic_load(p);
