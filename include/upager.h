@@ -339,6 +339,30 @@ UPG_API void *upg_region_addr(const struct upg_region *r);
 UPG_API uint64_t upg_region_length(const struct upg_region *r);
 
 /**
+ * upg_region_discard() - discard a range: it reads as zeros from now on,
+ * in memory and in the store (the store range is punched, or zeros are
+ * written back if the store cannot punch).
+ * @r:      the region (writable).
+ * @offset: first byte of the range (page aligned).
+ * @length: bytes (rounded up to pages); 0 means "to the end".
+ *
+ * What madvise(MADV_REMOVE) does to a mapped file, for every page of the
+ * range, resident or not (the application's own MADV_REMOVE reaches only
+ * the pages resident at the time: docs/app-events.md).  Interval notifiers
+ * of the range get UPG_NOTIFY_REMOVE first.  Accesses concurrent with the
+ * call may see the old data or zeros; after it returns, zeros.
+ *
+ * Return: 0; -EINVAL (unaligned offset, range past the end), -EACCES
+ * (read-only region), -EBUSY (a page of the range is pinned; nothing
+ * discarded), -EDEADLK (called from a notifier callback), -EBADF (stale
+ * handle), or a negative errno from punching the memory.
+ * Context: application thread, not a log or notifier callback; may wait
+ * for fills and evictions of the range.
+ */
+UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
+			       uint64_t length);
+
+/**
  * upg_region_flush() - write back the dirty pages of a range.
  * @r:      the region.
  * @offset: first byte of the range (page aligned).

@@ -17,9 +17,14 @@
  * the evictor's tick (remove_tick()), which scans the marked range for two
  * ticks, since the punch may land after the first scan.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 
+#include "common/handles.h"
 #include "evict/evict.h"
+#include "notify/notifier.h"
 #include "region/region.h"
 #include "store/store.h"
 
@@ -120,4 +125,116 @@ void remove_tick(struct upg_runtime *rt)
 		}
 	}
 	pthread_rwlock_unlock(&rt->regions_lock);
+}
+
+/* An absent page of a discarded range: its store copy goes too. */
+static void discard_absent_page(struct upg_region *r, uint64_t pg)
+{
+	struct upg_runtime *rt = r->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s = atomic_load(p), set = 0, clear = 0;
+
+	if (r->anon)
+		clear = PS_HAS_DATA; /* zero-filled from now on */
+	else if (store_discard(r->store,
+			       r->store_off + (pg << rt->page_shift),
+			       rt->page_size))
+		set = PS_ZERO_FILL; /* zeros owed to the store */
+	do {
+		if (ps_state(s) != PS_ABSENT)
+			return;
+	} while (!ps_cas(p, &s, (s & ~clear) | set));
+	STAT_ADD(rt, pages_discarded, 1);
+}
+
+/* Page @pg after the punch of upg_region_discard(); false: look again. */
+static bool discard_one(struct upg_region *r, uint64_t pg)
+{
+	struct upg_runtime *rt = r->rt;
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s = atomic_load(p);
+
+	switch (ps_state(s)) {
+	case PS_ABSENT:
+		discard_absent_page(r, pg);
+		return true;
+	case PS_RESIDENT:
+		/* Filled again since the punch (an access racing with the
+		 * discard): punch it once more. */
+		if (page_in_memfd(r, pg))
+			fallocate(r->memfd,
+				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(pg << rt->page_shift),
+				  (off_t)rt->page_size);
+		if (region_discard_page(r, pg, PS_RESIDENT))
+			return true;
+		break;
+	default:
+		break;
+	}
+	/* FILLING, EVICTING, or locked for a moment: wait for it. */
+	s = atomic_load(p);
+	if (ps_state(s) == PS_FILLING || ps_state(s) == PS_EVICTING ||
+	    (s & (PS_LOCK | PS_WRITEBACK)))
+		ps_wait(p, s);
+	return false;
+}
+
+UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
+			       uint64_t length)
+{
+	struct upg_runtime *rt;
+	uint64_t first, end, pg;
+	uintptr_t a;
+	bool notified = false;
+
+	if (!handle_live(r))
+		return -EBADF;
+	/* A callback discarding would invalidate its own range; a handler
+	 * thread would wait on the faults it serves. */
+	if (notify_callback_depth || uffd_eagain_hook)
+		return -EDEADLK;
+	rt = r->rt;
+	if (offset & (rt->page_size - 1) || offset > r->length ||
+	    (length && length > r->length - offset))
+		return -EINVAL;
+	if (!length)
+		length = r->length - offset;
+	if (!(r->prot & PROT_WRITE))
+		return -EACCES;
+	if (r->torn_down)
+		return -EBADF;
+	first = offset >> rt->page_shift;
+	end = rt_pages(rt, offset + length);
+	for (pg = first; pg < end; pg++)
+		if (atomic_load(region_page(r, pg)) & PS_PIN_MASK)
+			return -EBUSY;
+
+	region_get(r);
+	a = (uintptr_t)r->addr;
+	if (a && !atomic_load(&r->detached) && notify_any(&rt->notify)) {
+		notify_invalidate_start(&rt->notify, a + (first << rt->page_shift),
+					a + (end << rt->page_shift),
+					UPG_NOTIFY_REMOVE, true);
+		notified = true;
+	}
+	/* As MADV_REMOVE does: the pages leave the memfd, and every mapping
+	 * of them (the application's, fork children's). */
+	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first << rt->page_shift),
+		      (off_t)((end - first) << rt->page_shift))) {
+		int err = -errno;
+
+		if (notified)
+			notify_invalidate_end(&rt->notify);
+		region_put(r);
+		return err;
+	}
+	if (notified)
+		notify_invalidate_end(&rt->notify);
+	for (pg = first; pg < end; pg++)
+		while (!discard_one(r, pg))
+			;
+	region_put(r);
+	return 0;
 }
