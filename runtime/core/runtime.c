@@ -92,7 +92,10 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
-	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->uffd.fd = -1;
+	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->self.uffd.fd = -1;
+	rt->self.rt = rt;
+	rt->self.local = true;
+	rt->mms = &rt->self;
 	rt->prefetch_tail = &rt->prefetch_head;
 	pthread_mutex_init(&rt->prefetch_lock, NULL);
 	notify_init(&rt->notify);
@@ -103,13 +106,14 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	pthread_mutex_init(&rt->clock_lock, NULL);
 	pthread_mutex_init(&rt->caller_lock, NULL);
 	pthread_mutex_init(&rt->swap_lock, NULL);
-	pthread_mutex_init(&rt->uffd_read_lock, NULL);
+	pthread_mutex_init(&rt->self.read_lock, NULL);
+	pthread_rwlock_init(&rt->mms_lock, NULL);
 
 	err = fork_init(rt);
 	if (err)
 		goto out_free;
 	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY,
-			rt->flags & UPG_RT_FORK_EVENTS, &rt->uffd);
+			rt->flags & UPG_RT_FORK_EVENTS, &rt->self.uffd);
 	if (err)
 		goto out_fork;
 	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -150,7 +154,7 @@ out_close:
 		close(rt->kick_efd);
 	if (rt->prefetch_efd >= 0)
 		close(rt->prefetch_efd);
-	close(rt->uffd.fd);
+	close(rt->self.uffd.fd);
 out_fork:
 	fork_stop(rt);
 out_free:
@@ -181,7 +185,7 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	close(rt->kick_efd);
 	close(rt->prefetch_efd);
 	prefetch_drop_all(rt);
-	close(rt->uffd.fd);
+	close(rt->self.uffd.fd);
 	if (rt->swap)
 		upg_store_put(rt->swap);
 	region_free_zombies(rt);
@@ -190,7 +194,8 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	pthread_mutex_destroy(&rt->clock_lock);
 	pthread_mutex_destroy(&rt->caller_lock);
 	pthread_mutex_destroy(&rt->swap_lock);
-	pthread_mutex_destroy(&rt->uffd_read_lock);
+	pthread_mutex_destroy(&rt->self.read_lock);
+	pthread_rwlock_destroy(&rt->mms_lock);
 	notify_fini(&rt->notify);
 	free(rt->swap_dir);
 	free(rt);
@@ -249,8 +254,8 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.fork_children = atomic_load(&rt->fork.live);
 	s.faults_forked = atomic_load(&rt->fork.faults);
 	s.evict_pin_waits = LOAD(evict_pin_waits);
-	s.uffd_mode = (uint32_t)rt->uffd.mode;
-	s.uffd_features = rt->uffd.features;
+	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
+	s.uffd_features = rt->self.uffd.features;
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
 	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
 	return 0;

@@ -21,6 +21,27 @@ struct upg_region;
 struct handler;
 struct prefetch_req;
 
+/*
+ * An address space whose regions the runtime services: this process's
+ * (rt->self) or, in upagerd, a client's, reached through the userfaultfd
+ * the client passed (its ioctls act on the client's mappings).
+ */
+struct upg_mm {
+	struct upg_runtime *rt;
+	struct uffd_ctx uffd;
+	/* Serializes reads of the uffd with the handling of the events they
+	 * return (fault/handler.c). */
+	pthread_mutex_t read_lock;
+	/* This process's address space: the runtime may madvise() it (clock
+	 * sampling, unpoisoning) and call notifiers for it. */
+	bool local;
+	/* Detached (under read_lock): the uffd is closed, read nothing. */
+	bool dead;
+	/* upagerd: the client this address space belongs to. */
+	void *owner;
+	struct upg_mm *next; /* rt->mms */
+};
+
 /* Counters of struct upg_stats, updated with relaxed atomics. */
 struct rt_stats {
 	_Atomic uint64_t faults_missing, faults_wp, faults_minor;
@@ -54,13 +75,14 @@ struct upg_runtime {
 	void *log_ctx;
 	enum upg_log_level log_level;
 
-	struct uffd_ctx uffd;
-	/* Serializes reads of the uffd with the handling of the events they
-	 * return (fault/handler.c). */
-	pthread_mutex_t uffd_read_lock;
+	/* This process's address space, and every other one served (its
+	 * regions' faults arrive on its uffd): under mms_lock. */
+	struct upg_mm self;
+	pthread_rwlock_t mms_lock;
+	struct upg_mm *mms;
 
 	/*
-	 * Regions sorted by application address.  Read-mostly: the fault
+	 * Regions sorted by address space, then application address.  Read-mostly: the fault
 	 * path takes the read side only to find a region and pin it with a
 	 * reference; map, unmap and the REMAP/UNMAP events take the write
 	 * side.

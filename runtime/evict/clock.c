@@ -56,7 +56,9 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 		last->n++;
 		return;
 	}
-	if (*nr == ZAP_RUNS)
+	/* Another process's mapping (upagerd) cannot be zapped from here:
+	 * its recency comes from its faults only. */
+	if (*nr == ZAP_RUNS || !r->mm->local)
 		return;
 	region_get(r);
 	runs[(*nr)++] = (struct zap_run){ r, addr, 1 };

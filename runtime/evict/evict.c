@@ -139,7 +139,7 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 		len = k - i;
 		if ((r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
 		    !r->torn_down)
-			err = uffd_writeprotect(&rt->uffd,
+			err = uffd_writeprotect(region_uffd(r),
 						region_page_addr(r, v[i].pg),
 						len << rt->page_shift, true);
 		/* -ENOENT: the application unmapped the range; nobody can
@@ -167,7 +167,7 @@ static void finish_evicted(struct upg_runtime *rt, struct victim *v)
 			new |= PS_HAS_DATA;
 	} while (!ps_cas(p, &s, new));
 	if (s & PS_PARKED)
-		uffd_wake(&rt->uffd, region_page_addr(v->r, v->pg),
+		uffd_wake(region_uffd(v->r), region_page_addr(v->r, v->pg),
 			  rt->page_size);
 	ps_wake(p, s);
 }
@@ -182,7 +182,7 @@ static void abort_eviction(struct upg_runtime *rt, struct victim *v)
 		      ~(PS_PARKED | PS_WAITERS);
 	} while (!ps_cas(p, &s, new));
 	if (s & PS_PARKED)
-		uffd_wake(&rt->uffd, region_page_addr(v->r, v->pg),
+		uffd_wake(region_uffd(v->r), region_page_addr(v->r, v->pg),
 			  rt->page_size);
 	ps_wake(p, s);
 }

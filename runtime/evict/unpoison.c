@@ -52,7 +52,9 @@ void unpoison_tick(struct upg_runtime *rt)
 	for (i = 0; i < rt->nr_regions; i++) {
 		struct upg_region *r = rt->regions[i];
 
-		if (!atomic_load(&r->detached))
+		/* Only this process's mappings carry poison markers: another
+		 * process's threads get SIGBUS by signal (fault/fill.c). */
+		if (!atomic_load(&r->detached) && r->mm->local)
 			unpoison_region(rt, r, (uintptr_t)r->addr);
 	}
 	pthread_rwlock_unlock(&rt->regions_lock);

@@ -25,8 +25,12 @@ struct handler {
 	struct upg_io_queue q;
 	/* Page faults read while draining events (see drain_events()): they
 	 * are handled from the main loop, in order. */
-	struct uffd_msg backlog[HANDLER_BACKLOG];
+	struct {
+		struct upg_mm *mm;
+		struct uffd_msg m;
+	} backlog[HANDLER_BACKLOG];
 	unsigned backlog_head, backlog_len;
+	int epfd;
 	bool started;
 };
 
@@ -34,10 +38,21 @@ int handlers_start(struct upg_runtime *rt);
 void handlers_stop(struct upg_runtime *rt);
 
 /**
+ * handlers_add_mm() - serve another address space: its uffd joins every
+ * handler's epoll set.  Initializes @mm->read_lock and @mm->rt.
+ * handlers_del_mm() - stop reading it (its regions must be gone); @mm must
+ * stay allocated until the handlers stop, the caller closes its uffd.
+ * Context: not a handler thread.
+ */
+int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm);
+void handlers_del_mm(struct upg_runtime *rt, struct upg_mm *mm);
+
+/**
  * fault_resolve() - act on one page fault message.
  * Context: handler thread @h.
  */
-void fault_resolve(struct handler *h, const struct uffd_msg *msg);
+void fault_resolve(struct handler *h, struct upg_mm *mm,
+		   const struct uffd_msg *msg);
 
 /* How a fill was asked for, and who waits for it (fault/fill.c). */
 struct fill_ctl {

@@ -58,7 +58,7 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
 		if (s & PS_PARKED)
-			uffd_wake(&rt->uffd, region_page_addr(r, pg),
+			uffd_wake(region_uffd(r), region_page_addr(r, pg),
 				  rt->page_size);
 		ps_wake(p, s);
 	}
@@ -71,7 +71,7 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	uint64_t fault_pg = c->fault_pg;
 	bool write = c->write_fault;
 	struct upg_runtime *rt = r->rt;
-	const struct uffd_ctx *u = &rt->uffd;
+	const struct uffd_ctx *u = region_uffd(r);
 	uintptr_t a = region_page_addr(r, first);
 	size_t ps = rt->page_size;
 	bool wp = r->prot & PROT_WRITE;
@@ -142,7 +142,8 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		if (atomic_load(p) & PS_DIRTY)
 			new |= PS_ZERO_FILL;
 		/* A detached region's faults are gone with its mapping. */
-		bool poison = pg == fault_pg && !atomic_load(&r->detached);
+		bool poison = pg == fault_pg && !atomic_load(&r->detached) &&
+			      r->mm->local;
 		uint32_t old = atomic_exchange(p, poison ? new | PS_POISONED :
 							   new);
 
@@ -156,9 +157,9 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		uintptr_t a = region_page_addr(r, pg);
 
 		if (pg == fault_pg && !atomic_load(&r->detached))
-			uffd_poison(&rt->uffd, a, ps, tid);
+			uffd_poison(region_uffd(r), a, ps, tid);
 		else
-			uffd_wake(&rt->uffd, a, ps);
+			uffd_wake(region_uffd(r), a, ps);
 	}
 	run_done(c, err);
 }

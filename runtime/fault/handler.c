@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handler threads.  Each owns an io_uring queue and polls four things:
- * the userfaultfd (faults and events), its queue (completed fills), the
- * stop eventfd and the prefetch eventfd (pin/prefetch.c).  All threads read the one userfaultfd; a read returns as
- * many messages as are pending (up to a batch), and duplicates within a
- * batch (several threads faulting on one page) are dropped.
+ * Handler threads.  Each owns an io_uring queue and waits (epoll) on: the
+ * userfaultfd of every address space served (this process's, and in
+ * upagerd each client's: struct upg_mm), its queue (completed fills), the
+ * stop eventfd and the prefetch eventfd (pin/prefetch.c).  All threads read
+ * every userfaultfd; a read returns as many messages as are pending (up to
+ * a batch), and duplicates within a batch (several threads faulting on one
+ * page) are dropped.
  *
  * Events are handled in the order the kernel queued them, before any later
- * message is read: reads take rt->uffd_read_lock and the events a read
- * returns are handled before the lock is dropped.  Otherwise two threads
+ * message is read: reads take the address space's read_lock and the
+ * events a read returns are handled before the lock is dropped.  Otherwise two threads
  * could handle mremap's REMAP and the UNMAP of the old range that follows
  * it in the wrong order, or the mremap caller's next fault (at the new
  * address) before the REMAP that tells us where the region went.
  */
 #include <errno.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,39 +28,49 @@
 #include "pin/pin.h"
 #include "region/region.h"
 
-static void handle_event(struct handler *h, const struct uffd_msg *m)
+/* epoll tags of the fds that are not an address space's uffd. */
+#define TAG_STOP 0
+#define TAG_RING 1
+#define TAG_PREFETCH 2
+
+static void handle_event(struct handler *h, struct upg_mm *mm,
+			 const struct uffd_msg *m)
 {
 	struct upg_runtime *rt = h->rt;
+	/* Interval notifiers watch this process's addresses only. */
+	bool notify = mm->local;
 
 	/* The kernel reports these after the fact; the notifiers run on the
 	 * evictor thread, since a callback may block on a lock held by a
 	 * thread whose fault only a handler can resolve. */
 	switch (m->event) {
 	case UFFD_EVENT_REMAP:
-		region_on_remap(rt, m->arg.remap.from, m->arg.remap.to,
+		region_on_remap(mm, m->arg.remap.from, m->arg.remap.to,
 				m->arg.remap.len);
-		if (notify_queue(&rt->notify, m->arg.remap.from,
+		if (notify && notify_queue(&rt->notify, m->arg.remap.from,
 				 m->arg.remap.from + m->arg.remap.len,
 				 UPG_NOTIFY_REMAP))
 			evictor_kick(rt);
 		break;
 	case UFFD_EVENT_UNMAP:
-		region_on_unmap(rt, m->arg.remove.start, m->arg.remove.end);
-		if (notify_queue(&rt->notify, m->arg.remove.start,
+		region_on_unmap(mm, m->arg.remove.start, m->arg.remove.end);
+		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
 			evictor_kick(rt);
 		break;
 	case UFFD_EVENT_FORK:
 		/* Only with UPG_RT_FORK_EVENTS (fork/views.c). */
-		fork_on_event(rt, m);
+		if (mm->local)
+			fork_on_event(rt, m);
 		break;
 	case UFFD_EVENT_REMOVE:
 		/* The clock's own zap blocks until this read: nothing else to
 		 * do for it.  Otherwise see region/discard.c. */
-		if (is_self_zap(rt, m->arg.remove.start, m->arg.remove.end))
+		if (mm->local &&
+		    is_self_zap(rt, m->arg.remove.start, m->arg.remove.end))
 			break;
-		region_note_remove(rt, m->arg.remove.start, m->arg.remove.end);
-		if (notify_queue(&rt->notify, m->arg.remove.start,
+		region_note_remove(mm, m->arg.remove.start, m->arg.remove.end);
+		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_REMOVE))
 			evictor_kick(rt);
 		break;
@@ -76,44 +88,47 @@ static void handle_event(struct handler *h, const struct uffd_msg *m)
  */
 /* Read up to @max messages and handle the events among them, in order.
  * Return: the number of messages read (events included), 0 if none. */
-static int read_msgs(struct handler *h, struct uffd_msg *msgs, int max)
+static int read_msgs(struct handler *h, struct upg_mm *mm,
+		     struct uffd_msg *msgs, int max)
 {
 	struct upg_runtime *rt = h->rt;
-	ssize_t n;
+	ssize_t n = 0;
 	int i;
 
-	pthread_mutex_lock(&rt->uffd_read_lock);
+	pthread_mutex_lock(&mm->read_lock);
+	if (mm->dead) {
+		pthread_mutex_unlock(&mm->read_lock);
+		return 0;
+	}
 	/* A FORK message must be handled before an eviction can write-
 	 * protect again (fork/fork.h). */
-	fork_read_lock(rt);
-	n = read(rt->uffd.fd, msgs, (size_t)max * sizeof(*msgs));
+	if (mm->local)
+		fork_read_lock(rt);
+	n = read(mm->uffd.fd, msgs, (size_t)max * sizeof(*msgs));
 	n = n > 0 ? n / (ssize_t)sizeof(*msgs) : 0;
 	for (i = 0; i < n; i++)
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-			handle_event(h, &msgs[i]);
-	fork_read_unlock(rt);
-	pthread_mutex_unlock(&rt->uffd_read_lock);
+			handle_event(h, mm, &msgs[i]);
+	if (mm->local)
+		fork_read_unlock(rt);
+	pthread_mutex_unlock(&mm->read_lock);
 	return (int)n;
 }
 
-static void drain_events(void *arg)
+/* Keep the page faults of @msgs for the main loop. */
+static void keep_faults(struct handler *h, struct upg_mm *mm,
+			const struct uffd_msg *msgs, int n)
 {
-	struct handler *h = arg;
-	struct uffd_msg msgs[16];
-	int n, i;
+	int i;
 
-	n = read_msgs(h, msgs, 16);
-	if (!n) {
-		sched_yield();
-		return;
-	}
 	for (i = 0; i < n; i++) {
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
 			continue;
 		} else if (h->backlog_len < HANDLER_BACKLOG) {
 			unsigned tail = (h->backlog_head + h->backlog_len) %
 					HANDLER_BACKLOG;
-			h->backlog[tail] = msgs[i];
+			h->backlog[tail].mm = mm;
+			h->backlog[tail].m = msgs[i];
 			h->backlog_len++;
 		} else {
 			/* More faulting threads than the backlog holds: wake
@@ -122,12 +137,32 @@ static void drain_events(void *arg)
 			rt_dbg(h->rt, "fault backlog full: fault at %#llx "
 				      "re-woken",
 			       (unsigned long long)msgs[i].arg.pagefault.address);
-			uffd_wake(&h->rt->uffd,
+			uffd_wake(&mm->uffd,
 				  msgs[i].arg.pagefault.address &
 					  ~(uint64_t)(h->rt->page_size - 1),
 				  h->rt->page_size);
 		}
 	}
+}
+
+static void drain_events(void *arg)
+{
+	struct handler *h = arg;
+	struct upg_runtime *rt = h->rt;
+	struct uffd_msg msgs[16];
+	struct upg_mm *mm;
+	int n, total = 0;
+
+	/* The ioctl that met -EAGAIN may be on any address space's uffd. */
+	pthread_rwlock_rdlock(&rt->mms_lock);
+	for (mm = rt->mms; mm; mm = mm->next) {
+		n = read_msgs(h, mm, msgs, 16);
+		keep_faults(h, mm, msgs, n);
+		total += n;
+	}
+	pthread_rwlock_unlock(&rt->mms_lock);
+	if (!total)
+		sched_yield();
 }
 
 static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
@@ -144,7 +179,8 @@ static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
 }
 
 /* The page faults of a batch whose events were handled by read_msgs(). */
-static void handle_faults(struct handler *h, struct uffd_msg *msgs, int n)
+static void handle_faults(struct handler *h, struct upg_mm *mm,
+			  struct uffd_msg *msgs, int n)
 {
 	uint64_t mask = ~(uint64_t)(h->rt->page_size - 1);
 	int i, j;
@@ -157,18 +193,19 @@ static void handle_faults(struct handler *h, struct uffd_msg *msgs, int n)
 		for (j = 0; j < i && !dup; j++)
 			dup = same_fault(&msgs[i], &msgs[j], mask);
 		if (!dup)
-			fault_resolve(h, &msgs[i]);
+			fault_resolve(h, mm, &msgs[i]);
 	}
 }
 
 static void run_backlog(struct handler *h)
 {
 	while (h->backlog_len) {
-		struct uffd_msg m = h->backlog[h->backlog_head];
+		struct upg_mm *mm = h->backlog[h->backlog_head].mm;
+		struct uffd_msg m = h->backlog[h->backlog_head].m;
 
 		h->backlog_head = (h->backlog_head + 1) % HANDLER_BACKLOG;
 		h->backlog_len--;
-		fault_resolve(h, &m);
+		fault_resolve(h, mm, &m);
 	}
 }
 
@@ -177,17 +214,13 @@ static void *handler_main(void *arg)
 	struct handler *h = arg;
 	struct upg_runtime *rt = h->rt;
 	struct uffd_msg msgs[HANDLER_MSG_BATCH];
-	struct pollfd pfd[4] = {
-		{ .fd = rt->uffd.fd, .events = POLLIN },
-		{ .fd = io_queue_pollfd(&h->q), .events = POLLIN },
-		{ .fd = rt->stop_efd, .events = POLLIN },
-		{ .fd = rt->prefetch_efd, .events = POLLIN },
-	};
+	struct epoll_event ev[8];
 
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
 	for (;;) {
-		int n;
+		bool stop = false;
+		int n, i;
 
 		run_backlog(h);
 		io_queue_reap(&h->q, false);
@@ -196,27 +229,112 @@ static void *handler_main(void *arg)
 		 * and no new message will wake our poll. */
 		if (h->backlog_len)
 			continue;
-		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
+		n = epoll_wait(h->epfd, ev, 8, -1);
+		if (n < 0 && errno != EINTR)
 			break;
-		if (pfd[2].revents)
-			break;
-		if (pfd[0].revents & POLLIN) {
-			n = read_msgs(h, msgs, HANDLER_MSG_BATCH);
-			handle_faults(h, msgs, n);
-		}
-		if (pfd[3].revents & POLLIN) {
-			uint64_t v;
+		for (i = 0; i < n; i++) {
+			uint64_t tag = ev[i].data.u64, v;
 
-			/* One step per turn: faults come first. */
-			if (read(rt->prefetch_efd, &v, sizeof(v)) > 0)
-				prefetch_run(h);
+			if (tag == TAG_STOP) {
+				stop = true;
+			} else if (tag == TAG_PREFETCH) {
+				/* One step per turn: faults come first. */
+				if (read(rt->prefetch_efd, &v, sizeof(v)) > 0)
+					prefetch_run(h);
+			} else if (tag != TAG_RING) {
+				struct upg_mm *mm = (struct upg_mm *)tag;
+				int got = read_msgs(h, mm, msgs,
+						    HANDLER_MSG_BATCH);
+
+				handle_faults(h, mm, msgs, got);
+			}
 		}
+		if (stop)
+			break;
 		io_queue_submit(&h->q);
 	}
 	/* Finish what is in flight: the faulting threads wait for it. */
 	while (io_queue_pending(&h->q))
 		io_queue_reap(&h->q, true);
 	return NULL;
+}
+
+static int epoll_add(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/* The handler's epoll set: its ring, the runtime's eventfds, and every
+ * address space served so far. */
+static int handler_epoll(struct handler *h)
+{
+	struct upg_runtime *rt = h->rt;
+	struct upg_mm *mm;
+	int err;
+
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->epfd < 0)
+		return -errno;
+	err = epoll_add(h->epfd, rt->stop_efd, TAG_STOP);
+	err = err ?: epoll_add(h->epfd, io_queue_pollfd(&h->q), TAG_RING);
+	err = err ?: epoll_add(h->epfd, rt->prefetch_efd, TAG_PREFETCH);
+	pthread_rwlock_rdlock(&rt->mms_lock);
+	for (mm = rt->mms; mm && !err; mm = mm->next)
+		err = epoll_add(h->epfd, mm->uffd.fd, (uintptr_t)mm);
+	pthread_rwlock_unlock(&rt->mms_lock);
+	if (err) {
+		close(h->epfd);
+		h->epfd = -1;
+	}
+	return err;
+}
+
+int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm)
+{
+	unsigned i;
+	int err = 0;
+
+	pthread_mutex_init(&mm->read_lock, NULL);
+	mm->rt = rt;
+	pthread_rwlock_wrlock(&rt->mms_lock);
+	for (i = 0; i < rt->nr_handlers && !err; i++)
+		if (rt->handlers[i].started)
+			err = epoll_add(rt->handlers[i].epfd, mm->uffd.fd,
+					(uintptr_t)mm);
+	if (!err) {
+		mm->next = rt->mms;
+		rt->mms = mm;
+	} else {
+		while (i--)
+			epoll_ctl(rt->handlers[i].epfd, EPOLL_CTL_DEL,
+				  mm->uffd.fd, NULL);
+	}
+	pthread_rwlock_unlock(&rt->mms_lock);
+	return err;
+}
+
+void handlers_del_mm(struct upg_runtime *rt, struct upg_mm *mm)
+{
+	struct upg_mm **pp;
+	unsigned i;
+
+	pthread_rwlock_wrlock(&rt->mms_lock);
+	for (pp = &rt->mms; *pp && *pp != mm; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = mm->next;
+	for (i = 0; i < rt->nr_handlers; i++)
+		if (rt->handlers[i].started)
+			epoll_ctl(rt->handlers[i].epfd, EPOLL_CTL_DEL,
+				  mm->uffd.fd, NULL);
+	pthread_rwlock_unlock(&rt->mms_lock);
+	/* A handler that took an event of @mm before it left the set reads
+	 * nothing from now on; @mm itself must outlive the handlers. */
+	pthread_mutex_lock(&mm->read_lock);
+	mm->dead = true;
+	pthread_mutex_unlock(&mm->read_lock);
 }
 
 int handlers_start(struct upg_runtime *rt)
@@ -235,6 +353,11 @@ int handlers_start(struct upg_runtime *rt)
 		err = io_queue_init(&h->q, rt->io_depth);
 		if (err)
 			goto out_stop;
+		err = handler_epoll(h);
+		if (err) {
+			io_queue_fini(&h->q);
+			goto out_stop;
+		}
 		/* Handler threads take no signals: the application's handlers
 		 * must not run on them (and SIGBUS there would be ours). */
 		sigfillset(&all);
@@ -242,6 +365,7 @@ int handlers_start(struct upg_runtime *rt)
 		err = -pthread_create(&h->thread, NULL, handler_main, h);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (err) {
+			close(h->epfd);
 			io_queue_fini(&h->q);
 			goto out_stop;
 		}
@@ -270,6 +394,7 @@ void handlers_stop(struct upg_runtime *rt)
 		if (!h->started)
 			continue;
 		pthread_join(h->thread, NULL);
+		close(h->epfd);
 		io_queue_fini(&h->q);
 	}
 	free(rt->handlers);

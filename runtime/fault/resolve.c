@@ -57,16 +57,16 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 	if (!(s & PS_NOTIFYING) || (s & PS_LOCK) ||
 	    !notify_tid_in_callback(&rt->notify, tid))
 		return false;
-	if (!minor || write || !rt->uffd.continue_wp)
+	if (!minor || write || !region_uffd(r)->continue_wp)
 		set |= PS_DIRTY;
 	if (!ps_cas(p, &s, s | set))
 		return false;
 	s |= set;
 	if (minor)
-		uffd_continue(&rt->uffd, addr, rt->page_size,
+		uffd_continue(region_uffd(r), addr, rt->page_size,
 			      !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
 	else
-		uffd_writeprotect(&rt->uffd, addr, rt->page_size, false);
+		uffd_writeprotect(region_uffd(r), addr, rt->page_size, false);
 	ps_wake(p, atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS)));
 	return true;
 }
@@ -92,7 +92,7 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 		case PS_RESIDENT:
 			if (!ps_lock_resident(p, PS_DIRTY | PS_REF))
 				continue;
-			err = uffd_writeprotect(&rt->uffd, addr, rt->page_size,
+			err = uffd_writeprotect(region_uffd(r), addr, rt->page_size,
 						false);
 			ps_unlock(p);
 			if (err && err != -ENOENT)
@@ -111,7 +111,7 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 			continue;
 		default:
 			/* Evicted since the fault: it will fault MISSING. */
-			uffd_wake(&rt->uffd, addr, rt->page_size);
+			uffd_wake(region_uffd(r), addr, rt->page_size);
 			return;
 		}
 	}
@@ -130,7 +130,7 @@ bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
 	/* Mapped writable means dirty: its writes will raise no fault.
 	 * Without CONTINUE_MODE_WP a clean page can only be mapped writable:
 	 * count it dirty (never lose a write). */
-	if (write || !rt->uffd.continue_wp)
+	if (write || !region_uffd(r)->continue_wp)
 		set |= PS_DIRTY;
 	s = ps_lock_resident(p, set);
 	if (!s)
@@ -138,10 +138,10 @@ bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
 	addr = (uintptr_t)r->addr;
 	if (addr && !atomic_load(&r->detached)) {
 		addr += pg << rt->page_shift;
-		err = uffd_continue(&rt->uffd, addr, rt->page_size,
+		err = uffd_continue(region_uffd(r), addr, rt->page_size,
 				    !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
 		if (!err && unprotect)
-			err = uffd_writeprotect(&rt->uffd, addr, rt->page_size,
+			err = uffd_writeprotect(region_uffd(r), addr, rt->page_size,
 						false);
 	}
 	ps_unlock(p);
@@ -176,7 +176,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 			return;
 		default:
 			/* Punched since the fault. */
-			uffd_wake(&rt->uffd, addr, rt->page_size);
+			uffd_wake(region_uffd(r), addr, rt->page_size);
 			return;
 		}
 	}
@@ -204,14 +204,14 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 			if (page_in_memfd(r, pg)) {
 				/* A stale message: another thread's fault
 				 * filled the page after ours was read. */
-				uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
+				uffd_wake(region_uffd(r), region_page_addr(r, pg),
 					  h->rt->page_size);
 				return;
 			}
 			/* The application discarded it (MADV_REMOVE):
 			 * region/discard.c.  Then fill it as absent. */
 			if (!region_discard_page(r, pg, PS_RESIDENT)) {
-				uffd_wake(&h->rt->uffd, region_page_addr(r, pg),
+				uffd_wake(region_uffd(r), region_page_addr(r, pg),
 					  h->rt->page_size);
 				return;
 			}
@@ -220,20 +220,21 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 	}
 }
 
-void fault_resolve(struct handler *h, const struct uffd_msg *msg)
+void fault_resolve(struct handler *h, struct upg_mm *mm,
+		   const struct uffd_msg *msg)
 {
 	struct upg_runtime *rt = h->rt;
 	uintptr_t addr = msg->arg.pagefault.address &
 			 ~(uintptr_t)(rt->page_size - 1);
 	uint64_t flags = msg->arg.pagefault.flags;
-	pid_t tid = (rt->uffd.features & UFFD_FEATURE_THREAD_ID) ?
+	pid_t tid = (mm->uffd.features & UFFD_FEATURE_THREAD_ID) ?
 			    (pid_t)msg->arg.pagefault.feat.ptid :
 			    0;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
 	struct upg_region *r;
 	uint64_t pg;
 
-	r = region_lookup_get(rt, addr);
+	r = region_lookup_get(mm, addr);
 	if (!r) {
 		/*
 		 * Registered with our uffd but in no region: a range the
@@ -243,9 +244,9 @@ void fault_resolve(struct handler *h, const struct uffd_msg *msg)
 		rt_err(rt, "fault at %#lx outside every region: SIGBUS",
 		       (unsigned long)addr);
 		if (flags & UFFD_PAGEFAULT_FLAG_WP)
-			uffd_wake(&rt->uffd, addr, rt->page_size);
+			uffd_wake(&mm->uffd, addr, rt->page_size);
 		else
-			uffd_poison(&rt->uffd, addr, rt->page_size, tid);
+			uffd_poison(&mm->uffd, addr, rt->page_size, tid);
 		return;
 	}
 	pg = (addr - (uintptr_t)r->addr) >> rt->page_shift;

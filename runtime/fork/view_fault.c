@@ -85,7 +85,7 @@ static bool map_in_child(struct upg_runtime *rt, struct fork_view *v,
 	uint32_t set = PS_REF, s;
 	int err;
 
-	if (write || !rt->uffd.continue_wp)
+	if (write || !rt->self.uffd.continue_wp)
 		set |= PS_DIRTY;
 	s = ps_lock_resident(p, set);
 	if (!s)
@@ -174,7 +174,7 @@ void view_fault(struct upg_runtime *rt, struct fork_view *v,
 	uintptr_t addr = m->arg.pagefault.address &
 			 ~(uintptr_t)(rt->page_size - 1);
 	uint64_t flags = m->arg.pagefault.flags;
-	pid_t tid = (rt->uffd.features & UFFD_FEATURE_THREAD_ID) ?
+	pid_t tid = (rt->self.uffd.features & UFFD_FEATURE_THREAD_ID) ?
 			    (pid_t)m->arg.pagefault.feat.ptid :
 			    0;
 	struct upg_region *r = NULL;

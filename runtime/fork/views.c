@@ -65,7 +65,8 @@ static size_t snapshot_parent(struct upg_runtime *rt, struct fork_view *v)
 	for (i = 0; v->vr && i < rt->nr_regions; i++) {
 		struct upg_region *r = rt->regions[i];
 
-		if (atomic_load(&r->detached) || r->torn_down || !r->addr)
+		if (r->mm != &rt->self || atomic_load(&r->detached) ||
+		    r->torn_down || !r->addr)
 			continue;
 		v->vr[n++] = (struct view_region){
 			.r = r,
@@ -86,7 +87,7 @@ struct fork_view *view_new(struct upg_runtime *rt, int uffd,
 
 	if (!v)
 		return NULL;
-	v->u = rt->uffd;
+	v->u = rt->self.uffd;
 	v->u.fd = uffd;
 	if (!from) {
 		v->nr_vr = snapshot_parent(rt, v);
@@ -286,7 +287,7 @@ static void child_remove(struct upg_runtime *rt, struct fork_view *v,
 		lo = (start > vr->addr ? start : vr->addr) - vr->addr;
 		hi = (end < vr->addr + vr->len ? end : vr->addr + vr->len) -
 		     vr->addr;
-		region_note_remove(rt, base + lo, base + hi);
+		region_note_remove(&rt->self, base + lo, base + hi);
 	}
 }
 

@@ -22,7 +22,7 @@ static size_t copy_nofault(struct upg_runtime *rt, char *dst,
 		return len;
 	while (done < len) {
 		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;
-		struct upg_region *r = region_lookup_get(rt, a);
+		struct upg_region *r = region_lookup_get(&rt->self, a);
 		size_t off, chunk;
 		uint64_t pg;
 		char *alias;

@@ -192,14 +192,14 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	r = region_lookup_get(rt, a);
+	r = region_lookup_get(&rt->self, a);
 	if (!r)
 		return -EFAULT;
 	base = (uintptr_t)r->addr;
 	if (a + len > base + r->map_len) {
 		/* Past this region: another region (-EINVAL, pin each) or
 		 * unmanaged memory (-EFAULT). */
-		tail = region_lookup_get(rt, a + len - 1);
+		tail = region_lookup_get(&rt->self, a + len - 1);
 		err = tail ? -EINVAL : -EFAULT;
 		if (tail)
 			region_put(tail);

@@ -28,7 +28,7 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 	if (!len || end < a)
 		return -EINVAL;
 	while (a < end) {
-		struct upg_region *r = region_lookup_get(rt, a);
+		struct upg_region *r = region_lookup_get(&rt->self, a);
 		struct prefetch_req *req;
 		uintptr_t base, stop;
 

@@ -63,7 +63,7 @@ bool region_discard_page(struct upg_region *r, uint64_t pg,
 	if (!punched && !r->anon)
 		atomic_fetch_or(p, PS_ZERO_FILL);
 	if (s & PS_PARKED)
-		uffd_wake(&rt->uffd, region_page_addr(r, pg), rt->page_size);
+		uffd_wake(region_uffd(r), region_page_addr(r, pg), rt->page_size);
 	ps_wake(p, s);
 	atomic_fetch_sub(&r->resident, 1);
 	budget_release(rt, 1);
@@ -71,13 +71,13 @@ bool region_discard_page(struct upg_region *r, uint64_t pg,
 	return true;
 }
 
-void region_note_remove(struct upg_runtime *rt, uintptr_t start,
-			uintptr_t end)
+void region_note_remove(struct upg_mm *mm, uintptr_t start, uintptr_t end)
 {
+	struct upg_runtime *rt = mm->rt;
 	size_t i;
 
 	/* The clock's own zap: nothing was discarded. */
-	if (is_self_zap(rt, start, end))
+	if (mm->local && is_self_zap(rt, start, end))
 		return;
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++) {
@@ -85,7 +85,8 @@ void region_note_remove(struct upg_runtime *rt, uintptr_t start,
 		uintptr_t a = (uintptr_t)r->addr, b = a + r->map_len;
 		uint64_t lo, hi;
 
-		if (atomic_load(&r->detached) || end <= a || start >= b)
+		if (r->mm != mm || atomic_load(&r->detached) || end <= a ||
+		    start >= b)
 			continue;
 		lo = ((start > a ? start : a) - a) >> rt->page_shift;
 		hi = rt_pages(rt, (end < b ? end : b) - a);

@@ -104,7 +104,7 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 		err = -errno;
 		goto out_unmap_app;
 	}
-	err = uffd_register(&rt->uffd, r->addr, r->map_len,
+	err = uffd_register(&rt->self.uffd, r->addr, r->map_len,
 			    r->prot & PROT_WRITE);
 	if (err) {
 		rt_err(rt, "userfaultfd register: %s", strerror(-err));
@@ -140,6 +140,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	if (!r)
 		return -ENOMEM;
 	r->rt = rt;
+	r->mm = &rt->self;
 	r->length = a->length;
 	r->npages = rt_pages(rt, a->length);
 	r->map_len = r->npages << rt->page_shift;
@@ -172,7 +173,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 out_remove:
 	region_table_remove(rt, r);
 out_unmap:
-	uffd_unregister(&rt->uffd, r->addr, r->map_len);
+	uffd_unregister(region_uffd(r), r->addr, r->map_len);
 	munmap(r->addr, r->map_len);
 	unmap_memfd(r);
 out_free_pages:
@@ -384,7 +385,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		if (!atomic_load(&r->detached)) {
 			/* Unregistering first means our munmap raises no
 			 * UNMAP event. */
-			uffd_unregister(&rt->uffd, r->addr, r->map_len);
+			uffd_unregister(region_uffd(r), r->addr, r->map_len);
 			munmap(r->addr, r->map_len);
 		}
 		r->torn_down = true;

@@ -21,6 +21,9 @@
 
 struct upg_region {
 	struct upg_runtime *rt;
+	/* The address space of the application mapping (rt->self, or a
+	 * upagerd client's): its uffd resolves the region's faults. */
+	struct upg_mm *mm;
 	/* Application mapping; changes only on a REMAP event (write side of
 	 * rt->regions_lock). */
 	char *addr;
@@ -80,6 +83,12 @@ static inline uintptr_t region_page_addr(const struct upg_region *r,
 	return (uintptr_t)r->addr + (pg << r->rt->page_shift);
 }
 
+/* The userfaultfd of the region's application mapping. */
+static inline const struct uffd_ctx *region_uffd(const struct upg_region *r)
+{
+	return &r->mm->uffd;
+}
+
 static inline char *region_alias(const struct upg_region *r, uint64_t pg)
 {
 	return r->alias + (pg << r->rt->page_shift);
@@ -97,10 +106,11 @@ static inline void region_put(struct upg_region *r)
 }
 
 /**
- * region_lookup_get() - the region mapped at @addr, with a reference.
+ * region_lookup_get() - the region mapped at @addr in address space @mm,
+ * with a reference.
  * Context: any thread; takes the read side of rt->regions_lock briefly.
  */
-struct upg_region *region_lookup_get(struct upg_runtime *rt, uintptr_t addr);
+struct upg_region *region_lookup_get(struct upg_mm *mm, uintptr_t addr);
 
 /* Table membership (region/region_table.c).  Context: not a handler. */
 int region_table_insert(struct upg_runtime *rt, struct upg_region *r);
@@ -111,9 +121,9 @@ void region_table_remove(struct upg_runtime *rt, struct upg_region *r);
  * unmapped (part of) a region: UFFD_EVENT_REMAP / UFFD_EVENT_UNMAP.
  * Context: handler thread.
  */
-void region_on_remap(struct upg_runtime *rt, uintptr_t from, uintptr_t to,
+void region_on_remap(struct upg_mm *mm, uintptr_t from, uintptr_t to,
 		     uint64_t len);
-void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end);
+void region_on_unmap(struct upg_mm *mm, uintptr_t start, uintptr_t end);
 
 /**
  * region_unmap_all() - unmap every region (destroy).  Stops at the first
@@ -127,8 +137,7 @@ bool page_in_memfd(struct upg_region *r, uint64_t pg);
  * Returns false if the page was not in @from_state (or was busy). */
 bool region_discard_page(struct upg_region *r, uint64_t pg,
 			 uint32_t from_state);
-void region_note_remove(struct upg_runtime *rt, uintptr_t start,
-			uintptr_t end);
+void region_note_remove(struct upg_mm *mm, uintptr_t start, uintptr_t end);
 void remove_tick(struct upg_runtime *rt);
 
 /* Free the zombie handles (destroy). */

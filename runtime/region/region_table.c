@@ -16,21 +16,33 @@
  * data to write back) but is re-keyed at address 0 and never matches: the
  * kernel may hand its old addresses to a new region.
  */
-static bool contains(const struct upg_region *r, uintptr_t addr)
+static bool contains(const struct upg_region *r, const struct upg_mm *mm,
+		     uintptr_t addr)
 {
-	return !atomic_load(&r->detached) && addr >= (uintptr_t)r->addr &&
+	return r->mm == mm && !atomic_load(&r->detached) &&
+	       addr >= (uintptr_t)r->addr &&
 	       addr - (uintptr_t)r->addr < r->map_len;
 }
 
-/* Index of the first region whose address is >= @addr.  Lock held. */
-static size_t lower_bound(const struct upg_runtime *rt, uintptr_t addr)
+/* Order of the table: address space, then address. */
+static bool before(const struct upg_region *r, const struct upg_mm *mm,
+		   uintptr_t addr)
+{
+	if (r->mm != mm)
+		return (uintptr_t)r->mm < (uintptr_t)mm;
+	return (uintptr_t)r->addr < addr;
+}
+
+/* Index of the first region not before (@mm, @addr).  Lock held. */
+static size_t lower_bound(const struct upg_runtime *rt,
+			  const struct upg_mm *mm, uintptr_t addr)
 {
 	size_t lo = 0, hi = rt->nr_regions;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if ((uintptr_t)rt->regions[mid]->addr < addr)
+		if (before(rt->regions[mid], mm, addr))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -38,24 +50,26 @@ static size_t lower_bound(const struct upg_runtime *rt, uintptr_t addr)
 	return lo;
 }
 
-/* Region containing @addr, or NULL.  Lock held. */
-static struct upg_region *find(const struct upg_runtime *rt, uintptr_t addr)
+/* Region of @mm containing @addr, or NULL.  Lock held. */
+static struct upg_region *find(const struct upg_runtime *rt,
+			       const struct upg_mm *mm, uintptr_t addr)
 {
-	size_t i = lower_bound(rt, addr);
+	size_t i = lower_bound(rt, mm, addr);
 
-	if (i < rt->nr_regions && contains(rt->regions[i], addr))
+	if (i < rt->nr_regions && contains(rt->regions[i], mm, addr))
 		return rt->regions[i];
-	if (i > 0 && contains(rt->regions[i - 1], addr))
+	if (i > 0 && contains(rt->regions[i - 1], mm, addr))
 		return rt->regions[i - 1];
 	return NULL;
 }
 
-struct upg_region *region_lookup_get(struct upg_runtime *rt, uintptr_t addr)
+struct upg_region *region_lookup_get(struct upg_mm *mm, uintptr_t addr)
 {
+	struct upg_runtime *rt = mm->rt;
 	struct upg_region *r;
 
 	pthread_rwlock_rdlock(&rt->regions_lock);
-	r = find(rt, addr);
+	r = find(rt, mm, addr);
 	if (r)
 		region_get(r);
 	pthread_rwlock_unlock(&rt->regions_lock);
@@ -64,7 +78,7 @@ struct upg_region *region_lookup_get(struct upg_runtime *rt, uintptr_t addr)
 
 static void insert_locked(struct upg_runtime *rt, struct upg_region *r)
 {
-	size_t i = lower_bound(rt, (uintptr_t)r->addr);
+	size_t i = lower_bound(rt, r->mm, (uintptr_t)r->addr);
 
 	memmove(&rt->regions[i + 1], &rt->regions[i],
 		(rt->nr_regions - i) * sizeof(*rt->regions));
@@ -123,13 +137,14 @@ void region_table_remove(struct upg_runtime *rt, struct upg_region *r)
 	pthread_rwlock_unlock(&rt->regions_lock);
 }
 
-void region_on_remap(struct upg_runtime *rt, uintptr_t from, uintptr_t to,
+void region_on_remap(struct upg_mm *mm, uintptr_t from, uintptr_t to,
 		     uint64_t len)
 {
+	struct upg_runtime *rt = mm->rt;
 	struct upg_region *r;
 
 	pthread_rwlock_wrlock(&rt->regions_lock);
-	r = find(rt, from);
+	r = find(rt, mm, from);
 	if (r && (uintptr_t)r->addr == from && len == r->map_len) {
 		/* The whole region moved: it follows (the registration moved
 		 * with the mapping). */
@@ -152,8 +167,9 @@ void region_on_remap(struct upg_runtime *rt, uintptr_t from, uintptr_t to,
 	pthread_rwlock_unlock(&rt->regions_lock);
 }
 
-void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
+void region_on_unmap(struct upg_mm *mm, uintptr_t start, uintptr_t end)
 {
+	struct upg_runtime *rt = mm->rt;
 	size_t i = 0;
 
 	pthread_rwlock_wrlock(&rt->regions_lock);
@@ -162,7 +178,8 @@ void region_on_unmap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
 		uintptr_t a = (uintptr_t)r->addr, b = a + r->map_len;
 
 		i++;
-		if (atomic_load(&r->detached) || end <= a || start >= b)
+		if (r->mm != mm || atomic_load(&r->detached) || end <= a ||
+		    start >= b)
 			continue;
 		/* The memfd still holds every page: dirty data is written
 		 * back as usual, by eviction, flush and unmap. */

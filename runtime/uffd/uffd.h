@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "uffd/uffd_compat.h"
 
@@ -19,6 +20,9 @@ struct uffd_ctx {
 	uint64_t features; /* UFFD_FEATURE_* enabled on fd */
 	int mode;          /* enum upg_uffd_mode */
 	bool continue_wp;  /* UFFDIO_CONTINUE_MODE_WP understood */
+	/* The process whose address space fd serves, 0 for this one: the
+	 * SIGBUS fallback of uffd_poison() signals its thread. */
+	pid_t pid;
 };
 
 /* Features a region cannot work without (see DESIGN.md sections 2-3). */

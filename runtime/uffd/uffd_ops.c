@@ -99,7 +99,8 @@ int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 
 	if (!(u->features & UFFD_FEATURE_POISON)) {
 		/* No poison PTEs before Linux 6.6: signal the thread. */
-		if (tid > 0 && !syscall(SYS_tgkill, getpid(), tid, SIGBUS))
+		if (tid > 0 && !syscall(SYS_tgkill, u->pid ? u->pid : getpid(),
+					tid, SIGBUS))
 			return 0;
 		return uffd_wake(u, addr, len);
 	}

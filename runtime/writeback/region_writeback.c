@@ -97,7 +97,8 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 				!w[j].keep_dirty;
 		     j++)
 			;
-		err = uffd_writeprotect(&rt->uffd, region_page_addr(r, w[i].pg),
+		err = uffd_writeprotect(region_uffd(r),
+					region_page_addr(r, w[i].pg),
 					(j - i) << rt->page_shift, true);
 		if (err && err != -ENOENT) {
 			/* Unprotected pages cannot be cleaned safely: keep
