@@ -211,6 +211,27 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 			       struct upg_runtime **out);
 
 /**
+ * upg_runtime_connect() - a runtime whose regions upagerd services.
+ * @socket_path: the daemon's socket (upagerd --socket).
+ * @opts:        options, or NULL; budget and threads are the daemon's.
+ * @out:         receives the runtime.
+ *
+ * The same calls work on it as on a runtime of upg_runtime_create(),
+ * except those docs/daemon.md lists as not yet carried to the daemon
+ * (they return -EOPNOTSUPP).  upg_runtime_create() connects instead of
+ * starting its own threads when UPAGER_SOCKET names a socket.
+ *
+ * Return: 0; -ENOENT or -ECONNREFUSED (no daemon listens there: the log
+ * says so), -EACCES (the socket's permissions), -EPROTONOSUPPORT (no
+ * common protocol version), -ETIMEDOUT, -EOPNOTSUPP (userfaultfd lacks a
+ * feature, or UPG_RT_FORK_EVENTS asked), -EINVAL, -ENOMEM.
+ * Context: any thread.
+ */
+UPG_API int upg_runtime_connect(const char *socket_path,
+				const struct upg_runtime_opts *opts,
+				struct upg_runtime **out);
+
+/**
  * upg_runtime_destroy() - write back every region, unmap them, stop.
  * @rt: the runtime.
  *

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -81,12 +82,54 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	return rt->swap_dir ? 0 : -ENOMEM;
 }
 
-UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
-			       struct upg_runtime **out)
+UPG_API int upg_runtime_connect(const char *socket_path,
+				const struct upg_runtime_opts *opts,
+				struct upg_runtime **out)
 {
 	struct upg_runtime *rt;
 	int err;
 
+	if (!out || !socket_path || !*socket_path ||
+	    !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	if (OPTS_GET(opts, flags, 0) & UPG_RT_FORK_EVENTS)
+		return -EOPNOTSUPP; /* not carried to the daemon yet */
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->self.uffd.fd = -1;
+	rt->self.rt = rt;
+	rt->self.local = true;
+	notify_init(&rt->notify);
+	pthread_rwlock_init(&rt->regions_lock, NULL);
+	err = apply_opts(rt, opts);
+	if (!err)
+		err = client_connect(rt, socket_path);
+	if (!err)
+		err = handle_add(rt);
+	if (!err) {
+		*out = rt;
+		return 0;
+	}
+	if (rt->remote)
+		client_destroy(rt);
+	pthread_rwlock_destroy(&rt->regions_lock);
+	notify_fini(&rt->notify);
+	free(rt->swap_dir);
+	free(rt);
+	return err;
+}
+
+UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
+			       struct upg_runtime **out)
+{
+	const char *sock = getenv("UPAGER_SOCKET");
+	struct upg_runtime *rt;
+	int err;
+
+	/* Daemon mode without a rebuild: the same calls, served by upagerd. */
+	if (sock && *sock)
+		return upg_runtime_connect(sock, opts, out);
 	if (!out || !opts_valid(opts, sizeof(*opts)))
 		return -EINVAL;
 	rt = calloc(1, sizeof(*rt));
@@ -170,6 +213,18 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 
 	if (!handle_live(rt))
 		return -EBADF;
+	if (rt->remote) {
+		err = client_destroy(rt);
+		if (err)
+			return err;
+		handle_del(rt);
+		region_free_zombies(rt);
+		pthread_rwlock_destroy(&rt->regions_lock);
+		notify_fini(&rt->notify);
+		free(rt->swap_dir);
+		free(rt);
+		return 0;
+	}
 	/* Write back and release every region first; if one fails, stop
 	 * with everything still in place (its data is not lost). */
 	err = region_unmap_all(rt);
@@ -223,6 +278,15 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 		return -EBADF;
 	if (!st || st->sz < sizeof(size_t) + sizeof(uint64_t))
 		return -EINVAL;
+	if (rt->remote) {
+		int err = client_runtime_stats(rt, &s);
+
+		if (err)
+			return err;
+		s.uffd_mode = (uint32_t)rt->self.uffd.mode;
+		s.uffd_features = rt->self.uffd.features;
+		goto out;
+	}
 	s.faults_missing = LOAD(faults_missing);
 	s.faults_wp = LOAD(faults_wp);
 	s.faults_minor = LOAD(faults_minor);
@@ -256,6 +320,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.evict_pin_waits = LOAD(evict_pin_waits);
 	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 	s.uffd_features = rt->self.uffd.features;
+out:
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
 	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
 	return 0;

@@ -39,6 +39,7 @@ struct upg_mm {
 	bool dead;
 	/* upagerd: the client this address space belongs to. */
 	void *owner;
+	_Atomic uint64_t faults; /* page faults read from uffd */
 	struct upg_mm *next; /* rt->mms */
 };
 
@@ -149,6 +150,9 @@ struct upg_runtime {
 	struct upg_store *swap;
 
 	struct rt_stats stats;
+
+	/* Daemon mode: upagerd services the regions (client/client.h). */
+	struct client_conn *remote;
 };
 
 /* Page-granular helpers. */

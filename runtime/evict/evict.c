@@ -161,6 +161,10 @@ static void finish_evicted(struct upg_runtime *rt, struct victim *v)
 	_Atomic uint32_t *p = region_page(v->r, v->pg);
 	uint32_t s = atomic_load(p), new;
 
+	atomic_fetch_add_explicit(&v->r->n_evicted, 1, memory_order_relaxed);
+	if (v->wrote)
+		atomic_fetch_add_explicit(&v->r->n_written, 1,
+					  memory_order_relaxed);
 	do {
 		new = (s & PS_KEEP_ACROSS_EVICTION) | PS_ABSENT;
 		if (v->wrote)

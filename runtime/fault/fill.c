@@ -46,6 +46,7 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 	const struct upg_runtime *rt = r->rt;
 	uint64_t pg;
 
+	atomic_fetch_add_explicit(&r->n_filled, n, memory_order_relaxed);
 	for (pg = first; pg < first + n; pg++) {
 		_Atomic uint32_t *p = region_page(r, pg);
 		uint32_t s = atomic_load(p), new;
@@ -127,6 +128,7 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	uint64_t pg;
 
 	STAT_ADD(rt, read_errors, 1);
+	atomic_fetch_add_explicit(&r->n_errors, 1, memory_order_relaxed);
 	rt_warn(rt, "fill of %llu pages at store offset %llu failed: %s",
 		(unsigned long long)n,
 		(unsigned long long)(r->store_off + first * ps),

@@ -234,6 +234,7 @@ void fault_resolve(struct handler *h, struct upg_mm *mm,
 	struct upg_region *r;
 	uint64_t pg;
 
+	atomic_fetch_add_explicit(&mm->faults, 1, memory_order_relaxed);
 	r = region_lookup_get(mm, addr);
 	if (!r) {
 		/*

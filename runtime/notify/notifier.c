@@ -220,6 +220,8 @@ UPG_API int upg_interval_notifier_insert(
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
+	if (rt->remote)
+		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (n->__state != N_IDLE)
 		return -EEXIST;
 	ns = &rt->notify;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "notify/notifier.h"
@@ -123,6 +124,8 @@ static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 
 	if (!handle_live(rt) || !len || end < a || notify_callback_depth)
 		return len;
+	if (rt->remote)
+		return client_fault_in(rt, addr, len, write, false);
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);
 		uintptr_t base, stop;

@@ -18,7 +18,9 @@ static size_t copy_nofault(struct upg_runtime *rt, char *dst,
 {
 	size_t done = 0;
 
-	if (!handle_live(rt))
+	/* Daemon mode: residency is the daemon's to know; nothing copied
+	 * (docs/daemon.md). */
+	if (!handle_live(rt) || rt->remote)
 		return len;
 	while (done < len) {
 		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;

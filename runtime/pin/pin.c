@@ -188,6 +188,8 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 
 	if (!handle_live(rt))
 		return -EBADF;
+	if (rt->remote)
+		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (!out || !len || a + len < a)
 		return -EINVAL;
 	if (notify_callback_depth)

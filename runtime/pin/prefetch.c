@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "pin/pin.h"
@@ -27,6 +28,10 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 		return -EBADF;
 	if (!len || end < a)
 		return -EINVAL;
+	if (rt->remote)
+		return client_fault_in(rt, addr, len, false, true) == len ?
+			       -EFAULT :
+			       0;
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);
 		struct prefetch_req *req;

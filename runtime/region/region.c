@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -127,10 +128,41 @@ static void unmap_memfd(struct upg_region *r)
 	close(r->memfd);
 }
 
-/* Common to the three map calls.  @anon: swap-backed, store_off given. */
+/*
+ * Another process's region (upagerd): its memfd is theirs, passed to us,
+ * and so is the application mapping at @rr->addr, registered with their
+ * uffd.  We only map the alias.  The memfd must be sealed against
+ * shrinking and hold the whole region: a client that truncated it would
+ * turn our alias accesses into SIGBUS.
+ */
+static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
+{
+	struct stat st;
+	int seals;
+
+	seals = fcntl(rr->memfd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return -EPERM;
+	if (fstat(rr->memfd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < r->map_len)
+		return -EINVAL;
+	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			rr->memfd, 0);
+	if (r->alias == MAP_FAILED)
+		return -errno;
+	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	r->memfd = rr->memfd;
+	r->addr = (char *)rr->addr;
+	return 0;
+}
+
+/* Common to the map calls.  @anon: swap-backed, store_off given.
+ * @rr: another process's region (upagerd), or NULL. */
 static int region_create(struct upg_runtime *rt, struct upg_store *store,
 			 const struct map_args *a, bool anon,
 			 const struct upg_region_opts *o,
+			 const struct region_remote *rr,
 			 struct upg_region **out)
 {
 	struct upg_region *r;
@@ -140,7 +172,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	if (!r)
 		return -ENOMEM;
 	r->rt = rt;
-	r->mm = &rt->self;
+	r->mm = rr ? rr->mm : &rt->self;
 	r->length = a->length;
 	r->npages = rt_pages(rt, a->length);
 	r->map_len = r->npages << rt->page_shift;
@@ -157,7 +189,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = map_memfd(rt, r, o);
+	err = rr ? adopt_memfd(r, rr) : map_memfd(rt, r, o);
 	if (err)
 		goto out_free_pages;
 	err = region_table_insert(rt, r);
@@ -173,9 +205,13 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 out_remove:
 	region_table_remove(rt, r);
 out_unmap:
-	uffd_unregister(region_uffd(r), r->addr, r->map_len);
-	munmap(r->addr, r->map_len);
-	unmap_memfd(r);
+	if (!rr) {
+		uffd_unregister(region_uffd(r), r->addr, r->map_len);
+		munmap(r->addr, r->map_len);
+		unmap_memfd(r);
+	} else {
+		munmap(r->alias, r->map_len); /* the memfd stays the caller's */
+	}
 out_free_pages:
 	free(r->pages);
 out_free:
@@ -210,7 +246,9 @@ UPG_API int upg_region_map_store(struct upg_runtime *rt,
 	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
-	return region_create(rt, store, &a, false, opts, out);
+	if (rt->remote)
+		return -EOPNOTSUPP; /* a plugin cannot be passed to upagerd */
+	return region_create(rt, store, &a, false, opts, NULL, out);
 }
 
 UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
@@ -234,10 +272,18 @@ UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
 	if ((fl & O_ACCMODE) == O_WRONLY ||
 	    ((a.prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
 		return -EACCES;
+	if (rt->remote) {
+		struct client_map m = { .fd = fd, .length = length,
+					.store_off = a.store_off,
+					.fill_unit = a.fill_unit,
+					.prot = a.prot };
+
+		return client_region_map(rt, &m, out);
+	}
 	err = upg_store_open_file(fd, &store);
 	if (err)
 		return err;
-	err = region_create(rt, store, &a, false, opts, out);
+	err = region_create(rt, store, &a, false, opts, NULL, out);
 	upg_store_put(store); /* the region holds its own reference */
 	return err;
 }
@@ -272,6 +318,13 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 		return err;
 	if (a.store_off)
 		return -EINVAL;
+	if (rt->remote) {
+		struct client_map m = { .fd = -1, .length = length,
+					.fill_unit = a.fill_unit,
+					.prot = a.prot };
+
+		return client_region_map(rt, &m, out);
+	}
 	err = swap_get(rt, &swap);
 	if (err)
 		return err == -ENOMEM ? err : -EIO;
@@ -279,9 +332,43 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 	if (err)
 		return err;
 	a.store_off = off;
-	err = region_create(rt, swap, &a, true, opts, out);
+	err = region_create(rt, swap, &a, true, opts, NULL, out);
 	if (err)
 		swap_free(swap, off, rt_pages(rt, length) << rt->page_shift);
+	return err;
+}
+
+int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
+		      struct upg_store *store, uint64_t length,
+		      const struct upg_region_opts *opts, struct upg_region **out)
+{
+	struct upg_store *swap = NULL;
+	struct map_args a;
+	int err;
+
+	err = check_args(rt, length, opts, &a);
+	if (err)
+		return err;
+	if (!store) {
+		/* Anonymous: our own swap file, never a path of the client's. */
+		uint64_t off;
+
+		if (a.store_off)
+			return -EINVAL;
+		err = swap_get(rt, &swap);
+		if (err)
+			return err == -ENOMEM ? err : -EIO;
+		err = swap_alloc(swap, rt_pages(rt, length) << rt->page_shift,
+				 &off);
+		if (err)
+			return err;
+		a.store_off = off;
+		store = swap;
+	}
+	err = region_create(rt, store, &a, swap != NULL, opts, rr, out);
+	if (err && swap)
+		swap_free(swap, a.store_off,
+			  rt_pages(rt, length) << rt->page_shift);
 	return err;
 }
 
@@ -308,6 +395,8 @@ UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
 	if (notify_callback_depth)
 		return -EDEADLK;
 	rt = r->rt;
+	if (rt->remote)
+		return client_region_flush(r, offset, length);
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))
 		return -EINVAL;
@@ -382,9 +471,10 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		err = writeback_all(r);
 		if (err)
 			return err;
-		if (!atomic_load(&r->detached)) {
+		if (!atomic_load(&r->detached) && r->mm->local) {
 			/* Unregistering first means our munmap raises no
-			 * UNMAP event. */
+			 * UNMAP event.  (Another process's mapping is its
+			 * own to unmap.) */
 			uffd_unregister(region_uffd(r), r->addr, r->map_len);
 			munmap(r->addr, r->map_len);
 		}
@@ -401,7 +491,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 
 	budget_release(rt, atomic_load(&r->resident));
 	unmap_memfd(r);
-	if (r->anon)
+	if (r->anon && r->store == rt->swap)
 		swap_free(r->store, r->store_off, r->map_len);
 	upg_store_put(r->store);
 	free(r->pages);
@@ -427,6 +517,8 @@ UPG_API int upg_region_unmap_flags(struct upg_region *r, unsigned flags)
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
+	if (r->rt->remote)
+		return client_region_unmap(r, flags);
 	return region_unmap(r, flags);
 }
 
@@ -470,6 +562,13 @@ UPG_API int upg_region_stats(struct upg_region *r,
 		return -EINVAL;
 	s.length = r->length;
 	s.numa_policy = r->numa_policy;
+	if (r->rt->remote) {
+		int err = client_region_stats(r, &s);
+
+		if (err)
+			return err;
+		goto out;
+	}
 	for (pg = 0; pg < r->npages; pg++) {
 		uint32_t v = atomic_load(region_page(r, pg));
 
@@ -481,6 +580,7 @@ UPG_API int upg_region_stats(struct upg_region *r,
 		}
 	}
 	region_numa_count(r, s.node_pages, UPG_MAX_NUMA_NODES);
+out:
 	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
 	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
 	return 0;

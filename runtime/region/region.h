@@ -63,12 +63,21 @@ struct upg_region {
 	 * only the final writeback is left to retry. */
 	bool torn_down;
 
+	/* Per-region counts (upagerd reports them per client and region). */
+	_Atomic uint64_t n_filled, n_evicted, n_written, n_errors;
+
 	/* Writeback errors, errseq-style (writeback/errseq.c). */
 	_Atomic uint64_t err_seq;
 	_Atomic int err_last;
 	uint64_t flush_cursor;
 
 	struct upg_region *zombie_next;
+
+	/* Daemon mode (client/): the daemon's name for the region, the
+	 * memfd of the pin counts, the runtime's list. */
+	uint64_t remote_id;
+	int pinfd;
+	struct upg_region *client_next;
 };
 
 static inline _Atomic uint32_t *region_page(struct upg_region *r,
@@ -111,6 +120,30 @@ static inline void region_put(struct upg_region *r)
  * Context: any thread; takes the read side of rt->regions_lock briefly.
  */
 struct upg_region *region_lookup_get(struct upg_mm *mm, uintptr_t addr);
+
+/* Another process's region (upagerd): what its client passed. */
+struct region_remote {
+	struct upg_mm *mm;  /* the client's address space */
+	uintptr_t addr;     /* the application mapping there */
+	int memfd;          /* sealed F_SEAL_SHRINK; owned by the region on
+			     * success, still the caller's on failure */
+};
+
+/**
+ * region_map_remote() - a region whose application mapping lives in
+ * another process (upagerd): map the alias of the passed memfd, service
+ * faults through @rr->mm's uffd.
+ * @store: the store (a reference is taken), or NULL for anonymous memory
+ *         backed by the runtime's own swap file.
+ * @opts:  prot, store_offset, fill_unit as for the map calls.
+ * Return: 0; -EPERM (memfd not sealed against shrinking), -EINVAL (memfd
+ * smaller than the region, bad option), -ENOMEM, -EIO.
+ * Context: not a handler thread.
+ */
+int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
+		      struct upg_store *store, uint64_t length,
+		      const struct upg_region_opts *opts,
+		      struct upg_region **out);
 
 /* Table membership (region/region_table.c).  Context: not a handler. */
 int region_table_insert(struct upg_runtime *rt, struct upg_region *r);

@@ -50,5 +50,8 @@ UPG_API int upg_region_err_check(struct upg_region *r, uint64_t *since)
 		return -EBADF;
 	if (!since)
 		return -EINVAL;
+	/* upagerd sees the errors: flush reports them in daemon mode. */
+	if (r->rt->remote)
+		return -EOPNOTSUPP;
 	return errseq_check(r, since);
 }

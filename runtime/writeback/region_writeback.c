@@ -73,6 +73,8 @@ static void finish(struct upg_region *r, struct wb_page *w)
 		else
 			new |= PS_HAS_DATA;
 	} while (!ps_cas(p, &s, new));
+	atomic_fetch_add_explicit(w->err ? &r->n_errors : &r->n_written, 1,
+				  memory_order_relaxed);
 	ps_wake(p, s);
 }
 

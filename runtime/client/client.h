@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client - the library side of daemon mode (upg_runtime_connect(), or
+ * UPAGER_SOCKET set for upg_runtime_create()).
+ *
+ * The runtime object is the same type; rt->remote says its regions are
+ * serviced by upagerd.  The client creates each region's memfd (sealed
+ * against shrinking and growing), maps it, registers it with its own
+ * userfaultfd, and passes the memfd and the store's fd to the daemon
+ * (SCM_RIGHTS), which services the faults from then on.  Control calls
+ * (flush, unmap, stats, fault-in) are requests on the socket, one at a
+ * time per runtime, each bounded by a timeout.  Calls this version does
+ * not carry to the daemon return -EOPNOTSUPP (docs/daemon.md).
+ */
+#ifndef UPAGER_CLIENT_H
+#define UPAGER_CLIENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct upg_runtime;
+struct upg_region;
+struct upg_stats;
+struct upg_region_stats;
+
+struct client_conn {
+	int sock;
+	pthread_mutex_t lock; /* one request in flight */
+	struct proto_conn conn;
+	uint64_t seq;
+	uint64_t client_id;
+	uint64_t next_region_id;
+	int broken; /* sticky: the daemon is gone (-ECONNRESET ...) */
+	struct upg_region *regions; /* r->client_next */
+};
+
+/* Parameters of a region to map through the daemon. */
+struct client_map {
+	int fd;            /* the file, or -1: anonymous */
+	uint64_t length;
+	uint64_t store_off;
+	uint64_t fill_unit;
+	int prot;
+};
+
+/**
+ * client_connect() - connect @rt (options applied) to the daemon at
+ * @path and say HELLO with a new userfaultfd.
+ * Return: 0; -ENOENT (no daemon there), -EACCES, -ECONNREFUSED,
+ * -EPROTONOSUPPORT, -ETIMEDOUT, -EOPNOTSUPP (userfaultfd lacking).
+ */
+int client_connect(struct upg_runtime *rt, const char *path);
+/* Unmap every region, say BYE, close.  0, or the first region's error
+ * (then nothing is closed). */
+int client_destroy(struct upg_runtime *rt);
+
+int client_region_map(struct upg_runtime *rt, const struct client_map *m,
+		      struct upg_region **out);
+int client_region_unmap(struct upg_region *r, unsigned flags);
+int client_region_flush(struct upg_region *r, uint64_t offset,
+			uint64_t length);
+int client_region_stats(struct upg_region *r, struct upg_region_stats *st);
+int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
+/* Fault-in through the daemon: bytes not faulted in. */
+size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,
+		       bool write, bool async);
+
+#endif

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regions in daemon mode: made here (memfd, mapping, registration with our
+ * userfaultfd), serviced by upagerd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "client/client_rpc.h"
+#include "common/handles.h"
+#include "common/log.h"
+#include "region/region.h"
+
+static int make_memfd(const char *name, uint64_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	/* The daemon maps it: it must not shrink under the daemon (it
+	 * refuses a memfd without this seal). */
+	if (ftruncate(fd, (off_t)len) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int client_region_map(struct upg_runtime *rt, const struct client_map *m,
+		      struct upg_region **out)
+{
+	struct client_conn *cc = rt->remote;
+	struct upg_region *r = calloc(1, sizeof(*r));
+	struct proto_msg req;
+	int fds[3], err;
+
+	if (!r)
+		return -ENOMEM;
+	r->rt = rt;
+	r->mm = &rt->self;
+	r->length = m->length;
+	r->npages = rt_pages(rt, m->length);
+	r->map_len = r->npages << rt->page_shift;
+	r->prot = m->prot;
+	r->anon = m->fd < 0;
+	r->pinfd = -1;
+	r->memfd = make_memfd("upager-region", r->map_len);
+	if (r->memfd < 0) {
+		err = r->memfd;
+		goto out_free;
+	}
+	/* Pin counts shared with the daemon (protocol v1 passes the memfd;
+	 * this version keeps them at zero). */
+	r->pinfd = make_memfd("upager-pins", r->npages * sizeof(uint32_t));
+	if (r->pinfd < 0) {
+		err = r->pinfd;
+		goto out_close;
+	}
+	r->addr = mmap(NULL, r->map_len, r->prot, MAP_SHARED, r->memfd, 0);
+	if (r->addr == MAP_FAILED) {
+		err = -errno;
+		goto out_close;
+	}
+	madvise(r->addr, r->map_len, MADV_DONTFORK);
+	err = uffd_register(&rt->self.uffd, r->addr, r->map_len,
+			    r->prot & PROT_WRITE);
+	if (err)
+		goto out_unmap;
+
+	pthread_mutex_lock(&cc->lock);
+	r->remote_id = ++cc->next_region_id;
+	pthread_mutex_unlock(&cc->lock);
+	proto_msg_init(&req, PROTO_REGION_ADD, 0);
+	req.u.region_add = (struct proto_region_add){
+		.region_id = r->remote_id,
+		.addr = (uintptr_t)r->addr,
+		.length = m->length,
+		.store_offset = m->store_off,
+		.flags = r->anon ? PROTO_REGION_ANON : 0,
+		.prot = (uint32_t)r->prot,
+		.fill_pages = (uint32_t)(m->fill_unit >> rt->page_shift),
+		.numa_node = -1,
+	};
+	fds[0] = r->memfd;
+	fds[1] = r->pinfd;
+	fds[2] = m->fd;
+	err = client_rpc_status(rt, &req, fds, r->anon ? 2 : 3, NULL);
+	if (err)
+		goto out_unregister;
+	err = handle_add(r);
+	if (err)
+		goto out_remove;
+	pthread_mutex_lock(&cc->lock);
+	r->client_next = cc->regions;
+	cc->regions = r;
+	pthread_mutex_unlock(&cc->lock);
+	*out = r;
+	return 0;
+
+out_remove:
+	proto_msg_init(&req, PROTO_REGION_REMOVE, 0);
+	req.u.region_remove.region_id = r->remote_id;
+	client_rpc_status(rt, &req, NULL, 0, NULL);
+out_unregister:
+	uffd_unregister(&rt->self.uffd, r->addr, r->map_len);
+out_unmap:
+	munmap(r->addr, r->map_len);
+out_close:
+	if (r->pinfd >= 0)
+		close(r->pinfd);
+	close(r->memfd);
+out_free:
+	free(r);
+	return err;
+}
+
+int client_region_unmap(struct upg_region *r, unsigned flags)
+{
+	struct upg_runtime *rt = r->rt;
+	struct client_conn *cc = rt->remote;
+	struct upg_region **pp;
+	struct proto_msg req;
+	int err;
+
+	proto_msg_init(&req, PROTO_REGION_REMOVE, 0);
+	req.u.region_remove.region_id = r->remote_id;
+	req.u.region_remove.flags =
+		flags & UPG_UNMAP_WAIT_PINS ? PROTO_REMOVE_WAIT_PINS : 0;
+	/* The daemon wrote everything back, or nothing is released. */
+	err = client_rpc_status(rt, &req, NULL, 0, NULL);
+	if (err)
+		return err;
+	pthread_mutex_lock(&cc->lock);
+	for (pp = &cc->regions; *pp && *pp != r; pp = &(*pp)->client_next)
+		;
+	if (*pp)
+		*pp = r->client_next;
+	pthread_mutex_unlock(&cc->lock);
+	uffd_unregister(&rt->self.uffd, r->addr, r->map_len);
+	munmap(r->addr, r->map_len);
+	close(r->memfd);
+	close(r->pinfd);
+	handle_del(r);
+	/* Kept until destroy: a stale handle never points to reused memory. */
+	pthread_rwlock_wrlock(&rt->regions_lock);
+	r->zombie_next = rt->zombies;
+	rt->zombies = r;
+	pthread_rwlock_unlock(&rt->regions_lock);
+	return 0;
+}
+
+int client_region_flush(struct upg_region *r, uint64_t offset,
+			uint64_t length)
+{
+	struct proto_msg req;
+
+	if (offset & (r->rt->page_size - 1) || offset > r->length ||
+	    (length && length > r->length - offset))
+		return -EINVAL;
+	proto_msg_init(&req, PROTO_FLUSH, 0);
+	req.u.flush = (struct proto_range){ .region_id = r->remote_id,
+					    .offset = offset,
+					    .length = length };
+	return client_rpc_status(r->rt, &req, NULL, 0, NULL);
+}
+
+int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
+{
+	struct proto_msg req, rep;
+	uint32_t i;
+	int err;
+
+	proto_msg_init(&req, PROTO_STATS, 0);
+	req.u.stats.scope = PROTO_SCOPE_REGIONS;
+	err = client_rpc(r->rt, &req, NULL, 0, &rep, 0);
+	if (err)
+		return err;
+	err = -ENOENT;
+	if (rep.hdr.type == PROTO_REGIONS_REPLY) {
+		for (i = 0; i < rep.u.regions_reply.count; i++) {
+			struct proto_region_rec *x = &rep.u.regions_reply.recs[i];
+
+			if (x->region_id != r->remote_id)
+				continue;
+			st->length = r->length;
+			st->resident_bytes = x->resident_bytes;
+			if (st->sz > offsetof(struct upg_region_stats,
+					      dirty_bytes))
+				st->dirty_bytes = x->dirty_bytes;
+			err = 0;
+		}
+	} else if (rep.hdr.type == PROTO_REPLY) {
+		err = rep.u.reply.status ? rep.u.reply.status : -EPROTO;
+	}
+	proto_msg_release(&rep);
+	return err;
+}
+
+int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
+{
+	struct proto_msg req, rep;
+	uint32_t i;
+	int err;
+
+	proto_msg_init(&req, PROTO_STATS, 0);
+	req.u.stats.scope = PROTO_SCOPE_SELF;
+	err = client_rpc(rt, &req, NULL, 0, &rep, 0);
+	if (err)
+		return err;
+	if (rep.hdr.type != PROTO_STATS_REPLY) {
+		err = rep.hdr.type == PROTO_REPLY && rep.u.reply.status ?
+			      rep.u.reply.status :
+			      -EPROTO;
+		proto_msg_release(&rep);
+		return err;
+	}
+	for (i = 0; i < rep.u.stats_reply.count; i++) {
+		uint64_t v = rep.u.stats_reply.counters[i].value;
+
+		switch (rep.u.stats_reply.counters[i].id) {
+		case PROTO_CTR_FAULTS_MISSING: st->faults_missing = v; break;
+		case PROTO_CTR_PAGES_FILLED: st->pages_filled = v; break;
+		case PROTO_CTR_PAGES_EVICTED: st->pages_evicted = v; break;
+		case PROTO_CTR_PAGES_WRITTEN_BACK:
+			st->pages_written_back = v;
+			break;
+		case PROTO_CTR_RESIDENT_BYTES: st->resident_bytes = v; break;
+		case PROTO_CTR_BUDGET_BYTES: st->budget_bytes = v; break;
+		case PROTO_CTR_IO_ERRORS: st->io_errors = v; break;
+		default: break;
+		}
+	}
+	proto_msg_release(&rep);
+	return 0;
+}
+
+size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,
+		       bool write, bool async)
+{
+	struct client_conn *cc = rt->remote;
+	uintptr_t a = (uintptr_t)addr;
+	struct upg_region *r;
+	struct proto_msg req;
+	uint64_t not_done = 0;
+	uintptr_t base;
+	size_t n;
+
+	pthread_mutex_lock(&cc->lock);
+	for (r = cc->regions; r; r = r->client_next)
+		if (a >= (uintptr_t)r->addr && a - (uintptr_t)r->addr < r->map_len)
+			break;
+	pthread_mutex_unlock(&cc->lock);
+	if (!r)
+		return len;
+	base = (uintptr_t)r->addr;
+	n = len < r->map_len - (a - base) ? len : r->map_len - (a - base);
+	proto_msg_init(&req, PROTO_FAULT_IN, 0);
+	req.u.fault_in.range = (struct proto_range){
+		.region_id = r->remote_id,
+		.offset = (a - base) & ~(uint64_t)(rt->page_size - 1),
+	};
+	req.u.fault_in.range.length =
+		rt_pages(rt, a - base + n) * rt->page_size -
+		req.u.fault_in.range.offset;
+	req.u.fault_in.flags = (write ? PROTO_FAULT_IN_WRITE : 0) |
+			       (async ? PROTO_FAULT_IN_ASYNC : 0);
+	if (client_rpc_status(rt, &req, NULL, 0, &not_done) || not_done)
+		return len;
+	return len - n;
+}

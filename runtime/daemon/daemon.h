@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon - upagerd: one runtime (one budget, one pool of handler threads)
+ * serving the regions of many client processes.
+ *
+ * A client connects to the unix socket and says HELLO with its userfaultfd;
+ * the daemon makes it an address space of the runtime (struct upg_mm), so
+ * the handler threads read its faults with everyone else's.  Each
+ * REGION_ADD brings the client's memfd (sealed against shrinking) and its
+ * store; the daemon maps only the alias and services the region like its
+ * own: fills, eviction under the global budget, writeback.  The control
+ * requests (flush, remove, fault-in, stats) are served by the daemon's main
+ * thread, one at a time, each wait on a client bounded.  A client that
+ * goes away has its dirty pages written back and its memory released.
+ * The wire format is runtime/proto/ (docs/protocol.md).
+ */
+#ifndef UPAGER_DAEMON_H
+#define UPAGER_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "core/runtime.h"
+#include "proto/proto.h"
+
+struct daemon_opts {
+	const char *socket_path;
+	uint64_t budget_bytes;
+	unsigned threads;
+	uint64_t client_cap_bytes; /* 0: none */
+	unsigned socket_mode;      /* permission bits of the socket */
+	bool foreground;
+	bool syslog;
+	int log_level;             /* enum upg_log_level */
+	const char *swap_dir;
+	upg_log_fn log_fn; /* NULL: stderr */
+};
+
+struct daemon_region {
+	uint64_t id; /* the client's cookie */
+	struct upg_region *r;
+	struct daemon_region *next;
+};
+
+struct daemon_client {
+	struct daemon *d;
+	uint64_t id;
+	int sock;
+	struct proto_conn conn;
+	struct ucred cred;
+	char name[PROTO_NAME_MAX + 1];
+	bool hello_done;
+	bool privileged; /* root or the daemon's owner: may see others */
+	struct upg_mm *mm; /* after HELLO */
+	struct daemon_region *regions;
+	unsigned nr_regions;
+	uint64_t cap_bytes;
+	struct daemon_client *next;
+};
+
+struct daemon {
+	struct daemon_opts o;
+	struct upg_runtime *rt;
+	int listen_fd;
+	int epfd;
+	int signal_fd;
+	uid_t owner_uid;
+	uint64_t next_client_id;
+	struct daemon_client *clients;
+	unsigned nr_clients;
+	/* Clients gone whose writeback failed: retried every second. */
+	struct daemon_client *dying;
+	/* Address spaces of clients gone: freed after the runtime. */
+	struct upg_mm *dead_mms;
+	bool stopping;
+};
+
+/**
+ * daemon_run() - create the runtime and the socket, serve until SIGTERM or
+ * SIGINT, then write back every client's pages and stop.
+ * Return: 0 on a clean stop; a negative errno if the daemon could not
+ * start, or if some client's pages could not be written back at the end.
+ */
+int daemon_run(const struct daemon_opts *o, upg_log_fn log_fn);
+
+/* server.c */
+void daemon_drop_client(struct daemon *d, struct daemon_client *c,
+			const char *why);
+int daemon_send(struct daemon_client *c, const struct proto_msg *m);
+int daemon_reply(struct daemon_client *c, uint64_t seq, int status,
+		 uint64_t value);
+
+/* requests.c: one request of @c; false if the client must be dropped. */
+bool daemon_request(struct daemon *d, struct daemon_client *c,
+		    struct proto_msg *m);
+/* Write back and release every region of @c.  0, or the first error (the
+ * regions not released stay, with their data). */
+int daemon_release_regions(struct daemon *d, struct daemon_client *c);
+
+/* stats.c */
+int daemon_stats(struct daemon *d, struct daemon_client *c,
+		 const struct proto_msg *m);
+
+#endif

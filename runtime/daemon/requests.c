@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The requests of one client.  Everything a client sends is checked here
+ * before it touches the runtime: the fds it passes (a uffd, a memfd sealed
+ * against shrinking, a regular file or block device as store), the ranges,
+ * the region ids (a client names only its own regions).  A bad request is
+ * answered with a negative errno; only a client that breaks the protocol
+ * (no HELLO first, unknown direction) is dropped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "fault/fault.h"
+#include "pin/pin.h"
+#include "region/region.h"
+
+static struct daemon_region *find_region(struct daemon_client *c, uint64_t id)
+{
+	struct daemon_region *dr;
+
+	for (dr = c->regions; dr && dr->id != id; dr = dr->next)
+		;
+	return dr;
+}
+
+/* The features the client enabled on its uffd, from /proc (the daemon
+ * cannot ask the uffd itself: UFFDIO_API is done once, by the client). */
+static int uffd_features(int fd, uint64_t *features)
+{
+	char path[64], line[256];
+	unsigned long long api, feat, ioctls;
+	int ret = -EINVAL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "API:\t%llx:%llx:%llx", &api, &feat,
+			   &ioctls) == 3) {
+			*features = feat;
+			ret = 0;
+		}
+	fclose(f);
+	return ret;
+}
+
+static int hello(struct daemon *d, struct daemon_client *c,
+		 struct proto_msg *m)
+{
+	struct proto_msg r;
+	struct upg_mm *mm;
+	uint64_t feat = 0;
+	int version, fd, err;
+
+	proto_msg_init(&r, PROTO_HELLO_REPLY, m->hdr.seq);
+	version = proto_pick_version(m->u.hello.version_min,
+				     m->u.hello.version_max);
+	fd = proto_msg_take_fd(m, 0);
+	err = version < 0 ? version : 0;
+	if (!err && (fd < 0 || !proto_fd_is_uffd(fd)))
+		err = -EBADF;
+	if (!err)
+		err = uffd_features(fd, &feat);
+	if (!err && (feat & UFFD_REQUIRED_FEATURES) != UFFD_REQUIRED_FEATURES)
+		err = -EOPNOTSUPP;
+	mm = err ? NULL : calloc(1, sizeof(*mm));
+	if (!err && !mm)
+		err = -ENOMEM;
+	if (!err) {
+		mm->uffd.fd = fd;
+		/* No poison markers in another process's mappings (nobody
+		 * could clear them): its threads get SIGBUS by signal. */
+		mm->uffd.features = feat & ~(uint64_t)UFFD_FEATURE_POISON;
+		mm->uffd.continue_wp = feat & UFFD_FEATURE_POISON;
+		mm->uffd.mode = UPG_UFFD_KERNEL;
+		mm->uffd.pid = c->cred.pid;
+		mm->owner = c;
+		err = handlers_add_mm(d->rt, mm);
+		if (err) {
+			free(mm);
+			mm = NULL;
+		}
+	}
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		rt_warn(d->rt, "client %llu: HELLO refused: %s",
+			(unsigned long long)c->id, strerror(-err));
+	} else {
+		c->mm = mm;
+		c->hello_done = true;
+		c->cap_bytes = m->u.hello.cap_bytes;
+		snprintf(c->name, sizeof(c->name), "%s",
+			 m->u.hello.name[0] ? m->u.hello.name : "?");
+	}
+	r.u.hello_reply.status = err;
+	r.u.hello_reply.version = err ? 0 : (uint16_t)version;
+	r.u.hello_reply.features = 0;
+	r.u.hello_reply.client_id = c->id;
+	r.u.hello_reply.budget_bytes = d->rt->budget_pages << d->rt->page_shift;
+	r.u.hello_reply.page_size = (uint32_t)d->rt->page_size;
+	if (daemon_send(c, &r))
+		return -EPIPE;
+	return err;
+}
+
+static int region_add(struct daemon *d, struct daemon_client *c,
+		      struct proto_msg *m)
+{
+	const struct proto_region_add *a = &m->u.region_add;
+	bool anon = a->flags & PROTO_REGION_ANON;
+	int memfd = proto_msg_take_fd(m, 0);
+	int store_fd = anon ? -1 : proto_msg_take_fd(m, 2);
+	UPG_OPTS(upg_region_opts, o);
+	struct region_remote rr;
+	struct upg_store *st = NULL;
+	struct daemon_region *dr;
+	int err = 0;
+
+	if (find_region(c, a->region_id))
+		err = -EEXIST;
+	else if (a->memfd_offset || (a->addr & (d->rt->page_size - 1)))
+		err = -EINVAL;
+	else if (!proto_fd_is_memfd_sealed(memfd))
+		err = -EPERM;
+	else if (!anon && !proto_fd_is_store(store_fd))
+		err = -ENODEV;
+	if (err)
+		goto out;
+	o.prot = (a->flags & PROTO_REGION_READONLY) || !(a->prot & PROT_WRITE) ?
+			 PROT_READ :
+			 PROT_READ | PROT_WRITE;
+	o.store_offset = a->store_offset;
+	o.fill_unit = (uint64_t)a->fill_pages << d->rt->page_shift;
+	if (!anon) {
+		err = upg_store_open_file(store_fd, &st);
+		if (err)
+			goto out;
+	}
+	dr = calloc(1, sizeof(*dr));
+	if (!dr) {
+		err = -ENOMEM;
+		goto out;
+	}
+	rr = (struct region_remote){ .mm = c->mm, .addr = a->addr,
+				     .memfd = memfd };
+	err = region_map_remote(d->rt, &rr, st, a->length, &o, &dr->r);
+	if (err) {
+		free(dr);
+		goto out;
+	}
+	memfd = -1; /* the region's now */
+	dr->id = a->region_id;
+	dr->next = c->regions;
+	c->regions = dr;
+	c->nr_regions++;
+out:
+	if (st)
+		upg_store_put(st);
+	if (memfd >= 0)
+		close(memfd);
+	if (store_fd >= 0)
+		close(store_fd);
+	if (err)
+		rt_info(d->rt, "client %llu: REGION_ADD refused: %s",
+			(unsigned long long)c->id, strerror(-err));
+	return err;
+}
+
+static int region_remove(struct daemon_client *c, const struct proto_msg *m)
+{
+	struct daemon_region **pp, *dr;
+	unsigned flags = m->u.region_remove.flags & PROTO_REMOVE_WAIT_PINS ?
+				 UPG_UNMAP_WAIT_PINS :
+				 0;
+	int err;
+
+	for (pp = &c->regions; (dr = *pp) && dr->id != m->u.region_remove.region_id;
+	     pp = &dr->next)
+		;
+	if (!dr)
+		return -ENOENT;
+	err = upg_region_unmap_flags(dr->r, flags);
+	if (err)
+		return err;
+	*pp = dr->next;
+	c->nr_regions--;
+	free(dr);
+	return 0;
+}
+
+/* A range of a region: its pages [*first, *end).  -ENOENT, -EINVAL. */
+static int range_pages(struct daemon_client *c, const struct proto_range *q,
+		       struct upg_region **r, uint64_t *first, uint64_t *end)
+{
+	struct daemon_region *dr = find_region(c, q->region_id);
+	uint64_t len;
+
+	if (!dr)
+		return -ENOENT;
+	*r = dr->r;
+	len = q->length ? q->length : (*r)->length - q->offset;
+	if (q->offset > (*r)->length || len > (*r)->length - q->offset ||
+	    (q->offset & ((*r)->rt->page_size - 1)))
+		return -EINVAL;
+	*first = q->offset >> (*r)->rt->page_shift;
+	*end = rt_pages((*r)->rt, q->offset + len);
+	return 0;
+}
+
+static int fault_in(struct daemon_client *c, const struct proto_msg *m,
+		    uint64_t *not_done)
+{
+	const struct proto_fault_in *f = &m->u.fault_in;
+	bool write = f->flags & PROTO_FAULT_IN_WRITE;
+	struct upg_region *r;
+	uint64_t first, end;
+	int err;
+
+	err = range_pages(c, &f->range, &r, &first, &end);
+	if (err)
+		return err;
+	if (write && !(r->prot & PROT_WRITE))
+		return -EACCES;
+	if (f->flags & PROTO_FAULT_IN_ASYNC)
+		daemon_reply(c, m->hdr.seq, 0, 0);
+	err = fault_in_pages(NULL, r, first, end, write);
+	*not_done = err ? (end - first) << r->rt->page_shift : 0;
+	return 0;
+}
+
+int daemon_release_regions(struct daemon *d, struct daemon_client *c)
+{
+	(void)d;
+	while (c->regions) {
+		struct daemon_region *dr = c->regions;
+		int err = upg_region_unmap_flags(dr->r, UPG_UNMAP_WAIT_PINS);
+
+		if (err)
+			return err;
+		c->regions = dr->next;
+		c->nr_regions--;
+		free(dr);
+	}
+	return 0;
+}
+
+bool daemon_request(struct daemon *d, struct daemon_client *c,
+		    struct proto_msg *m)
+{
+	unsigned type = m->hdr.type;
+	uint64_t value = 0;
+	int err;
+
+	if (!proto_type_from_client(type)) {
+		daemon_drop_client(d, c, "sent a daemon-only message");
+		return false;
+	}
+	if (type == PROTO_HELLO) {
+		if (c->hello_done) {
+			daemon_drop_client(d, c, "second HELLO");
+			return false;
+		}
+		err = hello(d, c, m);
+		if (err == -EPIPE || (err && !c->hello_done)) {
+			daemon_drop_client(d, c, "handshake failed");
+			return false;
+		}
+		return true;
+	}
+	if (!c->hello_done) {
+		daemon_drop_client(d, c, "no HELLO first");
+		return false;
+	}
+	switch (type) {
+	case PROTO_REGION_ADD:
+		err = region_add(d, c, m);
+		break;
+	case PROTO_REGION_REMOVE:
+		err = region_remove(c, m);
+		break;
+	case PROTO_FLUSH: {
+		struct daemon_region *dr = find_region(c, m->u.flush.region_id);
+
+		err = dr ? upg_region_flush(dr->r, m->u.flush.offset,
+					    m->u.flush.length) :
+			   -ENOENT;
+		break;
+	}
+	case PROTO_FAULT_IN:
+		err = fault_in(c, m, &value);
+		if (m->u.fault_in.flags & PROTO_FAULT_IN_ASYNC)
+			return true; /* answered at once */
+		break;
+	case PROTO_STATS:
+		err = daemon_stats(d, c, m);
+		if (!err)
+			return true; /* the stats reply is the answer */
+		break;
+	case PROTO_BYE:
+		err = daemon_release_regions(d, c);
+		daemon_reply(c, m->hdr.seq, err, 0);
+		if (!err) {
+			daemon_drop_client(d, c, "said BYE");
+			return false;
+		}
+		return true;
+	case PROTO_INVALIDATE_ACK:
+		return true; /* no invalidation is sent in this version */
+	default:
+		err = -EOPNOTSUPP;
+		break;
+	}
+	if (daemon_reply(c, m->hdr.seq, err, value)) {
+		daemon_drop_client(d, c, "not reading its replies");
+		return false;
+	}
+	return true;
+}
