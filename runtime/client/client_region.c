@@ -233,6 +233,9 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 			st->pages_written_back = v;
 			break;
 		case PROTO_CTR_RESIDENT_BYTES: st->resident_bytes = v; break;
+		case PROTO_CTR_RESIDENT_PEAK_BYTES:
+			st->resident_peak_bytes = v;
+			break;
 		case PROTO_CTR_BUDGET_BYTES: st->budget_bytes = v; break;
 		case PROTO_CTR_IO_ERRORS: st->io_errors = v; break;
 		default: break;

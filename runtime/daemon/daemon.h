@@ -57,6 +57,8 @@ struct daemon_client {
 	struct daemon_region *regions;
 	unsigned nr_regions;
 	uint64_t cap_bytes;
+	/* Counts of the client's regions released already. */
+	uint64_t gone_fills, gone_evictions, gone_writebacks, gone_errors;
 	struct daemon_client *next;
 };
 
@@ -99,7 +101,9 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
  * regions not released stay, with their data). */
 int daemon_release_regions(struct daemon *d, struct daemon_client *c);
 
-/* stats.c */
+/* stats.c: keep @r's counts in its client's totals (before release). */
+void daemon_count_region(struct daemon_client *c, struct upg_region *r);
+
 int daemon_stats(struct daemon *d, struct daemon_client *c,
 		 const struct proto_msg *m);
 

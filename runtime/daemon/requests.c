@@ -56,7 +56,7 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		 struct proto_msg *m)
 {
 	struct proto_msg r;
-	struct upg_mm *mm;
+	struct upg_mm *mm = NULL;
 	uint64_t feat = 0;
 	int version, fd, err;
 
@@ -65,6 +65,8 @@ static int hello(struct daemon *d, struct daemon_client *c,
 				     m->u.hello.version_max);
 	fd = proto_msg_take_fd(m, 0);
 	err = version < 0 ? version : 0;
+	if (!err && m->nfds == 0)
+		goto monitor; /* upagerctl: figures only */
 	if (!err && (fd < 0 || !proto_fd_is_uffd(fd)))
 		err = -EBADF;
 	if (!err)
@@ -95,6 +97,7 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		rt_warn(d->rt, "client %llu: HELLO refused: %s",
 			(unsigned long long)c->id, strerror(-err));
 	} else {
+monitor:
 		c->mm = mm;
 		c->hello_done = true;
 		c->cap_bytes = m->u.hello.cap_bytes;
@@ -191,6 +194,8 @@ static int region_remove(struct daemon_client *c, const struct proto_msg *m)
 	err = upg_region_unmap_flags(dr->r, flags);
 	if (err)
 		return err;
+	/* Unmapped regions are zombies: their counts stay readable. */
+	daemon_count_region(c, dr->r);
 	*pp = dr->next;
 	c->nr_regions--;
 	free(dr);
@@ -246,6 +251,7 @@ int daemon_release_regions(struct daemon *d, struct daemon_client *c)
 
 		if (err)
 			return err;
+		daemon_count_region(c, dr->r);
 		c->regions = dr->next;
 		c->nr_regions--;
 		free(dr);
@@ -279,6 +285,11 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
 	if (!c->hello_done) {
 		daemon_drop_client(d, c, "no HELLO first");
 		return false;
+	}
+	/* A monitor (no uffd) asks for figures, nothing else. */
+	if (!c->mm && type != PROTO_STATS && type != PROTO_BYE) {
+		err = -EPERM;
+		goto reply;
 	}
 	switch (type) {
 	case PROTO_REGION_ADD:
@@ -319,6 +330,7 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
 		err = -EOPNOTSUPP;
 		break;
 	}
+reply:
 	if (daemon_reply(c, m->hdr.seq, err, value)) {
 		daemon_drop_client(d, c, "not reading its replies");
 		return false;

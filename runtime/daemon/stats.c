@@ -32,11 +32,24 @@ static void region_sums(struct upg_region *r, struct client_sums *s)
 			s->dirty += r->rt->page_size;
 }
 
+void daemon_count_region(struct daemon_client *c, struct upg_region *r)
+{
+	c->gone_fills += LD(r->n_filled);
+	c->gone_evictions += LD(r->n_evicted);
+	c->gone_writebacks += LD(r->n_written);
+	c->gone_errors += LD(r->n_errors);
+}
+
+/* The client's counts: of its regions now, and of those it released. */
 static void client_sums(struct daemon_client *c, struct client_sums *s)
 {
 	struct daemon_region *dr;
 
 	memset(s, 0, sizeof(*s));
+	s->fills = c->gone_fills;
+	s->evictions = c->gone_evictions;
+	s->writebacks = c->gone_writebacks;
+	s->errors = c->gone_errors;
 	for (dr = c->regions; dr; dr = dr->next)
 		region_sums(dr->r, s);
 }
@@ -75,6 +88,9 @@ static int stats_self(struct daemon *d, struct daemon_client *c,
 	PUT(PROTO_CTR_PAGES_WRITTEN_BACK, s.writebacks);
 	PUT(PROTO_CTR_RESIDENT_BYTES, s.resident);
 	PUT(PROTO_CTR_BUDGET_BYTES, d->rt->budget_pages << d->rt->page_shift);
+	/* The daemon's peak: the one budget all clients share. */
+	PUT(PROTO_CTR_RESIDENT_PEAK_BYTES,
+	    atomic_load(&d->rt->resident_peak) << d->rt->page_shift);
 	PUT(PROTO_CTR_IO_ERRORS, s.errors);
 	PUT(PROTO_CTR_REGIONS, only ? 1 : c->nr_regions);
 	return send_counters(c, m->hdr.seq, ctr, n);
@@ -87,12 +103,10 @@ static int stats_daemon(struct daemon *d, struct daemon_client *c,
 	struct proto_counter ctr[24];
 	uint32_t n = 0;
 	struct daemon_client *k;
-	uint64_t regions = 0;
+	uint64_t regions = 0, clients = 0;
 
 	if (upg_runtime_stats(d->rt, &st))
 		return -EIO;
-	for (k = d->clients; k; k = k->next)
-		regions += k->nr_regions;
 	PUT(PROTO_CTR_FAULTS_MISSING, st.faults_missing);
 	PUT(PROTO_CTR_FAULTS_WP, st.faults_wp);
 	PUT(PROTO_CTR_FAULTS_MINOR, st.faults_minor);
@@ -111,7 +125,11 @@ static int stats_daemon(struct daemon *d, struct daemon_client *c,
 	PUT(PROTO_CTR_PINNED_BYTES, st.pinned_bytes);
 	PUT(PROTO_CTR_NOTIFIER_CALLBACKS, st.notifier_callbacks);
 	PUT(PROTO_CTR_BYTES_FAULTED_IN, st.bytes_faulted_in);
-	PUT(PROTO_CTR_CLIENTS, d->nr_clients);
+	for (k = d->clients, regions = 0; k; k = k->next) {
+		regions += k->nr_regions;
+		clients += k->mm != NULL;
+	}
+	PUT(PROTO_CTR_CLIENTS, clients);
 	PUT(PROTO_CTR_REGIONS, regions);
 	return send_counters(c, m->hdr.seq, ctr, n);
 }
@@ -125,8 +143,9 @@ static int stats_clients(struct daemon *d, struct daemon_client *c,
 	struct proto_msg r;
 	int err;
 
+	/* Clients that map regions; monitors (upagerctl) are not listed. */
 	for (k = d->clients; k; k = k->next)
-		total += k->hello_done && (c->privileged || k == c);
+		total += k->mm && (c->privileged || k == c);
 	recs = calloc(total ? total : 1, sizeof(*recs));
 	if (!recs)
 		return -ENOMEM;
@@ -135,7 +154,7 @@ static int stats_clients(struct daemon *d, struct daemon_client *c,
 		struct proto_client_rec *x;
 		struct client_sums s;
 
-		if (!k->hello_done || (!c->privileged && k != c))
+		if (!k->mm || (!c->privileged && k != c))
 			continue;
 		if (i++ < start || r.u.clients_reply.count >= PROTO_CLIENTS_PER_MSG)
 			continue;
@@ -146,7 +165,7 @@ static int stats_clients(struct daemon *d, struct daemon_client *c,
 		x->uid = (uint32_t)k->cred.uid;
 		x->resident_bytes = s.resident;
 		x->budget_share_bytes = (d->rt->budget_pages << d->rt->page_shift) /
-					(d->nr_clients ? d->nr_clients : 1);
+					(total ? total : 1);
 		x->cap_bytes = k->cap_bytes;
 		x->faults = LD(k->mm->faults);
 		x->fills = s.fills;

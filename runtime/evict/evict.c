@@ -142,8 +142,10 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 			err = uffd_writeprotect(region_uffd(r),
 						region_page_addr(r, v[i].pg),
 						len << rt->page_shift, true);
-		/* -ENOENT: the application unmapped the range; nobody can
-		 * write there any more. */
+		/* -ENOENT: the application unmapped the range; -ESRCH: its
+		 * process is gone (upagerd).  Nobody can write there. */
+		if (err == -ESRCH)
+			err = -ENOENT;
 		if (err && err != -ENOENT)
 			rt_err(rt, "write-protect for eviction: %s",
 			       strerror(-err));

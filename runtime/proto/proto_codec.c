@@ -26,7 +26,8 @@ struct type_info {
 };
 
 static const struct type_info type_table[PROTO_TYPE_COUNT] = {
-	[PROTO_HELLO] = { "HELLO", LEN_HELLO_FIXED, true, 1, 1, true },
+	/* 1: a client's uffd; 0: a monitor (upagerctl) that maps nothing */
+	[PROTO_HELLO] = { "HELLO", LEN_HELLO_FIXED, true, 0, 1, true },
 	[PROTO_HELLO_REPLY] = { "HELLO_REPLY", LEN_HELLO_REPLY, false, 0, 0,
 				false },
 	/* 2 with PROTO_REGION_ANON, else 3: checked once flags are known */

@@ -102,6 +102,10 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 		err = uffd_writeprotect(region_uffd(r),
 					region_page_addr(r, w[i].pg),
 					(j - i) << rt->page_shift, true);
+		/* -ESRCH: the process of the mapping is gone (upagerd):
+		 * nobody writes there any more. */
+		if (err == -ESRCH)
+			err = 0;
 		if (err && err != -ENOENT) {
 			/* Unprotected pages cannot be cleaned safely: keep
 			 * them dirty and report. */

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon_util.h"
+#include "proto/proto.h"
+#include "testutil.h"
+
+static int try_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
+{
+	pid_t parent = getpid();
+	int fd;
+
+	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (!d->pid) {
+		/* Never outlive the test. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		unsetenv("UPAGER_SOCKET");
+		execl(upagerd, "upagerd", "--foreground", "--socket", d->sock,
+		      "--budget", budget, "--swap-dir", d->dir, "--config",
+		      "/dev/null", (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when it accepts; bounded. */
+	{
+		uint64_t deadline = tu_now_ns() + 10000ull * 1000000;
+
+		while ((fd = try_connect(d->sock)) < 0) {
+			int st;
+
+			ck_assert_msg(waitpid(d->pid, &st, WNOHANG) == 0,
+				      "upagerd exited at start (status %#x)",
+				      st);
+			ck_assert_msg(tu_now_ns() < deadline,
+				      "upagerd did not listen within 10 s");
+			sched_yield();
+		}
+		close(fd);
+	}
+}
+
+int dt_waitpid(pid_t pid, unsigned timeout_ms)
+{
+	uint64_t deadline = tu_now_ns() + (uint64_t)timeout_ms * 1000000;
+	int st = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return st;
+		ck_assert_msg(r == 0, "waitpid %d: %s", (int)pid,
+			      strerror(errno));
+		ck_assert_msg(tu_now_ns() < deadline,
+			      "process %d still running after %u ms",
+			      (int)pid, timeout_ms);
+		sched_yield();
+	}
+}
+
+int dt_stop(struct dt_daemon *d)
+{
+	int st;
+
+	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+	st = dt_waitpid(d->pid, 60000);
+	d->pid = 0;
+	unlink(d->sock);
+	rmdir(d->dir);
+	return st;
+}
+
+uint64_t dt_counter(const struct dt_daemon *d, uint32_t id)
+{
+	struct proto_conn conn;
+	struct proto_msg m, r;
+	uint64_t v = UINT64_MAX;
+	uint32_t i;
+	int fd = try_connect(d->sock);
+
+	if (fd < 0)
+		return v;
+	if (proto_conn_init(&conn, fd)) {
+		close(fd);
+		return v;
+	}
+	proto_msg_init(&m, PROTO_HELLO, 1);
+	m.u.hello.version_min = m.u.hello.version_max = PROTO_VERSION_1;
+	if (proto_send(fd, &m, NULL, 0, 5000) ||
+	    proto_recv_timeout(&conn, &r, 5000))
+		goto out;
+	proto_msg_release(&r);
+	proto_msg_init(&m, PROTO_STATS, 2);
+	m.u.stats.scope = PROTO_SCOPE_DAEMON;
+	if (proto_send(fd, &m, NULL, 0, 5000) ||
+	    proto_recv_timeout(&conn, &r, 5000))
+		goto out;
+	if (r.hdr.type == PROTO_STATS_REPLY)
+		for (i = 0; i < r.u.stats_reply.count; i++)
+			if (r.u.stats_reply.counters[i].id == id)
+				v = r.u.stats_reply.counters[i].value;
+	proto_msg_release(&r);
+out:
+	proto_conn_fini(&conn);
+	close(fd);
+	return v;
+}
+
+void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want)
+{
+	TU_WAIT_FOR(dt_counter(d, id) == want, 30000);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_util - run a real upagerd for a test, and ask it for figures.
+ *
+ * The daemon is a child process (fork + exec of the built upagerd) on a
+ * socket in a fresh temporary directory; it gets SIGTERM if the test
+ * process dies (PR_SET_PDEATHSIG), so no test leaves a daemon behind.
+ */
+#ifndef UPAGER_DAEMON_UTIL_H
+#define UPAGER_DAEMON_UTIL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dt_daemon {
+	pid_t pid;
+	char dir[64];
+	char sock[96];
+};
+
+/* Start @upagerd with @budget ("8M") on a new socket; wait (bounded)
+ * until it accepts connections.  Fails the test on error. */
+void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget);
+
+/* SIGTERM, wait (bounded) for the exit; returns its wait status. */
+int dt_stop(struct dt_daemon *d);
+
+/* A monitor connection's view: the daemon's counter @id (enum
+ * proto_counter_id), or UINT64_MAX if the daemon does not answer. */
+uint64_t dt_counter(const struct dt_daemon *d, uint32_t id);
+
+/* Wait (bounded, failing the test) until counter @id equals @want. */
+void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want);
+
+/* waitpid() with a bound, failing the test when it passes. */
+int dt_waitpid(pid_t pid, unsigned timeout_ms);
+
+#endif

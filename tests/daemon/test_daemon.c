@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_daemon - upagerd with real processes: several clients with verified
+ * workloads under one budget smaller than their total, a client killed
+ * with SIGKILL in the middle of writing (its pages reach its file), the
+ * daemon stopped with SIGTERM while clients hold dirty pages (written
+ * back, exit 0), UPAGER_SOCKET moving a program to daemon mode, and
+ * upagerctl.  Clients report through their exit status (0 or the number
+ * of the failed check).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon_util.h"
+#include "proto/proto.h"
+#include "regionutil.h"
+#include "testutil.h"
+
+#define MiB (1ull << 20)
+
+static size_t PS;
+
+static struct upg_runtime *connect_rt(const struct dt_daemon *d)
+{
+	struct upg_runtime *rt = NULL;
+	int err = upg_runtime_connect(d->sock, NULL, &rt);
+
+	if (err)
+		_exit(100 + (-err % 100));
+	return rt;
+}
+
+static void assert_exit0(int st, const char *what)
+{
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "%s: %s %d", what,
+		      WIFSIGNALED(st) ? "killed by signal" : "exit status",
+		      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+/* A client: 24 MiB of its file rewritten with @seed, read back, flushed,
+ * unmapped; an anonymous region too. */
+static int client_workload(const struct dt_daemon *d, int fd, uint64_t seed)
+{
+	struct upg_runtime *rt = connect_rt(d);
+	const uint64_t len = 24 * MiB;
+	struct upg_region *r, *ra;
+	UPG_OPTS(upg_stats, st);
+
+	if (upg_region_map_file(rt, fd, len, NULL, &r))
+		return 1;
+	tu_fill(upg_region_addr(r), 0, len, seed);
+	if (tu_check(upg_region_addr(r), 0, len, seed) != UINT64_MAX)
+		return 2;
+	if (upg_region_flush(r, 0, 0))
+		return 3;
+	if (upg_region_map_anon(rt, 8 * MiB, NULL, &ra))
+		return 4;
+	tu_fill(upg_region_addr(ra), 0, 8 * MiB, seed + 1);
+	if (tu_check(upg_region_addr(ra), 0, 8 * MiB, seed + 1) != UINT64_MAX)
+		return 5;
+	if (upg_fault_in_readable(rt, upg_region_addr(r), len) != 0)
+		return 6;
+	if (upg_runtime_stats(rt, &st) || !st.pages_evicted)
+		return 7;
+	if (upg_region_unmap(ra) || upg_region_unmap(r))
+		return 8;
+	return upg_runtime_destroy(rt) ? 9 : 0;
+}
+
+START_TEST(test_clients_share_one_budget)
+{
+	struct dt_daemon d;
+	int fds[3], i;
+	pid_t pids[3];
+
+	dt_start(&d, UPAGERD_PATH, "8M");
+	for (i = 0; i < 3; i++) {
+		fds[i] = tur_data_file(24 * MiB, 700 + (uint64_t)i);
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (!pids[i])
+			_exit(client_workload(&d, fds[i], 710 + (uint64_t)i));
+	}
+	for (i = 0; i < 3; i++)
+		assert_exit0(dt_waitpid(pids[i], 240000), "client");
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(tur_file_check(fds[i], 0, 24 * MiB,
+						 710 + (uint64_t)i),
+				  UINT64_MAX);
+		close(fds[i]);
+	}
+	/* Three clients, 96 MiB in all, through one 8 MiB budget. */
+	ck_assert_uint_le(dt_counter(&d, PROTO_CTR_RESIDENT_PEAK_BYTES),
+			  8 * MiB + 64 * PS);
+	ck_assert_uint_gt(dt_counter(&d, PROTO_CTR_PAGES_EVICTED),
+			  3 * 24 * MiB / PS / 2);
+	dt_wait_counter(&d, PROTO_CTR_CLIENTS, 0);
+	ck_assert_uint_eq(dt_counter(&d, PROTO_CTR_RESIDENT_BYTES), 0);
+	assert_exit0(dt_stop(&d), "upagerd");
+}
+END_TEST
+
+/* The client writes pages one by one and tells the parent each one it
+ * finished; it is killed at a random point.  Every page it reported must
+ * be in its file once the daemon has noticed and written back. */
+START_TEST(test_client_sigkill_loses_nothing)
+{
+	const uint64_t n = 2048; /* 8 MiB through a 2 MiB budget */
+	struct dt_daemon d;
+	int round;
+
+	dt_start(&d, UPAGERD_PATH, "2M");
+	srand((unsigned)getpid());
+	for (round = 0; round < 3; round++) {
+		int fd = tur_data_file(n * PS, 720);
+		uint64_t seed = 721 + (uint64_t)round, done = 0, pg;
+		unsigned kill_after = 64 + (unsigned)rand() % 1500;
+		int p[2];
+		pid_t pid;
+
+		ck_assert_int_eq(pipe(p), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (!pid) {
+			struct upg_runtime *rt = connect_rt(&d);
+			struct upg_region *r;
+			char *a;
+
+			close(p[0]);
+			if (upg_region_map_file(rt, fd, n * PS, NULL, &r))
+				_exit(1);
+			a = upg_region_addr(r);
+			for (pg = 0; pg < n; pg++) {
+				tu_fill(a + pg * PS, pg * PS, PS, seed);
+				if (write(p[1], &pg, sizeof(pg)) != sizeof(pg))
+					_exit(2);
+			}
+			pause();
+			_exit(0);
+		}
+		close(p[1]);
+		while (done < kill_after &&
+		       read(p[0], &pg, sizeof(pg)) == sizeof(pg))
+			done = pg + 1;
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		/* Pages reported before the kill are all written. */
+		ck_assert_int_eq(dt_waitpid(pid, 30000) & 0x7f, SIGKILL);
+		close(p[0]);
+		dt_wait_counter(&d, PROTO_CTR_CLIENTS, 0);
+		ck_assert_uint_eq(tur_file_check(fd, 0, done * PS, seed),
+				  UINT64_MAX);
+		close(fd);
+	}
+	assert_exit0(dt_stop(&d), "upagerd");
+}
+END_TEST
+
+/* SIGTERM: every client's dirty pages reach their files, exit status 0. */
+START_TEST(test_sigterm_writes_back)
+{
+	struct dt_daemon d;
+	int fd = tur_data_file(16 * MiB, 730), ready[2], hold[2];
+	char ch;
+	pid_t pid;
+
+	dt_start(&d, UPAGERD_PATH, "32M");
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		struct upg_runtime *rt = connect_rt(&d);
+		struct upg_region *r;
+
+		close(hold[1]);
+		if (upg_region_map_file(rt, fd, 16 * MiB, NULL, &r))
+			_exit(1);
+		/* All resident and dirty (the budget holds it all). */
+		tu_fill(upg_region_addr(r), 0, 16 * MiB, 731);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		/* Touch nothing more: the daemon is going away. */
+		if (read(hold[0], &ch, 1) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &ch, 1), 1);
+	assert_exit0(dt_stop(&d), "upagerd after SIGTERM");
+	ck_assert_uint_eq(tur_file_check(fd, 0, 16 * MiB, 731), UINT64_MAX);
+	close(hold[1]);
+	assert_exit0(dt_waitpid(pid, 30000), "client");
+	close(fd);
+}
+END_TEST
+
+/* UPAGER_SOCKET: upg_runtime_create() connects; same calls, same data. */
+START_TEST(test_env_moves_to_daemon_mode)
+{
+	struct dt_daemon d;
+	int fd = tur_data_file(16 * MiB, 740);
+	pid_t pid;
+
+	dt_start(&d, UPAGERD_PATH, "4M");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		struct upg_runtime *rt = NULL;
+		struct upg_region *r;
+		UPG_OPTS(upg_region_stats, rs);
+
+		setenv("UPAGER_SOCKET", d.sock, 1);
+		if (upg_runtime_create(NULL, &rt))
+			_exit(1);
+		if (dt_counter(&d, PROTO_CTR_CLIENTS) != 1)
+			_exit(2);
+		if (upg_region_map_file(rt, fd, 16 * MiB, NULL, &r))
+			_exit(3);
+		if (tu_check(upg_region_addr(r), 0, 16 * MiB, 740) != UINT64_MAX)
+			_exit(4);
+		if (upg_region_stats(r, &rs) || rs.resident_bytes > 4 * MiB ||
+		    !rs.resident_bytes)
+			_exit(5);
+		/* Not carried to the daemon yet: a clear error. */
+		if (upg_pin(rt, upg_region_addr(r), PS, &(struct upg_pin *){ 0 }) !=
+		    -EOPNOTSUPP)
+			_exit(6);
+		_exit(upg_runtime_destroy(rt) ? 7 : 0);
+	}
+	assert_exit0(dt_waitpid(pid, 120000), "client");
+	assert_exit0(dt_stop(&d), "upagerd");
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_connect_errors)
+{
+	struct upg_runtime *rt = NULL;
+	int err;
+
+	err = upg_runtime_connect("/nonexistent/upagerd.sock", NULL, &rt);
+	ck_assert_msg(err == -ENOENT, "connect: %d", err);
+	ck_assert_int_eq(upg_runtime_connect("", NULL, &rt), -EINVAL);
+	ck_assert_int_eq(upg_runtime_connect(NULL, NULL, &rt), -EINVAL);
+	ck_assert_ptr_null(rt);
+}
+END_TEST
+
+/* upagerctl against a daemon with one client, and without a daemon. */
+START_TEST(test_upagerctl)
+{
+	static const char *cmds[] = { "status", "stats", "clients", "regions" };
+	struct dt_daemon d;
+	int fd = tur_data_file(8 * MiB, 750), go[2], ready[2], i;
+	char cmd[512], out[8192];
+	pid_t pid;
+
+	dt_start(&d, UPAGERD_PATH, "4M");
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		struct upg_runtime *rt = connect_rt(&d);
+		struct upg_region *r;
+		char ch;
+
+		if (upg_region_map_file(rt, fd, 8 * MiB, NULL, &r))
+			_exit(1);
+		tur_touch_read(upg_region_addr(r), 8 * MiB);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &ch, 1) != 1)
+			_exit(2);
+		_exit(upg_runtime_destroy(rt) ? 3 : 0);
+	}
+	ck_assert_int_eq(read(ready[0], cmd, 1), 1);
+	for (i = 0; i < 4; i++) {
+		FILE *f;
+		size_t got;
+
+		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s",
+			 UPAGERCTL_PATH, d.sock, cmds[i]);
+		f = popen(cmd, "r");
+		ck_assert_ptr_nonnull(f);
+		got = fread(out, 1, sizeof(out) - 1, f);
+		out[got] = '\0';
+		ck_assert_int_eq(pclose(f), 0);
+		if (i == 2)
+			ck_assert_msg(strstr(out, "\"name\": \"test_daemon\""),
+				      "clients: %s", out);
+		else if (i == 3)
+			ck_assert_msg(strstr(out, "\"length\": 8388608"),
+				      "regions: %s", out);
+		else
+			ck_assert_msg(strstr(out, "\"budget_bytes\": 4194304"),
+				      "%s: %s", cmds[i], out);
+	}
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	assert_exit0(dt_waitpid(pid, 60000), "client");
+	assert_exit0(dt_stop(&d), "upagerd");
+	/* No daemon: exit 1 and a message saying so. */
+	snprintf(cmd, sizeof(cmd), "%s --socket %s status 2>&1", UPAGERCTL_PATH,
+		 d.sock);
+	{
+		FILE *f = popen(cmd, "r");
+		size_t got;
+
+		ck_assert_ptr_nonnull(f);
+		got = fread(out, 1, sizeof(out) - 1, f);
+		out[got] = '\0';
+		ck_assert_int_eq(WEXITSTATUS(pclose(f)), 1);
+		ck_assert_msg(strstr(out, "not running"), "%s", out);
+	}
+	close(fd);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("daemon");
+	TCase *tc = tcase_create("daemon");
+
+	tcase_set_timeout(tc, 280);
+	tcase_add_test(tc, test_clients_share_one_budget);
+	tcase_add_test(tc, test_client_sigkill_loses_nothing);
+	tcase_add_test(tc, test_sigterm_writes_back);
+	tcase_add_test(tc, test_env_moves_to_daemon_mode);
+	tcase_add_test(tc, test_connect_errors);
+	tcase_add_test(tc, test_upagerctl);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	PS = (size_t)sysconf(_SC_PAGESIZE);
+	if (access(UPAGERD_PATH, X_OK)) {
+		fprintf(stderr, "upagerd not built at %s: skipped\n",
+			UPAGERD_PATH);
+		return TEST_SKIP;
+	}
+	return tu_run(suite());
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upagerctl - look at a running upagerd (man upagerctl).
+ *
+ *   upagerctl [--socket PATH] [--json] status|stats|clients|regions
+ *   upagerctl [--socket PATH] watch [--count N]
+ *
+ * It connects as a monitor (HELLO without a userfaultfd) and asks STATS.
+ * Other clients' figures come back only for root or the daemon's owner.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/proto.h"
+
+#define TIMEOUT_MS 5000
+
+static const char *prog = "upagerctl";
+
+struct ctl {
+	int sock;
+	struct proto_conn conn;
+	uint64_t seq;
+	bool json;
+	const char *path;
+};
+
+static const char *default_socket(void)
+{
+	static char path[256];
+	const char *env = getenv("UPAGER_SOCKET"), *xdg;
+
+	if (env && *env)
+		return env;
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (geteuid() != 0 && xdg && *xdg) {
+		snprintf(path, sizeof(path), "%s/upager/upagerd.sock", xdg);
+		return path;
+	}
+	return "/run/upager/upagerd.sock";
+}
+
+static int rpc(struct ctl *c, struct proto_msg *req, struct proto_msg *rep)
+{
+	int err;
+
+	req->hdr.seq = ++c->seq;
+	err = proto_send(c->sock, req, NULL, 0, TIMEOUT_MS);
+	if (!err)
+		err = proto_recv_timeout(&c->conn, rep, TIMEOUT_MS);
+	if (err) {
+		fprintf(stderr, "%s: no answer from upagerd on %s: %s\n", prog,
+			c->path, strerror(-err));
+		return err;
+	}
+	if (rep->hdr.type == PROTO_REPLY && rep->u.reply.status) {
+		err = rep->u.reply.status;
+		fprintf(stderr, "%s: upagerd refused: %s%s\n", prog,
+			strerror(-err),
+			err == -EPERM ? " (other clients' figures are shown "
+					"to root and the daemon's owner only)" :
+					"");
+		proto_msg_release(rep);
+		return err;
+	}
+	return 0;
+}
+
+static int open_ctl(struct ctl *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct proto_msg req, rep;
+	int err;
+
+	if (strlen(c->path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "%s: socket path too long: %s\n", prog,
+			c->path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, c->path);
+	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || proto_conn_init(&c->conn, c->sock))
+		return -errno;
+	if (connect(c->sock, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		if (err == -ENOENT || err == -ECONNREFUSED)
+			fprintf(stderr,
+				"%s: upagerd is not running on %s (start it, "
+				"or name its socket with --socket)\n",
+				prog, c->path);
+		else if (err == -EACCES)
+			fprintf(stderr,
+				"%s: permission denied on %s (run as root, or "
+				"as a member of the socket's group)\n",
+				prog, c->path);
+		else
+			fprintf(stderr, "%s: cannot connect to %s: %s\n", prog,
+				c->path, strerror(-err));
+		return err;
+	}
+	proto_msg_init(&req, PROTO_HELLO, 0);
+	req.u.hello.version_min = PROTO_VERSION_MIN;
+	req.u.hello.version_max = PROTO_VERSION_MAX;
+	strcpy(req.u.hello.name, "upagerctl");
+	err = rpc(c, &req, &rep);
+	if (err)
+		return err;
+	err = rep.hdr.type == PROTO_HELLO_REPLY ? rep.u.hello_reply.status :
+						  -EPROTO;
+	proto_msg_release(&rep);
+	if (err)
+		fprintf(stderr, "%s: upagerd refused the connection: %s\n",
+			prog, strerror(-err));
+	return err;
+}
+
+static const char *ctr_name(uint32_t id)
+{
+	static const char *names[] = {
+		[PROTO_CTR_FAULTS_MISSING] = "faults_missing",
+		[PROTO_CTR_FAULTS_WP] = "faults_wp",
+		[PROTO_CTR_FAULTS_MINOR] = "faults_minor",
+		[PROTO_CTR_PAGES_FILLED] = "pages_filled",
+		[PROTO_CTR_PAGES_ZERO_FILLED] = "pages_zero_filled",
+		[PROTO_CTR_PAGES_EVICTED] = "pages_evicted",
+		[PROTO_CTR_PAGES_WRITTEN_BACK] = "pages_written_back",
+		[PROTO_CTR_BYTES_READ] = "bytes_read",
+		[PROTO_CTR_BYTES_WRITTEN] = "bytes_written",
+		[PROTO_CTR_RESIDENT_BYTES] = "resident_bytes",
+		[PROTO_CTR_RESIDENT_PEAK_BYTES] = "resident_peak_bytes",
+		[PROTO_CTR_BUDGET_BYTES] = "budget_bytes",
+		[PROTO_CTR_IO_ERRORS] = "io_errors",
+		[PROTO_CTR_PINS_ACQUIRED] = "pins_acquired",
+		[PROTO_CTR_PINS_RELEASED] = "pins_released",
+		[PROTO_CTR_PINNED_BYTES] = "pinned_bytes",
+		[PROTO_CTR_NOTIFIER_CALLBACKS] = "notifier_callbacks",
+		[PROTO_CTR_BYTES_FAULTED_IN] = "bytes_faulted_in",
+		[PROTO_CTR_CLIENTS] = "clients",
+		[PROTO_CTR_REGIONS] = "regions",
+	};
+
+	return id < sizeof(names) / sizeof(names[0]) && names[id] ? names[id] :
+								     NULL;
+}
+
+static uint64_t ctr_get(const struct proto_msg *m, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->u.stats_reply.count; i++)
+		if (m->u.stats_reply.counters[i].id == id)
+			return m->u.stats_reply.counters[i].value;
+	return 0;
+}
+
+static int ask(struct ctl *c, uint32_t scope, uint64_t id, uint32_t start,
+	       unsigned want, struct proto_msg *rep)
+{
+	struct proto_msg req;
+	int err;
+
+	proto_msg_init(&req, PROTO_STATS, 0);
+	req.u.stats.scope = scope;
+	req.u.stats.id = id;
+	req.u.stats.start = start;
+	err = rpc(c, &req, rep);
+	if (!err && rep->hdr.type != want) {
+		proto_msg_release(rep);
+		fprintf(stderr, "%s: unexpected answer from upagerd\n", prog);
+		return -EPROTO;
+	}
+	return err;
+}
+
+static double mib(uint64_t b)
+{
+	return (double)b / (1 << 20);
+}
+
+static int cmd_stats(struct ctl *c, bool all)
+{
+	struct proto_msg rep;
+	uint32_t i;
+	int err = ask(c, PROTO_SCOPE_DAEMON, 0, 0, PROTO_STATS_REPLY, &rep);
+
+	if (err)
+		return err;
+	if (c->json) {
+		printf("{");
+		for (i = 0; i < rep.u.stats_reply.count; i++) {
+			const char *n = ctr_name(rep.u.stats_reply.counters[i].id);
+
+			if (n)
+				printf("%s\"%s\": %" PRIu64, i ? ", " : "", n,
+				       rep.u.stats_reply.counters[i].value);
+		}
+		printf("}\n");
+	} else if (!all) {
+		printf("budget      %10.1f MiB\n"
+		       "resident    %10.1f MiB (peak %.1f MiB)\n"
+		       "clients     %10" PRIu64 "\n"
+		       "regions     %10" PRIu64 "\n"
+		       "faults      %10" PRIu64 "\n"
+		       "evicted     %10" PRIu64 " pages\n"
+		       "written     %10" PRIu64 " pages\n"
+		       "io errors   %10" PRIu64 "\n",
+		       mib(ctr_get(&rep, PROTO_CTR_BUDGET_BYTES)),
+		       mib(ctr_get(&rep, PROTO_CTR_RESIDENT_BYTES)),
+		       mib(ctr_get(&rep, PROTO_CTR_RESIDENT_PEAK_BYTES)),
+		       ctr_get(&rep, PROTO_CTR_CLIENTS),
+		       ctr_get(&rep, PROTO_CTR_REGIONS),
+		       ctr_get(&rep, PROTO_CTR_FAULTS_MISSING) +
+			       ctr_get(&rep, PROTO_CTR_FAULTS_WP) +
+			       ctr_get(&rep, PROTO_CTR_FAULTS_MINOR),
+		       ctr_get(&rep, PROTO_CTR_PAGES_EVICTED),
+		       ctr_get(&rep, PROTO_CTR_PAGES_WRITTEN_BACK),
+		       ctr_get(&rep, PROTO_CTR_IO_ERRORS));
+	} else {
+		for (i = 0; i < rep.u.stats_reply.count; i++) {
+			const char *n = ctr_name(rep.u.stats_reply.counters[i].id);
+
+			if (n)
+				printf("%-22s %" PRIu64 "\n", n,
+				       rep.u.stats_reply.counters[i].value);
+		}
+	}
+	proto_msg_release(&rep);
+	return 0;
+}
+
+/* Every client record, across as many replies as it takes. */
+static int cmd_clients(struct ctl *c)
+{
+	uint32_t start = 0, i, shown = 0;
+	int err;
+
+	if (c->json)
+		printf("[");
+	else
+		printf("%6s %8s %6s %-16s %10s %10s %8s %8s %8s %6s\n", "ID",
+		       "PID", "UID", "NAME", "RES(MiB)", "SHARE(MiB)", "FAULTS",
+		       "EVICTED", "WRITTEN", "ERRORS");
+	for (;;) {
+		struct proto_msg rep;
+
+		err = ask(c, PROTO_SCOPE_CLIENTS, 0, start,
+			  PROTO_CLIENTS_REPLY, &rep);
+		if (err)
+			return err;
+		for (i = 0; i < rep.u.clients_reply.count; i++, shown++) {
+			struct proto_client_rec *x = &rep.u.clients_reply.recs[i];
+
+			if (c->json)
+				printf("%s{\"id\": %" PRIu64 ", \"pid\": %u, "
+				       "\"uid\": %u, \"name\": \"%s\", "
+				       "\"resident_bytes\": %" PRIu64 ", "
+				       "\"budget_share_bytes\": %" PRIu64 ", "
+				       "\"cap_bytes\": %" PRIu64 ", "
+				       "\"faults\": %" PRIu64 ", \"fills\": %" PRIu64
+				       ", \"evictions\": %" PRIu64 ", "
+				       "\"writebacks\": %" PRIu64 ", "
+				       "\"pins\": %" PRIu64 ", "
+				       "\"notifier_callbacks\": %" PRIu64 ", "
+				       "\"errors\": %" PRIu64 "}",
+				       shown ? ", " : "", x->client_id, x->pid,
+				       x->uid, x->name, x->resident_bytes,
+				       x->budget_share_bytes, x->cap_bytes,
+				       x->faults, x->fills, x->evictions,
+				       x->writebacks, x->pins,
+				       x->notifier_callbacks, x->errors);
+			else
+				printf("%6" PRIu64 " %8u %6u %-16.16s %10.1f %10.1f "
+				       "%8" PRIu64 " %8" PRIu64 " %8" PRIu64
+				       " %6" PRIu64 "\n",
+				       x->client_id, x->pid, x->uid, x->name,
+				       mib(x->resident_bytes),
+				       mib(x->budget_share_bytes), x->faults,
+				       x->evictions, x->writebacks, x->errors);
+		}
+		start += rep.u.clients_reply.count;
+		i = start < rep.u.clients_reply.total &&
+		    rep.u.clients_reply.count;
+		proto_msg_release(&rep);
+		if (!i)
+			break;
+	}
+	if (c->json)
+		printf("]\n");
+	return 0;
+}
+
+static int client_ids(struct ctl *c, uint64_t **ids, uint32_t *n)
+{
+	struct proto_msg rep;
+	uint32_t i;
+	int err;
+
+	*n = 0;
+	*ids = NULL;
+	err = ask(c, PROTO_SCOPE_CLIENTS, 0, 0, PROTO_CLIENTS_REPLY, &rep);
+	if (err)
+		return err;
+	*ids = calloc(rep.u.clients_reply.count + 1, sizeof(**ids));
+	if (!*ids) {
+		proto_msg_release(&rep);
+		return -ENOMEM;
+	}
+	for (i = 0; i < rep.u.clients_reply.count; i++)
+		(*ids)[(*n)++] = rep.u.clients_reply.recs[i].client_id;
+	proto_msg_release(&rep);
+	return 0;
+}
+
+static int cmd_regions(struct ctl *c)
+{
+	uint64_t *ids;
+	uint32_t n, k, i, shown = 0;
+	int err = client_ids(c, &ids, &n);
+
+	if (err)
+		return err;
+	if (c->json)
+		printf("[");
+	else
+		printf("%6s %6s %18s %10s %10s %10s %8s %8s %8s %6s\n",
+		       "CLIENT", "REGION", "ADDRESS", "LEN(MiB)", "RES(MiB)",
+		       "DIRTY(MiB)", "FILLS", "EVICTED", "WRITTEN", "ERRORS");
+	for (k = 0; k < n && !err; k++) {
+		struct proto_msg rep;
+
+		err = ask(c, PROTO_SCOPE_REGIONS, ids[k], 0,
+			  PROTO_REGIONS_REPLY, &rep);
+		if (err)
+			break;
+		for (i = 0; i < rep.u.regions_reply.count; i++, shown++) {
+			struct proto_region_rec *x = &rep.u.regions_reply.recs[i];
+
+			if (c->json)
+				printf("%s{\"client\": %" PRIu64
+				       ", \"region\": %" PRIu64
+				       ", \"addr\": %" PRIu64
+				       ", \"length\": %" PRIu64
+				       ", \"resident_bytes\": %" PRIu64
+				       ", \"dirty_bytes\": %" PRIu64
+				       ", \"fills\": %" PRIu64
+				       ", \"evictions\": %" PRIu64
+				       ", \"writebacks\": %" PRIu64
+				       ", \"errors\": %" PRIu64 "}",
+				       shown ? ", " : "", x->client_id,
+				       x->region_id, x->addr, x->length,
+				       x->resident_bytes, x->dirty_bytes,
+				       x->fills, x->evictions, x->writebacks,
+				       x->errors);
+			else
+				printf("%6" PRIu64 " %6" PRIu64 " %#18" PRIx64
+				       " %10.1f %10.1f %10.1f %8" PRIu64
+				       " %8" PRIu64 " %8" PRIu64 " %6" PRIu64 "\n",
+				       x->client_id, x->region_id, x->addr,
+				       mib(x->length), mib(x->resident_bytes),
+				       mib(x->dirty_bytes), x->fills,
+				       x->evictions, x->writebacks, x->errors);
+		}
+		proto_msg_release(&rep);
+	}
+	if (c->json && !err)
+		printf("]\n");
+	free(ids);
+	return err;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s [--socket PATH] [--json] "
+		   "status|stats|clients|regions\n"
+		   "       %s [--socket PATH] watch [--count N]\n"
+		   "Default socket: $UPAGER_SOCKET, else /run/upager/upagerd.sock "
+		   "(root) or $XDG_RUNTIME_DIR/upager/upagerd.sock.\n",
+		prog, prog);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct ctl c = { .sock = -1 };
+	const char *cmd;
+	long count = -1;
+	int opt, err;
+
+	c.path = default_socket();
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			c.path = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			if (count <= 0) {
+				fprintf(stderr, "%s: --count wants a number "
+						"> 0\n", prog);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	if (strcmp(cmd, "status") && strcmp(cmd, "stats") &&
+	    strcmp(cmd, "clients") && strcmp(cmd, "regions") &&
+	    strcmp(cmd, "watch")) {
+		fprintf(stderr, "%s: unknown command '%s' (status, stats, "
+				"clients, regions or watch)\n",
+			prog, cmd);
+		return 2;
+	}
+	err = open_ctl(&c);
+	if (err)
+		return 1;
+	if (!strcmp(cmd, "status")) {
+		err = cmd_stats(&c, false);
+	} else if (!strcmp(cmd, "stats")) {
+		err = cmd_stats(&c, true);
+	} else if (!strcmp(cmd, "clients")) {
+		err = cmd_clients(&c);
+	} else if (!strcmp(cmd, "regions")) {
+		err = cmd_regions(&c);
+	} else {
+		/* watch: status and clients once a second (--count times). */
+		while (!err && count--) {
+			struct timespec one = { 1, 0 };
+
+			if (!c.json)
+				printf("\033[H\033[2J");
+			err = cmd_stats(&c, false);
+			if (!err)
+				err = cmd_clients(&c);
+			fflush(stdout);
+			if (count)
+				nanosleep(&one, NULL);
+		}
+	}
+	close(c.sock);
+	proto_conn_fini(&c.conn);
+	return err ? 1 : 0;
+}
