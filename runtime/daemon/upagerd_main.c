@@ -75,10 +75,15 @@ static int parse_level(const char *s)
 static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		   const char *where)
 {
+	/* The strings live as long as the process: static copies. */
+	static char socket_path[PATH_MAX], swap_dir[PATH_MAX];
 	char *end;
 
 	if (!strcmp(key, "socket")) {
-		o->socket_path = strdup(val);
+		if (strlen(val) >= sizeof(socket_path))
+			goto bad;
+		strcpy(socket_path, val);
+		o->socket_path = socket_path;
 	} else if (!strcmp(key, "budget")) {
 		if (parse_size(val, &o->budget_bytes) ||
 		    o->budget_bytes < (1u << 20))
@@ -95,7 +100,10 @@ static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		if (*end || o->socket_mode > 0777)
 			goto bad;
 	} else if (!strcmp(key, "swap-dir")) {
-		o->swap_dir = strdup(val);
+		if (strlen(val) >= sizeof(swap_dir))
+			goto bad;
+		strcpy(swap_dir, val);
+		o->swap_dir = swap_dir;
 	} else if (!strcmp(key, "log-level")) {
 		o->log_level = parse_level(val);
 		if (o->log_level < 0)

@@ -439,8 +439,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	err = open_ctl(&c);
-	if (err)
+	if (err) {
+		if (c.sock >= 0)
+			close(c.sock);
+		proto_conn_fini(&c.conn);
 		return 1;
+	}
 	if (!strcmp(cmd, "status")) {
 		err = cmd_stats(&c, false);
 	} else if (!strcmp(cmd, "stats")) {
