@@ -34,6 +34,10 @@ struct client_conn {
 	uint64_t next_region_id;
 	int broken; /* sticky: the daemon is gone (-ECONNRESET ...) */
 	struct upg_region *regions; /* r->client_next */
+	/* The watcher: notices the daemon's death (client/takeover.c). */
+	pthread_t watcher;
+	bool watching;
+	int stop_efd;
 };
 
 /* Parameters of a region to map through the daemon. */
@@ -55,6 +59,17 @@ int client_connect(struct upg_runtime *rt, const char *path);
 /* Unmap every region, say BYE, close.  0, or the first region's error
  * (then nothing is closed). */
 int client_destroy(struct upg_runtime *rt);
+/* Close the connection and free it (after a takeover, at destroy). */
+void client_conn_free(struct upg_runtime *rt);
+
+/**
+ * client_watch_start() / client_watch_stop() - the thread that notices a
+ * daemon that died (its socket hangs up without a BYE) and takes the
+ * regions over: this process services them from then on, with the data
+ * the daemon had not written back still in the memfds.
+ */
+int client_watch_start(struct upg_runtime *rt);
+void client_watch_stop(struct upg_runtime *rt);
 
 int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		      struct upg_region **out);

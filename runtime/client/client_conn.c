@@ -157,6 +157,7 @@ int client_connect(struct upg_runtime *rt, const char *path)
 		return -ENOMEM;
 	pthread_mutex_init(&cc->lock, NULL);
 	cc->sock = -1;
+	cc->stop_efd = -1;
 	err = proto_conn_init(&cc->conn, -1);
 	if (err)
 		goto out_free;
@@ -175,9 +176,14 @@ int client_connect(struct upg_runtime *rt, const char *path)
 	err = hello(rt);
 	if (err)
 		goto out_uffd;
+	atomic_store(&rt->served_remotely, true);
+	err = client_watch_start(rt);
+	if (err)
+		goto out_uffd;
 	return 0;
 
 out_uffd:
+	atomic_store(&rt->served_remotely, false);
 	rt->remote = NULL;
 	close(rt->self.uffd.fd);
 	rt->self.uffd.fd = -1;
@@ -202,13 +208,24 @@ int client_destroy(struct upg_runtime *rt)
 		if (err)
 			return err;
 	}
+	/* The daemon hangs up after BYE: that is no death to take over. */
+	client_watch_stop(rt);
 	proto_msg_init(&req, PROTO_BYE, 0);
 	client_rpc_status(rt, &req, NULL, 0, NULL);
+	close(rt->self.uffd.fd);
+	client_conn_free(rt);
+	return 0;
+}
+
+void client_conn_free(struct upg_runtime *rt)
+{
+	struct client_conn *cc = rt->remote;
+
+	client_watch_stop(rt);
 	close(cc->sock);
 	proto_conn_fini(&cc->conn);
 	pthread_mutex_destroy(&cc->lock);
-	close(rt->self.uffd.fd);
 	free(cc);
 	rt->remote = NULL;
-	return 0;
+	atomic_store(&rt->served_remotely, false);
 }

@@ -51,7 +51,23 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	r->map_len = r->npages << rt->page_shift;
 	r->prot = m->prot;
 	r->anon = m->fd < 0;
-	r->pinfd = -1;
+	r->pinfd = r->client_store_fd = -1;
+	r->store_off = m->store_off;
+	r->fill_pages = (unsigned)(m->fill_unit >> rt->page_shift);
+	/* The store stays ours too: if the daemon dies we service the
+	 * region ourselves (client/takeover.c).  Anonymous memory goes to a
+	 * swap file of ours, not the daemon's, for the same reason; its
+	 * holes read as zeros. */
+	r->client_store_fd = r->anon ?
+		open(rt->swap_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) :
+		fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+	if (r->client_store_fd < 0) {
+		err = -errno;
+		if (r->anon)
+			rt_err(rt, "cannot create a swap file in %s: %s",
+			       rt->swap_dir, strerror(-err));
+		goto out_free;
+	}
 	r->memfd = make_memfd("upager-region", r->map_len);
 	if (r->memfd < 0) {
 		err = r->memfd;
@@ -84,15 +100,15 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		.addr = (uintptr_t)r->addr,
 		.length = m->length,
 		.store_offset = m->store_off,
-		.flags = r->anon ? PROTO_REGION_ANON : 0,
+		.flags = 0, /* anonymous: a file store of ours */
 		.prot = (uint32_t)r->prot,
 		.fill_pages = (uint32_t)(m->fill_unit >> rt->page_shift),
 		.numa_node = -1,
 	};
 	fds[0] = r->memfd;
 	fds[1] = r->pinfd;
-	fds[2] = m->fd;
-	err = client_rpc_status(rt, &req, fds, r->anon ? 2 : 3, NULL);
+	fds[2] = r->client_store_fd;
+	err = client_rpc_status(rt, &req, fds, 3, NULL);
 	if (err)
 		goto out_unregister;
 	err = handle_add(r);
@@ -118,6 +134,8 @@ out_close:
 		close(r->pinfd);
 	close(r->memfd);
 out_free:
+	if (r->client_store_fd >= 0)
+		close(r->client_store_fd);
 	free(r);
 	return err;
 }
@@ -148,6 +166,8 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	munmap(r->addr, r->map_len);
 	close(r->memfd);
 	close(r->pinfd);
+	close(r->client_store_fd);
+	r->pinfd = r->client_store_fd = -1;
 	handle_del(r);
 	/* Kept until destroy: a stale handle never points to reused memory. */
 	pthread_rwlock_wrlock(&rt->regions_lock);

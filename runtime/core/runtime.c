@@ -82,59 +82,14 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	return rt->swap_dir ? 0 : -ENOMEM;
 }
 
-UPG_API int upg_runtime_connect(const char *socket_path,
-				const struct upg_runtime_opts *opts,
-				struct upg_runtime **out)
+/* What every runtime has, in-process or served by upagerd: the locks and
+ * lists, no fd and no thread yet. */
+static struct upg_runtime *runtime_alloc(void)
 {
-	struct upg_runtime *rt;
-	int err;
+	struct upg_runtime *rt = calloc(1, sizeof(*rt));
 
-	if (!out || !socket_path || !*socket_path ||
-	    !opts_valid(opts, sizeof(*opts)))
-		return -EINVAL;
-	if (OPTS_GET(opts, flags, 0) & UPG_RT_FORK_EVENTS)
-		return -EOPNOTSUPP; /* not carried to the daemon yet */
-	rt = calloc(1, sizeof(*rt));
 	if (!rt)
-		return -ENOMEM;
-	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->self.uffd.fd = -1;
-	rt->self.rt = rt;
-	rt->self.local = true;
-	notify_init(&rt->notify);
-	pthread_rwlock_init(&rt->regions_lock, NULL);
-	err = apply_opts(rt, opts);
-	if (!err)
-		err = client_connect(rt, socket_path);
-	if (!err)
-		err = handle_add(rt);
-	if (!err) {
-		*out = rt;
-		return 0;
-	}
-	if (rt->remote)
-		client_destroy(rt);
-	pthread_rwlock_destroy(&rt->regions_lock);
-	notify_fini(&rt->notify);
-	free(rt->swap_dir);
-	free(rt);
-	return err;
-}
-
-UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
-			       struct upg_runtime **out)
-{
-	const char *sock = getenv("UPAGER_SOCKET");
-	struct upg_runtime *rt;
-	int err;
-
-	/* Daemon mode without a rebuild: the same calls, served by upagerd. */
-	if (sock && *sock)
-		return upg_runtime_connect(sock, opts, out);
-	if (!out || !opts_valid(opts, sizeof(*opts)))
-		return -EINVAL;
-	rt = calloc(1, sizeof(*rt));
-	if (!rt)
-		return -ENOMEM;
+		return NULL;
 	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->self.uffd.fd = -1;
 	rt->self.rt = rt;
 	rt->self.local = true;
@@ -142,23 +97,35 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	rt->prefetch_tail = &rt->prefetch_head;
 	pthread_mutex_init(&rt->prefetch_lock, NULL);
 	notify_init(&rt->notify);
-	err = apply_opts(rt, opts);
-	if (err)
-		goto out_free;
 	pthread_rwlock_init(&rt->regions_lock, NULL);
 	pthread_mutex_init(&rt->clock_lock, NULL);
 	pthread_mutex_init(&rt->caller_lock, NULL);
 	pthread_mutex_init(&rt->swap_lock, NULL);
 	pthread_mutex_init(&rt->self.read_lock, NULL);
 	pthread_rwlock_init(&rt->mms_lock, NULL);
+	return rt;
+}
 
-	err = fork_init(rt);
-	if (err)
-		goto out_free;
-	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY,
-			rt->flags & UPG_RT_FORK_EVENTS, &rt->self.uffd);
-	if (err)
-		goto out_fork;
+static void runtime_free(struct upg_runtime *rt)
+{
+	region_free_zombies(rt);
+	free(rt->regions);
+	pthread_rwlock_destroy(&rt->regions_lock);
+	pthread_mutex_destroy(&rt->clock_lock);
+	pthread_mutex_destroy(&rt->caller_lock);
+	pthread_mutex_destroy(&rt->swap_lock);
+	pthread_mutex_destroy(&rt->self.read_lock);
+	pthread_rwlock_destroy(&rt->mms_lock);
+	pthread_mutex_destroy(&rt->prefetch_lock);
+	notify_fini(&rt->notify);
+	free(rt->swap_dir);
+	free(rt);
+}
+
+int runtime_start_local(struct upg_runtime *rt)
+{
+	int err;
+
 	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rt->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rt->prefetch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -175,17 +142,8 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
 	err = evictor_start(rt);
 	if (err)
 		goto out_stop_handlers;
-	err = fork_start(rt);
-	if (err)
-		goto out_stop_evictor;
-	err = handle_add(rt);
-	if (err)
-		goto out_stop_evictor;
-	*out = rt;
 	return 0;
 
-out_stop_evictor:
-	evictor_stop(rt);
 out_stop_handlers:
 	handlers_stop(rt);
 out_fini_q:
@@ -197,13 +155,96 @@ out_close:
 		close(rt->kick_efd);
 	if (rt->prefetch_efd >= 0)
 		close(rt->prefetch_efd);
+	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = -1;
+	return err;
+}
+
+static void runtime_stop_local(struct upg_runtime *rt)
+{
+	evictor_stop(rt);
+	handlers_stop(rt);
+	io_queue_fini(&rt->caller_q);
+	close(rt->stop_efd);
+	close(rt->kick_efd);
+	close(rt->prefetch_efd);
+	prefetch_drop_all(rt);
+}
+
+UPG_API int upg_runtime_connect(const char *socket_path,
+				const struct upg_runtime_opts *opts,
+				struct upg_runtime **out)
+{
+	struct upg_runtime *rt;
+	int err;
+
+	if (!out || !socket_path || !*socket_path ||
+	    !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	if (OPTS_GET(opts, flags, 0) & UPG_RT_FORK_EVENTS)
+		return -EOPNOTSUPP; /* not carried to the daemon yet */
+	rt = runtime_alloc();
+	if (!rt)
+		return -ENOMEM;
+	err = apply_opts(rt, opts);
+	if (!err)
+		err = client_connect(rt, socket_path);
+	if (!err)
+		err = handle_add(rt);
+	if (!err) {
+		*out = rt;
+		return 0;
+	}
+	if (rt->remote)
+		client_destroy(rt);
+	runtime_free(rt);
+	return err;
+}
+
+UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
+			       struct upg_runtime **out)
+{
+	const char *sock = getenv("UPAGER_SOCKET");
+	struct upg_runtime *rt;
+	int err;
+
+	/* Daemon mode without a rebuild: the same calls, served by upagerd. */
+	if (sock && *sock)
+		return upg_runtime_connect(sock, opts, out);
+	if (!out || !opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	rt = runtime_alloc();
+	if (!rt)
+		return -ENOMEM;
+	err = apply_opts(rt, opts);
+	if (err)
+		goto out_free;
+	err = fork_init(rt);
+	if (err)
+		goto out_free;
+	err = uffd_open(rt, rt->flags & UPG_RT_USER_MODE_ONLY,
+			rt->flags & UPG_RT_FORK_EVENTS, &rt->self.uffd);
+	if (err)
+		goto out_fork;
+	err = runtime_start_local(rt);
+	if (err)
+		goto out_close_uffd;
+	err = fork_start(rt);
+	if (err)
+		goto out_stop;
+	err = handle_add(rt);
+	if (err)
+		goto out_stop;
+	*out = rt;
+	return 0;
+
+out_stop:
+	runtime_stop_local(rt);
+out_close_uffd:
 	close(rt->self.uffd.fd);
 out_fork:
 	fork_stop(rt);
 out_free:
-	notify_fini(&rt->notify);
-	free(rt->swap_dir);
-	free(rt);
+	runtime_free(rt);
 	return err;
 }
 
@@ -213,16 +254,12 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 
 	if (!handle_live(rt))
 		return -EBADF;
-	if (rt->remote) {
+	if (rt_remote(rt)) {
 		err = client_destroy(rt);
 		if (err)
 			return err;
 		handle_del(rt);
-		region_free_zombies(rt);
-		pthread_rwlock_destroy(&rt->regions_lock);
-		notify_fini(&rt->notify);
-		free(rt->swap_dir);
-		free(rt);
+		runtime_free(rt);
 		return 0;
 	}
 	/* Write back and release every region first; if one fails, stop
@@ -231,29 +268,16 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	if (err)
 		return err;
 	handle_del(rt);
-	evictor_stop(rt);
-	handlers_stop(rt);
+	runtime_stop_local(rt);
 	/* Last: the handler threads read their uffd under the fork lock. */
 	fork_stop(rt);
-	io_queue_fini(&rt->caller_q);
-	close(rt->stop_efd);
-	close(rt->kick_efd);
-	close(rt->prefetch_efd);
-	prefetch_drop_all(rt);
 	close(rt->self.uffd.fd);
 	if (rt->swap)
 		upg_store_put(rt->swap);
-	region_free_zombies(rt);
-	free(rt->regions);
-	pthread_rwlock_destroy(&rt->regions_lock);
-	pthread_mutex_destroy(&rt->clock_lock);
-	pthread_mutex_destroy(&rt->caller_lock);
-	pthread_mutex_destroy(&rt->swap_lock);
-	pthread_mutex_destroy(&rt->self.read_lock);
-	pthread_rwlock_destroy(&rt->mms_lock);
-	notify_fini(&rt->notify);
-	free(rt->swap_dir);
-	free(rt);
+	/* A client that took over from a dead daemon: its connection. */
+	if (rt->remote)
+		client_conn_free(rt);
+	runtime_free(rt);
 	return 0;
 }
 
@@ -278,7 +302,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 		return -EBADF;
 	if (!st || st->sz < sizeof(size_t) + sizeof(uint64_t))
 		return -EINVAL;
-	if (rt->remote) {
+	if (rt_remote(rt)) {
 		int err = client_runtime_stats(rt, &s);
 
 		if (err)

@@ -151,9 +151,21 @@ struct upg_runtime {
 
 	struct rt_stats stats;
 
-	/* Daemon mode: upagerd services the regions (client/client.h). */
+	/* Daemon mode: the connection to upagerd (client/client.h), and
+	 * whether it services the regions now (false again once the client
+	 * took over from a daemon that died: client/takeover.c). */
 	struct client_conn *remote;
+	atomic_bool served_remotely;
 };
+
+/* Are @rt's regions serviced by upagerd (daemon mode, daemon alive)? */
+static inline bool rt_remote(const struct upg_runtime *rt)
+{
+	return atomic_load(&rt->served_remotely);
+}
+
+/* core/runtime.c: the threads and queues of in-process servicing. */
+int runtime_start_local(struct upg_runtime *rt);
 
 /* Page-granular helpers. */
 static inline uint64_t rt_pages(const struct upg_runtime *rt, uint64_t bytes)

@@ -121,6 +121,7 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 	const struct proto_region_add *a = &m->u.region_add;
 	bool anon = a->flags & PROTO_REGION_ANON;
 	int memfd = proto_msg_take_fd(m, 0);
+	int marks_fd = proto_msg_take_fd(m, 1);
 	int store_fd = anon ? -1 : proto_msg_take_fd(m, 2);
 	UPG_OPTS(upg_region_opts, o);
 	struct region_remote rr;
@@ -154,7 +155,7 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 		goto out;
 	}
 	rr = (struct region_remote){ .mm = c->mm, .addr = a->addr,
-				     .memfd = memfd };
+				     .memfd = memfd, .marks_fd = marks_fd };
 	err = region_map_remote(d->rt, &rr, st, a->length, &o, &dr->r);
 	if (err) {
 		free(dr);
@@ -170,6 +171,8 @@ out:
 		upg_store_put(st);
 	if (memfd >= 0)
 		close(memfd);
+	if (marks_fd >= 0)
+		close(marks_fd);
 	if (store_fd >= 0)
 		close(store_fd);
 	if (err)

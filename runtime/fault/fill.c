@@ -80,7 +80,14 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	 * atomically: count every page dirty rather than risk a lost write. */
 	bool all_dirty = wp && !u->continue_wp;
 	bool split = write && fault_pg >= first && fault_pg < first + n;
+	uint64_t pg;
 	int err = 0;
+
+	/* The content is whole: unmark it before the application can write
+	 * to it (a client taking over from a dead daemon drops marked pages,
+	 * client/takeover.c). */
+	for (pg = first; pg < first + n && r->fill_marks; pg++)
+		atomic_store(&r->fill_marks[pg], 0);
 
 	if (c->write_all)
 		all_dirty = wp;
@@ -155,6 +162,8 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	}
 	atomic_fetch_sub(&r->resident, n);
 	budget_release(rt, n);
+	for (pg = first; pg < first + n && r->fill_marks; pg++)
+		atomic_store(&r->fill_marks[pg], 0);
 	for (pg = first; pg < first + n; pg++) {
 		uintptr_t a = region_page_addr(r, pg);
 
@@ -297,6 +306,9 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 				if (s & PS_ZERO_FILL)
 					new |= PS_DIRTY;
 				if (ps_cas(p, &s, new)) {
+					if (r->fill_marks)
+						atomic_store(&r->fill_marks[i],
+							     FILL_MARK_FILLING);
 					atomic_fetch_add(&r->resident, 1);
 					claimed = true;
 					zero = !needs_read(r, s);

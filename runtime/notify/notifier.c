@@ -220,7 +220,7 @@ UPG_API int upg_interval_notifier_insert(
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (n->__state != N_IDLE)
 		return -EEXIST;

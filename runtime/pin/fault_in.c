@@ -124,7 +124,7 @@ static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 
 	if (!handle_live(rt) || !len || end < a || notify_callback_depth)
 		return len;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return client_fault_in(rt, addr, len, write, false);
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);

@@ -20,7 +20,7 @@ static size_t copy_nofault(struct upg_runtime *rt, char *dst,
 
 	/* Daemon mode: residency is the daemon's to know; nothing copied
 	 * (docs/daemon.md). */
-	if (!handle_live(rt) || rt->remote)
+	if (!handle_live(rt) || rt_remote(rt))
 		return len;
 	while (done < len) {
 		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;

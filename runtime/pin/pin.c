@@ -188,7 +188,7 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 
 	if (!handle_live(rt))
 		return -EBADF;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (!out || !len || a + len < a)
 		return -EINVAL;

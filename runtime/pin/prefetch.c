@@ -28,7 +28,7 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 		return -EBADF;
 	if (!len || end < a)
 		return -EINVAL;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return client_fault_in(rt, addr, len, false, true) == len ?
 			       -EFAULT :
 			       0;

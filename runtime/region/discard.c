@@ -196,7 +196,7 @@ UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
 	if (notify_callback_depth || uffd_eagain_hook)
 		return -EDEADLK;
 	rt = r->rt;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))

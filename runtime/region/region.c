@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -152,9 +153,31 @@ static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
 	if (r->alias == MAP_FAILED)
 		return -errno;
 	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	if (rr->marks_fd >= 0) {
+		size_t len = r->npages * sizeof(uint32_t);
+		void *m = MAP_FAILED;
+
+		seals = fcntl(rr->marks_fd, F_GET_SEALS);
+		if (seals >= 0 && (seals & F_SEAL_SHRINK) &&
+		    !fstat(rr->marks_fd, &st) && (uint64_t)st.st_size >= len)
+			m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 rr->marks_fd, 0);
+		if (m == MAP_FAILED) {
+			munmap(r->alias, r->map_len);
+			return -EPERM;
+		}
+		r->fill_marks = m;
+	}
 	r->memfd = rr->memfd;
 	r->addr = (char *)rr->addr;
 	return 0;
+}
+
+static void unmap_marks(struct upg_region *r)
+{
+	if (r->fill_marks)
+		munmap((void *)r->fill_marks, r->npages * sizeof(uint32_t));
+	r->fill_marks = NULL;
 }
 
 /* Common to the map calls.  @anon: swap-backed, store_off given.
@@ -173,6 +196,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 		return -ENOMEM;
 	r->rt = rt;
 	r->mm = rr ? rr->mm : &rt->self;
+	r->pinfd = r->client_store_fd = -1;
 	r->length = a->length;
 	r->npages = rt_pages(rt, a->length);
 	r->map_len = r->npages << rt->page_shift;
@@ -211,6 +235,7 @@ out_unmap:
 		unmap_memfd(r);
 	} else {
 		munmap(r->alias, r->map_len); /* the memfd stays the caller's */
+		unmap_marks(r);
 	}
 out_free_pages:
 	free(r->pages);
@@ -246,7 +271,7 @@ UPG_API int upg_region_map_store(struct upg_runtime *rt,
 	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return -EOPNOTSUPP; /* a plugin cannot be passed to upagerd */
 	return region_create(rt, store, &a, false, opts, NULL, out);
 }
@@ -272,7 +297,7 @@ UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
 	if ((fl & O_ACCMODE) == O_WRONLY ||
 	    ((a.prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
 		return -EACCES;
-	if (rt->remote) {
+	if (rt_remote(rt)) {
 		struct client_map m = { .fd = fd, .length = length,
 					.store_off = a.store_off,
 					.fill_unit = a.fill_unit,
@@ -318,7 +343,7 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 		return err;
 	if (a.store_off)
 		return -EINVAL;
-	if (rt->remote) {
+	if (rt_remote(rt)) {
 		struct client_map m = { .fd = -1, .length = length,
 					.fill_unit = a.fill_unit,
 					.prot = a.prot };
@@ -372,6 +397,69 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 	return err;
 }
 
+int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
+		       const _Atomic uint32_t *marks)
+{
+	struct upg_runtime *rt = r->rt;
+	uint64_t pg, resident = 0, peak;
+	int err;
+
+	r->pages = calloc(r->npages, sizeof(*r->pages));
+	if (!r->pages)
+		return -ENOMEM;
+	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			r->memfd, 0);
+	if (r->alias == MAP_FAILED) {
+		err = -errno;
+		goto out_free;
+	}
+	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	err = upg_store_open_file(store_fd, &r->store);
+	if (err)
+		goto out_unmap;
+	r->store_off = store_off;
+	r->store_limit = store_off + (r->anon ? r->map_len : r->length);
+	if (!r->fill_pages)
+		r->fill_pages = 1;
+	pthread_mutex_init(&r->remove_lock, NULL);
+	for (pg = 0; pg < r->npages; pg++) {
+		_Atomic uint32_t *p = region_page(r, pg);
+
+		if (marks && (atomic_load(&marks[pg]) & FILL_MARK_FILLING)) {
+			/* Half read when the daemon died: read it again. */
+			fallocate(r->memfd,
+				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(pg << rt->page_shift),
+				  (off_t)rt->page_size);
+			atomic_store(p, PS_ABSENT | PS_HAS_DATA);
+		} else if (page_in_memfd(r, pg)) {
+			atomic_store(p, PS_RESIDENT | PS_DIRTY | PS_REF);
+			resident++;
+		} else {
+			atomic_store(p, PS_ABSENT | PS_HAS_DATA);
+		}
+	}
+	atomic_store(&r->resident, resident);
+	peak = atomic_fetch_add(&rt->resident_pages, resident) + resident;
+	if (peak > atomic_load(&rt->resident_peak))
+		atomic_store(&rt->resident_peak, peak);
+	err = region_table_insert(rt, r);
+	if (err)
+		goto out_put;
+	return 0;
+
+out_put:
+	atomic_fetch_sub(&rt->resident_pages, resident);
+	upg_store_put(r->store);
+	r->store = NULL;
+out_unmap:
+	munmap(r->alias, r->map_len);
+out_free:
+	free(r->pages);
+	r->pages = NULL;
+	return err;
+}
+
 UPG_API void *upg_region_addr(const struct upg_region *r)
 {
 	return r ? r->addr : NULL;
@@ -395,7 +483,7 @@ UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
 	if (notify_callback_depth)
 		return -EDEADLK;
 	rt = r->rt;
-	if (rt->remote)
+	if (rt_remote(rt))
 		return client_region_flush(r, offset, length);
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))
@@ -491,6 +579,13 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 
 	budget_release(rt, atomic_load(&r->resident));
 	unmap_memfd(r);
+	unmap_marks(r);
+	/* A region a client took over from a dead daemon (client/). */
+	if (r->pinfd >= 0)
+		close(r->pinfd);
+	if (r->client_store_fd >= 0)
+		close(r->client_store_fd);
+	r->pinfd = r->client_store_fd = -1;
 	if (r->anon && r->store == rt->swap)
 		swap_free(r->store, r->store_off, r->map_len);
 	upg_store_put(r->store);
@@ -517,7 +612,7 @@ UPG_API int upg_region_unmap_flags(struct upg_region *r, unsigned flags)
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	if (r->rt->remote)
+	if (rt_remote(r->rt))
 		return client_region_unmap(r, flags);
 	return region_unmap(r, flags);
 }
@@ -562,7 +657,7 @@ UPG_API int upg_region_stats(struct upg_region *r,
 		return -EINVAL;
 	s.length = r->length;
 	s.numa_policy = r->numa_policy;
-	if (r->rt->remote) {
+	if (rt_remote(r->rt)) {
 		int err = client_region_stats(r, &s);
 
 		if (err)

@@ -74,11 +74,19 @@ struct upg_region {
 	struct upg_region *zombie_next;
 
 	/* Daemon mode (client/): the daemon's name for the region, the
-	 * memfd of the pin counts, the runtime's list. */
+	 * shared memfd of per-page marks, the store's fd (kept to take over
+	 * if the daemon dies), the runtime's list. */
 	uint64_t remote_id;
 	int pinfd;
+	int client_store_fd;
 	struct upg_region *client_next;
+	/* upagerd: the client's per-page marks (bit 0: a fill is writing
+	 * the page, its content is not whole yet), so that a client taking
+	 * over from a dead daemon knows which pages to read again. */
+	_Atomic uint32_t *fill_marks;
 };
+
+#define FILL_MARK_FILLING 1u
 
 static inline _Atomic uint32_t *region_page(struct upg_region *r,
 					    uint64_t pg)
@@ -127,7 +135,23 @@ struct region_remote {
 	uintptr_t addr;     /* the application mapping there */
 	int memfd;          /* sealed F_SEAL_SHRINK; owned by the region on
 			     * success, still the caller's on failure */
+	int marks_fd;       /* per-page marks shared with the client (u32
+			     * each, sealed F_SEAL_SHRINK), or -1; stays the
+			     * caller's */
 };
+
+/**
+ * region_adopt_local() - a region of this process that upagerd serviced
+ * until it died: service it here from now on.  Pages in the memfd are
+ * resident and counted dirty (the daemon's view is lost: writing a clean
+ * page back again is harmless); pages the daemon was filling (@marks) are
+ * dropped and read again; the others are read from the store.
+ * @store_fd: the store (duplicated), @store_off its offset.
+ * Context: the caller keeps the handler threads from the region until it
+ * returns (they start after).
+ */
+int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
+		       const _Atomic uint32_t *marks);
 
 /**
  * region_map_remote() - a region whose application mapping lives in

@@ -51,7 +51,7 @@ UPG_API int upg_region_err_check(struct upg_region *r, uint64_t *since)
 	if (!since)
 		return -EINVAL;
 	/* upagerd sees the errors: flush reports them in daemon mode. */
-	if (r->rt->remote)
+	if (rt_remote(r->rt))
 		return -EOPNOTSUPP;
 	return errseq_check(r, since);
 }

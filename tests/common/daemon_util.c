@@ -28,14 +28,11 @@ static int try_connect(const char *path)
 	return -1;
 }
 
-void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
+static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget)
 {
 	pid_t parent = getpid();
 	int fd;
 
-	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(d->dir));
-	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (!d->pid) {
@@ -65,6 +62,29 @@ void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
 		}
 		close(fd);
 	}
+}
+
+void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
+{
+	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
+	spawn(d, upagerd, budget);
+}
+
+void dt_restart(struct dt_daemon *d, const char *upagerd, const char *budget)
+{
+	spawn(d, upagerd, budget);
+}
+
+void dt_kill9(struct dt_daemon *d)
+{
+	int st;
+
+	ck_assert_int_eq(kill(d->pid, SIGKILL), 0);
+	st = dt_waitpid(d->pid, 30000);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	d->pid = 0;
 }
 
 int dt_waitpid(pid_t pid, unsigned timeout_ms)

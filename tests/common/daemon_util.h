@@ -25,6 +25,12 @@ void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget);
 /* SIGTERM, wait (bounded) for the exit; returns its wait status. */
 int dt_stop(struct dt_daemon *d);
 
+/* SIGKILL, reaped; the socket file and directory stay (for a restart). */
+void dt_kill9(struct dt_daemon *d);
+
+/* Start upagerd again on @d's socket (after dt_kill9). */
+void dt_restart(struct dt_daemon *d, const char *upagerd, const char *budget);
+
 /* A monitor connection's view: the daemon's counter @id (enum
  * proto_counter_id), or UINT64_MAX if the daemon does not answer. */
 uint64_t dt_counter(const struct dt_daemon *d, uint32_t id);

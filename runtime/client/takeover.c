@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Taking over from a daemon that died.
+ *
+ * The client holds everything a region needs: the memfd (with every page
+ * the daemon had not written back), the userfaultfd (with the faults the
+ * daemon had not read), the store.  When the daemon's socket hangs up
+ * without a BYE, a watcher thread makes this process service its regions:
+ * it rebuilds each region's page states (resident pages counted dirty;
+ * pages the daemon was filling, marked in the shared marks memfd, dropped
+ * and read again), inserts them, starts handler threads and the evictor,
+ * then wakes every thread of the process that waits on a fault (the
+ * daemon may have read its fault and died before resolving it).
+ *
+ * Calls that were waiting for the daemon's answer fail with -ECONNRESET;
+ * calls from then on are served in-process.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "common/log.h"
+#include "region/region.h"
+
+static void takeover(struct upg_runtime *rt)
+{
+	struct client_conn *cc = rt->remote;
+	struct upg_region *r, *next, *adopted = NULL;
+	int err;
+
+	pthread_mutex_lock(&cc->lock);
+	if (!rt_remote(rt)) {
+		pthread_mutex_unlock(&cc->lock);
+		return;
+	}
+	cc->broken = -ECONNRESET;
+	rt_err(rt, "upagerd is gone: this process services its regions itself "
+		   "from now on");
+	/* Regions first: a handler must find every region it reads a fault
+	 * of. */
+	for (r = cc->regions; r; r = next) {
+		size_t len = r->npages * sizeof(uint32_t);
+		const _Atomic uint32_t *marks = mmap(NULL, len, PROT_READ,
+						     MAP_SHARED, r->pinfd, 0);
+
+		next = r->client_next;
+		if (marks == MAP_FAILED)
+			marks = NULL;
+		err = region_adopt_local(r, r->client_store_fd, r->store_off,
+					 marks);
+		if (marks)
+			munmap((void *)marks, len);
+		if (err) {
+			rt_err(rt, "cannot take over the region at %p: %s; "
+				   "its faults stay unserviced",
+			       (void *)r->addr, strerror(-err));
+			continue;
+		}
+		r->client_next = adopted;
+		adopted = r;
+	}
+	cc->regions = NULL;
+	err = runtime_start_local(rt);
+	if (err) {
+		rt_err(rt, "cannot start fault handling in this process (%s): "
+			   "faults on its regions will hang",
+		       strerror(-err));
+		pthread_mutex_unlock(&cc->lock);
+		return;
+	}
+	atomic_store(&rt->served_remotely, false);
+	pthread_mutex_unlock(&cc->lock);
+	/* Faults the daemon read and never resolved: fault again, here. */
+	for (r = adopted; r; r = r->client_next)
+		uffd_wake(&rt->self.uffd, (uintptr_t)r->addr, r->map_len);
+}
+
+static void *watch_main(void *arg)
+{
+	struct upg_runtime *rt = arg;
+	struct client_conn *cc = rt->remote;
+	struct pollfd p[2] = {
+		{ .fd = cc->sock, .events = POLLRDHUP },
+		{ .fd = cc->stop_efd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+			takeover(rt);
+			return NULL;
+		}
+	}
+}
+
+int client_watch_start(struct upg_runtime *rt)
+{
+	struct client_conn *cc = rt->remote;
+	sigset_t all, old;
+	int err;
+
+	cc->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (cc->stop_efd < 0)
+		return -errno;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = -pthread_create(&cc->watcher, NULL, watch_main, rt);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		close(cc->stop_efd);
+		cc->stop_efd = -1;
+		return err;
+	}
+	cc->watching = true;
+	return 0;
+}
+
+void client_watch_stop(struct upg_runtime *rt)
+{
+	struct client_conn *cc = rt->remote;
+	uint64_t one = 1;
+
+	if (!cc || !cc->watching)
+		return;
+	if (write(cc->stop_efd, &one, sizeof(one)) != sizeof(one))
+		rt_err(rt, "cannot stop the daemon watcher");
+	pthread_join(cc->watcher, NULL);
+	close(cc->stop_efd);
+	cc->stop_efd = -1;
+	cc->watching = false;
+}
