@@ -40,6 +40,15 @@ struct upg_mm {
 	/* upagerd: the client this address space belongs to. */
 	void *owner;
 	_Atomic uint64_t faults; /* page faults read from uffd */
+	/* Pages of its regions counted in the budget, and its cap (0: none;
+	 * upagerd --client-cap or the client's HELLO). */
+	_Atomic uint64_t resident;
+	uint64_t cap_pages;
+	/* evict/clock.c, under clock_lock: above its fair share now; pages
+	 * chosen as victims and not evicted yet (the share counts without
+	 * them, or successive batches would all take from one client). */
+	bool over_share;
+	_Atomic uint64_t evicting;
 	struct upg_mm *next; /* rt->mms */
 };
 
@@ -102,6 +111,9 @@ struct upg_runtime {
 	/* Pages poisoned after a failed fill whose marker is not cleared yet
 	 * (evict/unpoison.c). */
 	_Atomic uint64_t poisoned_pages;
+
+	/* Some address space has a cap (upagerd --client-cap). */
+	bool regions_capped;
 
 	/* Clock hand over all regions (evict/clock.c). */
 	pthread_mutex_t clock_lock;

@@ -57,7 +57,7 @@ static int hello(struct daemon *d, struct daemon_client *c,
 {
 	struct proto_msg r;
 	struct upg_mm *mm = NULL;
-	uint64_t feat = 0;
+	uint64_t feat = 0, cap;
 	int version, fd, err;
 
 	proto_msg_init(&r, PROTO_HELLO_REPLY, m->hdr.seq);
@@ -85,6 +85,14 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		mm->uffd.mode = UPG_UFFD_KERNEL;
 		mm->uffd.pid = c->cred.pid;
 		mm->owner = c;
+		/* The lower of the daemon's cap and the one the client asks. */
+		cap = m->u.hello.cap_bytes;
+		if (d->o.client_cap_bytes &&
+		    (!cap || d->o.client_cap_bytes < cap))
+			cap = d->o.client_cap_bytes;
+		mm->cap_pages = cap >> d->rt->page_shift;
+		if (mm->cap_pages)
+			d->rt->regions_capped = true;
 		err = handlers_add_mm(d->rt, mm);
 		if (err) {
 			free(mm);
@@ -100,7 +108,7 @@ static int hello(struct daemon *d, struct daemon_client *c,
 monitor:
 		c->mm = mm;
 		c->hello_done = true;
-		c->cap_bytes = m->u.hello.cap_bytes;
+		c->cap_bytes = mm ? mm->cap_pages << d->rt->page_shift : 0;
 		snprintf(c->name, sizeof(c->name), "%s",
 			 m->u.hello.name[0] ? m->u.hello.name : "?");
 	}

@@ -105,6 +105,52 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 	}
 }
 
+/*
+ * Fair share between upagerd's clients (address spaces): when some are
+ * at or above their share (of the low watermark, over the address spaces
+ * that have regions; or at their cap), the first two revolutions
+ * take victims only from those; an idle client's pages go first, down to
+ * its share, and a client that needs memory keeps at least that much.
+ * The third takes from anyone (never fail for fairness).  With one
+ * address space (in-process) nothing changes.  Returns whether any is
+ * over.  Locks held.
+ */
+static bool mark_over_share(struct upg_runtime *rt)
+{
+	uint64_t share, active = 0, res, ev;
+	struct upg_mm *last = NULL, *mm;
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < rt->nr_regions; i++) {
+		mm = rt->regions[i]->mm;
+		if (mm != last)
+			active++;
+		last = mm;
+	}
+	if (active < 2 && !rt->regions_capped)
+		return false;
+	/* Eviction aims at the low watermark: shares of that, or everyone
+	 * could be below a share of the budget while eviction runs. */
+	share = rt->low_pages / (active ? active : 1);
+	last = NULL;
+	for (i = 0; i < rt->nr_regions; i++) {
+		mm = rt->regions[i]->mm;
+		if (mm == last)
+			continue;
+		last = mm;
+		/* At its share already: fair game (someone must be when the
+		 * budget is full); below it: spared. */
+		res = atomic_load(&mm->resident);
+		ev = atomic_load(&mm->evicting);
+		res = res > ev ? res - ev : 0;
+		mm->over_share = res >= share ||
+				 (mm->cap_pages && res >= mm->cap_pages);
+		any |= mm->over_share;
+	}
+	return any;
+}
+
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      unsigned want, bool sample, struct victim *ewait,
 		      unsigned *nr_ewait)
@@ -116,14 +162,18 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
 	unsigned got = 0, nr_runs = 0;
 	uint64_t total = 0, scanned = 0, limit;
+	bool fair;
 	size_t i;
 
 	pthread_mutex_lock(&rt->clock_lock);
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++)
 		total += rt->regions[i]->npages;
-	/* Two revolutions: the first may only clear reference bits. */
-	limit = 2 * total + 1;
+	fair = mark_over_share(rt);
+	/* Two revolutions: the first may only clear reference bits.  With
+	 * fairness, two sparing the clients below their share, then one
+	 * that spares nobody. */
+	limit = (fair ? 3 : 2) * total + 1;
 	while (total && got < want && scanned < limit) {
 		struct upg_region *r;
 		_Atomic uint32_t *p;
@@ -142,6 +192,12 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		p = region_page(r, rt->clock_page);
 		s = atomic_load(p);
 		scanned++;
+		/* Spare the clients below their share (not in the last
+		 * revolution: never fail for fairness). */
+		if (fair && scanned <= 2 * total && !r->mm->over_share) {
+			rt->clock_page++;
+			continue;
+		}
 		if (ps_state(s) == PS_RESIDENT && (s & PS_EPIN_MASK) &&
 		    !(s & (PS_LPIN_MASK | PS_LOCK | PS_WRITEBACK))) {
 			/* Held for an I/O: second chance as usual (no zap: it
@@ -164,6 +220,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 					  ps_with_state(s, PS_RESIDENT) |
 						  evicting)) {
 				region_get(r);
+				atomic_fetch_add(&r->mm->evicting, 1);
 				out[got++] = (struct victim){
 					.r = r, .pg = rt->clock_page };
 			}

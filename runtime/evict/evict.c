@@ -223,7 +223,7 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 				finish_evicted(rt, &v[i]);
 				evicted++;
 			}
-			atomic_fetch_sub(&r->resident, cnt);
+			region_resident_add(r, -(int64_t)cnt);
 			budget_release(rt, cnt);
 			continue;
 		}
@@ -271,6 +271,7 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 		    !(s & (PS_LOCK | PS_WRITEBACK | PS_REF | PS_LPIN_MASK |
 			   PS_EPIN_MASK)) &&
 		    ps_cas(p, &s, ps_with_state(s, PS_RESIDENT) | evicting)) {
+			atomic_fetch_add(&ew[i].r->mm->evicting, 1);
 			out[got++] = ew[i]; /* keeps the region reference */
 			continue;
 		}
@@ -338,8 +339,10 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		STAT_ADD(rt, evict_batches_background, 1);
 	else
 		STAT_ADD(rt, evict_batches_sync, 1);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		atomic_fetch_sub(&v[i].r->mm->evicting, 1);
 		region_put(v[i].r);
+	}
 out_free:
 	free(ok);
 	free(wb);

@@ -160,7 +160,7 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 			atomic_fetch_add(&rt->poisoned_pages, 1);
 		ps_wake(p, old);
 	}
-	atomic_fetch_sub(&r->resident, n);
+	region_resident_add(r, -(int64_t)n);
 	budget_release(rt, n);
 	for (pg = first; pg < first + n && r->fill_marks; pg++)
 		atomic_store(&r->fill_marks[pg], 0);
@@ -280,6 +280,11 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		want += ps_state(atomic_load(region_page(r, i))) == PS_ABSENT;
 	if (!want)
 		return 0;
+	/* A client at its cap (upagerd) makes room among its own pages
+	 * first: the clock takes from those at or over their cap. */
+	if (r->mm->cap_pages &&
+	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages)
+		evict_batch(rt, q, (unsigned)want, false);
 	budget_reserve(rt, q, want);
 
 	/*
@@ -309,7 +314,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 					if (r->fill_marks)
 						atomic_store(&r->fill_marks[i],
 							     FILL_MARK_FILLING);
-					atomic_fetch_add(&r->resident, 1);
+					region_resident_add(r, 1);
 					claimed = true;
 					zero = !needs_read(r, s);
 					got++;

@@ -65,7 +65,7 @@ bool region_discard_page(struct upg_region *r, uint64_t pg,
 	if (s & PS_PARKED)
 		uffd_wake(region_uffd(r), region_page_addr(r, pg), rt->page_size);
 	ps_wake(p, s);
-	atomic_fetch_sub(&r->resident, 1);
+	region_resident_add(r, -1);
 	budget_release(rt, 1);
 	STAT_ADD(rt, pages_discarded, 1);
 	return true;

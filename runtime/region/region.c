@@ -439,7 +439,7 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 			atomic_store(p, PS_ABSENT | PS_HAS_DATA);
 		}
 	}
-	atomic_store(&r->resident, resident);
+	region_resident_add(r, (int64_t)resident);
 	peak = atomic_fetch_add(&rt->resident_pages, resident) + resident;
 	if (peak > atomic_load(&rt->resident_peak))
 		atomic_store(&rt->resident_peak, peak);
@@ -577,6 +577,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	if (err)
 		return err;
 
+	atomic_fetch_sub(&r->mm->resident, atomic_load(&r->resident));
 	budget_release(rt, atomic_load(&r->resident));
 	unmap_memfd(r);
 	unmap_marks(r);

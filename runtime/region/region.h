@@ -111,6 +111,16 @@ static inline char *region_alias(const struct upg_region *r, uint64_t pg)
 	return r->alias + (pg << r->rt->page_shift);
 }
 
+/* Pages of @r counted in the budget: its own count and its address
+ * space's (the fair share of upagerd's clients, evict/clock.c). */
+static inline void region_resident_add(struct upg_region *r, int64_t n)
+{
+	atomic_fetch_add_explicit(&r->resident, (uint64_t)n,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->mm->resident, (uint64_t)n,
+				  memory_order_relaxed);
+}
+
 static inline void region_get(struct upg_region *r)
 {
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);

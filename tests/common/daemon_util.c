@@ -28,7 +28,8 @@ static int try_connect(const char *path)
 	return -1;
 }
 
-static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget)
+static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
+		  const char *cap)
 {
 	pid_t parent = getpid();
 	int fd;
@@ -43,7 +44,8 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget)
 		unsetenv("UPAGER_SOCKET");
 		execl(upagerd, "upagerd", "--foreground", "--socket", d->sock,
 		      "--budget", budget, "--swap-dir", d->dir, "--config",
-		      "/dev/null", (char *)NULL);
+		      "/dev/null", "--client-cap", cap ? cap : "0",
+		      (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when it accepts; bounded. */
@@ -64,17 +66,23 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget)
 	}
 }
 
-void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
+void dt_start_cap(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *cap)
 {
 	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
-	spawn(d, upagerd, budget);
+	spawn(d, upagerd, budget, cap);
+}
+
+void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
+{
+	dt_start_cap(d, upagerd, budget, NULL);
 }
 
 void dt_restart(struct dt_daemon *d, const char *upagerd, const char *budget)
 {
-	spawn(d, upagerd, budget);
+	spawn(d, upagerd, budget, NULL);
 }
 
 void dt_kill9(struct dt_daemon *d)
@@ -116,6 +124,57 @@ int dt_stop(struct dt_daemon *d)
 	unlink(d->sock);
 	rmdir(d->dir);
 	return st;
+}
+
+/* A monitor connection: HELLO done, @pc ready.  -1 if no daemon. */
+static int monitor(const struct dt_daemon *d, struct proto_conn *pc)
+{
+	struct proto_msg m, r;
+	int fd = try_connect(d->sock);
+
+	if (fd < 0)
+		return -1;
+	if (proto_conn_init(pc, fd)) {
+		close(fd);
+		return -1;
+	}
+	proto_msg_init(&m, PROTO_HELLO, 1);
+	m.u.hello.version_min = m.u.hello.version_max = PROTO_VERSION_1;
+	if (proto_send(fd, &m, NULL, 0, 5000) ||
+	    proto_recv_timeout(pc, &r, 5000)) {
+		proto_conn_fini(pc);
+		close(fd);
+		return -1;
+	}
+	proto_msg_release(&r);
+	return fd;
+}
+
+uint64_t dt_client_resident(const struct dt_daemon *d, pid_t pid)
+{
+	struct proto_conn pc;
+	struct proto_msg m, r;
+	uint64_t v = UINT64_MAX;
+	uint32_t i;
+	int fd = monitor(d, &pc);
+
+	if (fd < 0)
+		return v;
+	proto_msg_init(&m, PROTO_STATS, 2);
+	m.u.stats.scope = PROTO_SCOPE_CLIENTS;
+	if (!proto_send(fd, &m, NULL, 0, 5000) &&
+	    !proto_recv_timeout(&pc, &r, 5000)) {
+		if (r.hdr.type == PROTO_CLIENTS_REPLY)
+			for (i = 0; i < r.u.clients_reply.count; i++)
+				if (r.u.clients_reply.recs[i].pid ==
+				    (uint32_t)pid)
+					v = r.u.clients_reply.recs[i]
+						    .resident_bytes;
+		proto_msg_release(&r);
+	}
+	proto_conn_fini(&pc);
+	close(fd);
+	return v;
 }
 
 uint64_t dt_counter(const struct dt_daemon *d, uint32_t id)

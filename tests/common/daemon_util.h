@@ -21,6 +21,12 @@ struct dt_daemon {
 /* Start @upagerd with @budget ("8M") on a new socket; wait (bounded)
  * until it accepts connections.  Fails the test on error. */
 void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget);
+/* The same with upagerd --client-cap @cap. */
+void dt_start_cap(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *cap);
+
+/* Resident bytes of the client with process id @pid (UINT64_MAX: none). */
+uint64_t dt_client_resident(const struct dt_daemon *d, pid_t pid);
 
 /* SIGTERM, wait (bounded) for the exit; returns its wait status. */
 int dt_stop(struct dt_daemon *d);

@@ -323,6 +323,100 @@ START_TEST(test_upagerctl)
 }
 END_TEST
 
+/*
+ * Fair share: client A touched 6 MiB and went idle; client B then streams
+ * 32 MiB through the 8 MiB budget.  A is evicted first, but only down to
+ * its share (half the budget): B makes its room among its own pages from
+ * then on.  (CLOCK alone would take all of A's unreferenced pages.)
+ */
+START_TEST(test_fair_share)
+{
+	struct dt_daemon d;
+	int fa = tur_data_file(16 * MiB, 760), fb = tur_data_file(32 * MiB, 761);
+	int ready[2], done[2];
+	pid_t a, b;
+	char ch;
+
+	dt_start(&d, UPAGERD_PATH, "8M");
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	a = fork();
+	ck_assert_int_ge(a, 0);
+	if (!a) {
+		struct upg_runtime *rt = connect_rt(&d);
+		struct upg_region *r;
+
+		close(done[1]);
+		if (upg_region_map_file(rt, fa, 16 * MiB, NULL, &r))
+			_exit(1);
+		tur_touch_read(upg_region_addr(r), 6 * MiB);
+		if (write(ready[1], "a", 1) != 1 || read(done[0], &ch, 1) < 0)
+			_exit(2);
+		_exit(upg_runtime_destroy(rt) ? 3 : 0);
+	}
+	ck_assert_int_eq(read(ready[0], &ch, 1), 1);
+	b = fork();
+	ck_assert_int_ge(b, 0);
+	if (!b) {
+		struct upg_runtime *rt = connect_rt(&d);
+		struct upg_region *r;
+		int k;
+
+		if (upg_region_map_file(rt, fb, 32 * MiB, NULL, &r))
+			_exit(1);
+		for (k = 0; k < 2; k++)
+			if (tu_check(upg_region_addr(r), 0, 32 * MiB, 761) !=
+			    UINT64_MAX)
+				_exit(2);
+		_exit(upg_runtime_destroy(rt) ? 3 : 0);
+	}
+	assert_exit0(dt_waitpid(b, 120000), "client B");
+	ck_assert_uint_ge(dt_client_resident(&d, a), 3 * MiB);
+	close(done[1]);
+	assert_exit0(dt_waitpid(a, 60000), "client A");
+	assert_exit0(dt_stop(&d), "upagerd");
+	close(fa);
+	close(fb);
+}
+END_TEST
+
+/* --client-cap: a client never holds much more than its cap, though the
+ * budget has room. */
+START_TEST(test_client_cap)
+{
+	struct dt_daemon d;
+	int fd = tur_data_file(16 * MiB, 770), ready[2], go[2];
+	pid_t pid;
+	char ch;
+
+	dt_start_cap(&d, UPAGERD_PATH, "16M", "2M");
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		struct upg_runtime *rt = connect_rt(&d);
+		struct upg_region *r;
+
+		if (upg_region_map_file(rt, fd, 16 * MiB, NULL, &r))
+			_exit(1);
+		if (tu_check(upg_region_addr(r), 0, 16 * MiB, 770) != UINT64_MAX)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &ch, 1) != 1)
+			_exit(3);
+		_exit(upg_runtime_destroy(rt) ? 4 : 0);
+	}
+	ck_assert_int_eq(read(ready[0], &ch, 1), 1);
+	/* The cap, plus at most one fill's worth beyond it. */
+	ck_assert_uint_le(dt_client_resident(&d, pid), 2 * MiB + 64 * PS);
+	ck_assert_uint_gt(dt_counter(&d, PROTO_CTR_PAGES_EVICTED), 1024);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	assert_exit0(dt_waitpid(pid, 60000), "client");
+	assert_exit0(dt_stop(&d), "upagerd");
+	close(fd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("daemon");
@@ -335,6 +429,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_env_moves_to_daemon_mode);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_upagerctl);
+	tcase_add_test(tc, test_fair_share);
+	tcase_add_test(tc, test_client_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }
