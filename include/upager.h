@@ -191,6 +191,13 @@ struct upg_stats {
 	/* Pages background eviction chose and found under an ephemeral pin,
 	 * and waited for (up to ephemeral_pin_wait_ms). */
 	uint64_t evict_pin_waits;
+	/* Read-ahead (docs/readahead.md): pages read ahead of the faults by
+	 * the access-pattern detector; read-ahead pages whose use was seen
+	 * (a fault on them, or the stream passing them); read-ahead pages
+	 * evicted before any use, counted when a fill claims them again. */
+	uint64_t pages_read_ahead;
+	uint64_t ra_pages_used;
+	uint64_t ra_pages_wasted;
 };
 
 /**
