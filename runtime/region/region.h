@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/runtime.h"
+#include "readahead/readahead.h"
 #include "region/page_state.h"
 
 struct upg_region {
@@ -66,6 +67,9 @@ struct upg_region {
 	uint64_t flush_cursor;
 
 	struct upg_region *zombie_next;
+
+	/* Access-pattern detector and advice ranges (runtime/readahead/). */
+	struct ra_state ra;
 };
 
 static inline _Atomic uint32_t *region_page(struct upg_region *r,
