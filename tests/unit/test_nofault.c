@@ -103,6 +103,8 @@ START_TEST(test_copy_from_zapped)
 	bool resident[20];
 
 	ck_assert_ptr_nonnull(buf);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	tur_touch_read(a, 20 * PS); /* above the high watermark (16) */
 	TU_WAIT_FOR(tu_stats(rt).resident_bytes <= 8 * PS, 5000);
 	ck_assert_uint_gt(tu_stats(rt).pages_sampled, 0);
