@@ -191,6 +191,13 @@ struct upg_stats {
 	/* Pages background eviction chose and found under an ephemeral pin,
 	 * and waited for (up to ephemeral_pin_wait_ms). */
 	uint64_t evict_pin_waits;
+	/* Read-ahead (docs/readahead.md): pages read ahead of the faults by
+	 * the access-pattern detector; read-ahead pages whose use was seen
+	 * (a fault on them, or the stream passing them); read-ahead pages
+	 * evicted before any use, counted when a fill claims them again. */
+	uint64_t pages_read_ahead;
+	uint64_t ra_pages_used;
+	uint64_t ra_pages_wasted;
 };
 
 /**
@@ -916,6 +923,56 @@ UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io);
  * Context: any thread, once per started request.
  */
 UPG_API void upg_io_complete(struct upg_io *io, ssize_t res);
+
+/* ------------------------------------------------------------------------
+ * Access hints (after madvise(2)); see docs/readahead.md
+ * ---------------------------------------------------------------------- */
+
+/* upg_advise() advice values. */
+#define UPG_ADV_NORMAL 0     /* the read-ahead detector decides (default) */
+#define UPG_ADV_RANDOM 1     /* no read-ahead: the fill unit only */
+#define UPG_ADV_SEQUENTIAL 2 /* full read-ahead window from the first fault;
+			      * pages behind the stream are cheap victims */
+#define UPG_ADV_WILLNEED 3   /* start reading the range now */
+#define UPG_ADV_DONTNEED 4   /* write back now; evict these pages first */
+
+/**
+ * upg_advise() - tell the runtime how a range of a region will be used.
+ * @r:      the region.
+ * @offset: first byte of the range (page aligned).
+ * @length: bytes (rounded up to pages); 0 means "to the end".
+ * @advice: one of the UPG_ADV_* values:
+ *
+ *  - UPG_ADV_NORMAL: forget SEQUENTIAL or RANDOM advice on the range; the
+ *    per-region access-pattern detector sizes read-ahead from the faults.
+ *  - UPG_ADV_RANDOM: faults in the range fill their fill unit and nothing
+ *    more, and read-ahead windows stop at the range.
+ *  - UPG_ADV_SEQUENTIAL: the first fault in the range starts a read-ahead
+ *    stream with the largest window; the pages it fills and reads ahead
+ *    are not marked referenced, so the clock takes pages behind the
+ *    stream before anything else.
+ *  - UPG_ADV_WILLNEED: start reading the range in the background now, like
+ *    upg_prefetch(); returns without waiting.  One-shot, not remembered.
+ *  - UPG_ADV_DONTNEED: write the dirty pages of the range back now (and
+ *    wait), then mark its resident pages unreferenced: they are the next
+ *    victims when the budget needs room, before any page in use.  Unlike
+ *    upg_region_discard() the data is kept: a later access reads it back.
+ *    One-shot, not remembered.
+ *
+ * NORMAL, RANDOM and SEQUENTIAL stay set on the range until changed (the
+ * latest call wins where ranges overlap); WILLNEED and DONTNEED act once.
+ *
+ * Return: 0; -EINVAL (unknown @advice, unaligned @offset, range past the
+ * end of the region), -EBADF (stale handle, or a region being unmapped),
+ * -ENOMEM (no memory for the range table, or for the WILLNEED request),
+ * -EDEADLK (DONTNEED from a notifier callback or a handler thread), or for
+ * DONTNEED a negative errno from the writeback (-EIO ...; the pages stay
+ * dirty, as with upg_region_flush()).
+ * Context: application thread.  NORMAL, RANDOM, SEQUENTIAL and WILLNEED
+ * do not block on I/O; DONTNEED waits for the writeback.
+ */
+UPG_API int upg_advise(struct upg_region *r, uint64_t offset, uint64_t length,
+		       int advice);
 
 #ifdef __cplusplus
 }

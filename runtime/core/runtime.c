@@ -342,6 +342,9 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	s.fork_children = atomic_load(&rt->fork.live);
 	s.faults_forked = atomic_load(&rt->fork.faults);
 	s.evict_pin_waits = LOAD(evict_pin_waits);
+	s.pages_read_ahead = LOAD(pages_read_ahead);
+	s.ra_pages_used = LOAD(ra_pages_used);
+	s.ra_pages_wasted = LOAD(ra_pages_wasted);
 	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 	s.uffd_features = rt->self.uffd.features;
 out:

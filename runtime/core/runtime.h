@@ -67,6 +67,7 @@ struct rt_stats {
 	_Atomic uint64_t bytes_faulted_in;
 	_Atomic uint64_t pages_discarded;
 	_Atomic uint64_t evict_pin_waits;
+	_Atomic uint64_t pages_read_ahead, ra_pages_used, ra_pages_wasted;
 };
 
 #define STAT_ADD(rt, field, n) \

@@ -64,6 +64,13 @@ struct fill_ctl {
 	 * (and futex-woken at 0) as each completes; first error seen. */
 	_Atomic uint32_t *pending;
 	_Atomic int *err;
+	/* Read-ahead (runtime/readahead/): claim only pages that need a
+	 * read, mark them PS_READAHEAD, publish them without REF, and leave
+	 * @trigger_pg (if claimed) unmapped so that its first touch faults. */
+	bool readahead;
+	uint64_t trigger_pg;
+	/* Publish without REF: the clock may take them first (SEQUENTIAL). */
+	bool cold;
 };
 
 /**

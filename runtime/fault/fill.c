@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
 #include "store/store.h"
 
@@ -39,11 +40,15 @@ static void run_done(const struct fill_ctl *c, int err)
 }
 
 /* Publish the pages of a finished fill as RESIDENT and wake the faults
- * parked on them (WP faults that came between CONTINUE and now). */
+ * parked on them (WP faults that came between CONTINUE and now, and
+ * faults on a read-ahead trigger page, which no CONTINUE wakes).
+ * Read-ahead and cold fills are published without REF. */
 static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
-			     uint64_t dirty_pg, bool all_dirty)
+			     uint64_t dirty_pg, bool all_dirty,
+			     const struct fill_ctl *c)
 {
 	const struct upg_runtime *rt = r->rt;
+	uint32_t ref = c->readahead || c->cold ? 0 : PS_REF;
 	uint64_t pg;
 
 	atomic_fetch_add_explicit(&r->n_filled, n, memory_order_relaxed);
@@ -52,10 +57,15 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 		uint32_t s = atomic_load(p), new;
 
 		do {
-			/* DIRTY may come from the claim (ZERO_FILL). */
-			new = (s & (PS_HAS_DATA | PS_DIRTY | PS_PIN_MASK)) |
-			      PS_RESIDENT | PS_REF;
-			if (all_dirty || pg == dirty_pg)
+			/* DIRTY may come from the claim (ZERO_FILL);
+			 * READAHEAD from the claim, unless a use of the page
+			 * was seen meanwhile. */
+			new = (s & (PS_HAS_DATA | PS_DIRTY | PS_PIN_MASK |
+				    PS_READAHEAD)) |
+			      PS_RESIDENT | ref;
+			if ((all_dirty && !(c->readahead &&
+					    pg == c->trigger_pg)) ||
+			    pg == dirty_pg)
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
 		if (s & PS_PARKED)
@@ -63,6 +73,26 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 				  rt->page_size);
 		ps_wake(p, s);
 	}
+}
+
+/*
+ * A read-ahead run: map it all but its trigger page, which stays in the
+ * memfd unmapped so that its first touch raises a minor fault (the
+ * kernel's PG_readahead marker, runtime/readahead/window.c).
+ */
+static int continue_around(const struct uffd_ctx *u, uintptr_t a, uint64_t n,
+			   uint64_t skip, size_t ps, bool wp)
+{
+	int err = 0;
+
+	if (skip >= n)
+		return uffd_continue(u, a, n * ps, wp);
+	if (skip)
+		err = uffd_continue(u, a, skip * ps, wp);
+	if (!err && n - skip - 1)
+		err = uffd_continue(u, a + (skip + 1) * ps,
+				    (n - skip - 1) * ps, wp);
+	return err;
 }
 
 /* Map a run that is now in the memfd; see the file comment. */
@@ -103,6 +133,10 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 		if (!err && n - before - 1)
 			err = uffd_continue(u, a + (before + 1) * ps,
 					    (n - before - 1) * ps, true);
+	} else if (c->readahead) {
+		uint64_t skip = c->trigger_pg - first; /* >= n: none */
+
+		err = continue_around(u, a, n, skip, ps, wp);
 	} else {
 		err = uffd_continue(u, a, n * ps, wp);
 	}
@@ -114,7 +148,7 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 		uffd_wake(u, a, n * ps);
 	}
 	publish_resident(r, first, n, split ? fault_pg : UINT64_MAX,
-			 all_dirty);
+			 all_dirty, c);
 }
 
 /*
@@ -196,6 +230,8 @@ static void read_done(struct upg_io *io, ssize_t res)
 		STAT_ADD(rt, bytes_read, (uint64_t)res);
 		STAT_ADD(rt, pages_filled, read_pages);
 		STAT_ADD(rt, pages_zero_filled, req->n - read_pages);
+		if (req->c.readahead)
+			STAT_ADD(rt, pages_read_ahead, req->n);
 		map_run(r, req->first, req->n, &req->c);
 		run_done(&req->c, 0);
 	}
@@ -306,6 +342,12 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 						     PS_PIN_MASK)) |
 					       PS_FILLING;
 
+				/* Read-ahead reads ahead: pages that hold no
+				 * data are left to their own fault. */
+				if (c->readahead && !needs_read(r, s))
+					break;
+				if (c->readahead)
+					new |= PS_READAHEAD;
 				/* Discarded, the store unpunched: zeros that
 				 * must reach the store. */
 				if (s & PS_ZERO_FILL)
@@ -314,6 +356,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 					if (r->fill_marks)
 						atomic_store(&r->fill_marks[i],
 							     FILL_MARK_FILLING);
+					/* Read ahead once, evicted unused. */
+					if (s & PS_READAHEAD)
+						STAT_ADD(rt, ra_pages_wasted,
+							 1);
 					region_resident_add(r, 1);
 					claimed = true;
 					zero = !needs_read(r, s);
@@ -337,6 +383,43 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	return got;
 }
 
+/*
+ * The fault's page found ABSENT may have been claimed by another thread's
+ * read-ahead before our claim, as its window's trigger page, which that
+ * fill does not map: no CONTINUE would wake this fault.
+ *
+ *   handler A (our fault)          handler B (a stream's trigger fault)
+ *   sees pg ABSENT                 plans the window holding pg
+ *                                  claims pg FILLING | READAHEAD
+ *   fill_range(): nothing to claim
+ *   returns: the fault sleeps      maps the window but pg
+ *
+ * Park it on the page instead (publishing wakes it).  If that fill is over
+ * already, the page may be anywhere by now (published unmapped, even
+ * chosen as a victim or evicted): wake the fault, which comes back and is
+ * resolved from the page's state then.  Only a page being filled without
+ * the marker (our claim, or a fill that maps it) or resident without it
+ * (mapped by a CONTINUE, which woke us) needs nothing.
+ */
+static void wait_for_readahead(struct upg_region *r, uint64_t pg)
+{
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s = atomic_load(p);
+
+	for (;;) {
+		if (ps_state(s) == PS_FILLING) {
+			if (!(s & PS_READAHEAD) || ps_cas(p, &s, s | PS_PARKED))
+				return;
+			continue;
+		}
+		if (ps_state(s) == PS_RESIDENT && !(s & PS_READAHEAD))
+			return;
+		uffd_wake(region_uffd(r), region_page_addr(r, pg),
+			  r->rt->page_size);
+		return;
+	}
+}
+
 void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		bool write, pid_t tid)
 {
@@ -345,6 +428,14 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 	uint64_t end = first + unit < r->npages ? first + unit : r->npages;
 	struct fill_ctl c = { .fault_pg = pg, .write_fault = write,
 			      .tid = tid };
+	struct ra_plan plan;
 
+	/* The detector first (it must see the page's read-ahead marker
+	 * before the claim clears it), then the fault's own unit, then the
+	 * window: both reads go out in the handler's next submission. */
+	readahead_on_miss(r, pg, &plan);
+	c.cold = plan.cold;
 	fill_range(&h->q, r, first, end, &c);
+	wait_for_readahead(r, pg);
+	readahead_run(&h->q, r, &plan);
 }

@@ -3,7 +3,9 @@
  * Resolving one page fault, by kind and by the page's state.
  *
  *  MISSING  the page is not in the memfd.  ABSENT: fill it.  FILLING: the
- *           fill's UFFDIO_CONTINUE will wake us.  EVICTING: park; the
+ *           fill's UFFDIO_CONTINUE will wake us (a read-ahead page may be
+ *           the window's trigger, which is not mapped: park, and the fill
+ *           wakes us when it publishes the page).  EVICTING: park; the
  *           evictor wakes us after the punch and we fault again.
  *           RESIDENT: usually a stale message (two threads faulted, the
  *           other's fill won, ours was read before it was woken): wake.
@@ -11,8 +13,11 @@
  *           discard it (MADV_REMOVE): it reads as zeros from now on
  *           (region/discard.c).
  *  MINOR    the page is in the memfd but not mapped here (the clock zapped
- *           it to sample recency, see evict/clock.c): map it with
- *           CONTINUE, write-protected unless dirty, and mark it referenced.
+ *           it to sample recency, see evict/clock.c, or it is the trigger
+ *           page of a read-ahead window): map it with CONTINUE,
+ *           write-protected unless dirty, and mark it referenced.  A page
+ *           still marked READAHEAD was used: tell the detector, which
+ *           reads the next window if it was a trigger.
  *  WP       the first write to a clean page: mark it dirty, then lift the
  *           write-protection (which wakes the writer).  Marking before
  *           lifting is what makes a write impossible to miss.
@@ -35,6 +40,7 @@
 
 #include "common/log.h"
 #include "fault/fault.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
 
 /*
@@ -98,6 +104,8 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 			if (err && err != -ENOENT)
 				rt_err(rt, "un-write-protect %#lx: %d",
 				       (unsigned long)addr, err);
+			if (s & PS_READAHEAD)
+				readahead_on_use(&h->q, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, false, true))
@@ -165,6 +173,8 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 			if (!map_resident_page(r, pg, write, false))
 				continue;
 			STAT_ADD(rt, pages_referenced, 1);
+			if (s & PS_READAHEAD)
+				readahead_on_use(&h->q, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, true, write) ||
@@ -172,8 +182,11 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 				return;
 			continue;
 		case PS_FILLING:
-			/* The fill's CONTINUE wakes us. */
-			return;
+			/* The fill's CONTINUE wakes us; a read-ahead trigger
+			 * page gets none: park, publish wakes us. */
+			if (!(s & PS_READAHEAD) || park(p, s))
+				return;
+			continue;
 		default:
 			/* Punched since the fault. */
 			uffd_wake(region_uffd(r), addr, rt->page_size);
@@ -195,7 +208,10 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 			fill_start(h, r, pg, write, tid);
 			return;
 		case PS_FILLING:
-			return;
+			/* As in resolve_minor(). */
+			if (!(s & PS_READAHEAD) || park(p, s))
+				return;
+			continue;
 		case PS_EVICTING:
 			if (park(p, s))
 				return;

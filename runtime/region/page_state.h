@@ -39,6 +39,13 @@
  *             poison marker (SIGBUS on access); POISON_AGED: the evictor's
  *             tick has seen it once, and clears the marker at the next
  *             tick (evict/unpoison.c), so that a later access retries.
+ *   READAHEAD the page was read ahead of the faults (runtime/readahead/)
+ *             and no use of it has been seen yet.  Set when the fill
+ *             claims it, cleared when a fault on it or the stream passing
+ *             it shows it was used.  It survives eviction: an ABSENT page
+ *             still marked was evicted before any use, and the fill that
+ *             claims it again counts it as read-ahead waste.  Such pages
+ *             are published without REF, so the clock takes them first.
  */
 #ifndef UPAGER_PAGE_STATE_H
 #define UPAGER_PAGE_STATE_H
@@ -76,9 +83,11 @@
 #define PS_EPIN_MASK (PS_PIN_MAX << PS_EPIN_SHIFT)
 #define PS_PIN_MASK (PS_LPIN_MASK | PS_EPIN_MASK)
 #define PS_ZERO_FILL (1u << 30)
+#define PS_READAHEAD (1u << 31)
 
-/* Flags that belong to a page's contents and survive eviction. */
-#define PS_KEEP_ACROSS_EVICTION PS_HAS_DATA
+/* Flags that belong to a page's contents and survive eviction (and the
+ * read-ahead marker, so that waste can be told after the fact). */
+#define PS_KEEP_ACROSS_EVICTION (PS_HAS_DATA | PS_READAHEAD)
 
 static inline uint32_t ps_state(uint32_t s)
 {

@@ -208,6 +208,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	r->fill_pages = (unsigned)(a->fill_unit >> rt->page_shift);
 	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
 	pthread_mutex_init(&r->remove_lock, NULL);
+	ra_init(&r->ra);
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages) {
 		err = -ENOMEM;
@@ -240,6 +241,7 @@ out_unmap:
 out_free_pages:
 	free(r->pages);
 out_free:
+	ra_fini(&r->ra);
 	free(r);
 	return err;
 }
@@ -592,6 +594,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	upg_store_put(r->store);
 	free(r->pages);
 	r->pages = NULL;
+	ra_fini(&r->ra);
 	handle_del(r);
 	pthread_rwlock_wrlock(&rt->regions_lock);
 	r->zombie_next = rt->zombies;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/runtime.h"
+#include "readahead/readahead.h"
 #include "region/page_state.h"
 
 struct upg_region {
@@ -84,6 +85,8 @@ struct upg_region {
 	 * the page, its content is not whole yet), so that a client taking
 	 * over from a dead daemon knows which pages to read again. */
 	_Atomic uint32_t *fill_marks;
+	/* Access-pattern detector and advice ranges (runtime/readahead/). */
+	struct ra_state ra;
 };
 
 #define FILL_MARK_FILLING 1u

@@ -82,6 +82,8 @@ START_TEST(test_anon_zero_after_eviction_no_io)
 	int pass;
 
 	ck_assert_int_eq(upg_region_map_anon(rt, n * PS, NULL, &r), 0);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	a = upg_region_addr(r);
 	memset(a + (n - 1) * PS, 0x3c, PS);
 	for (pass = 0; pass < 3; pass++)

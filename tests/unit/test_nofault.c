@@ -103,6 +103,8 @@ START_TEST(test_copy_from_zapped)
 	bool resident[20];
 
 	ck_assert_ptr_nonnull(buf);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	tur_touch_read(a, 20 * PS); /* above the high watermark (16) */
 	TU_WAIT_FOR(tu_stats(rt).resident_bytes <= 8 * PS, 5000);
 	ck_assert_uint_gt(tu_stats(rt).pages_sampled, 0);
@@ -176,6 +178,8 @@ START_TEST(test_copy_to_nofault)
 	char *src = malloc(4 * PS);
 	struct upg_stats st0, st1, st2, st3;
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	ck_assert_ptr_nonnull(src);
 	tu_fill(src, 0, 4 * PS, 805);
 	pu_touch_resident(rt, a, 4 * PS); /* resident, clean */
@@ -468,6 +472,8 @@ START_TEST(test_deadlock_naive_touch)
 	struct mlock_notifier mn = { .m = PTHREAD_MUTEX_INITIALIZER };
 	uint64_t t0, waited_ms;
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	victim = evictor_waits_for_m(rt, &mn, a);
 	ck_assert(victim >= a && victim < a + 40 * PS);
 	t0 = tu_now_ns();
@@ -506,6 +512,8 @@ START_TEST(test_deadlock_nofault_pattern)
 	unsigned shorts = 0, tries = 0;
 	bool locked = true; /* evictor_waits_for_m() leaves M taken */
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	victim = evictor_waits_for_m(rt, &mn, a);
 	for (;;) {
 		ck_assert_uint_lt(++tries, 100);
@@ -553,6 +561,8 @@ START_TEST(test_deadlock_nonblockable_refuses)
 	struct upg_stats st;
 	uint64_t t0, took_ms;
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	ck_assert_int_eq(upg_interval_notifier_insert(rt, &mn.n, (uintptr_t)a,
 						      64 * PS, &mlock_ops),
 			 0);

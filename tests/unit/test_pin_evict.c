@@ -179,6 +179,8 @@ START_TEST(test_ephemeral_short_wait_skips)
 	char *a = upg_region_addr(r);
 	struct upg_pin *e;
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	ck_assert_int_eq(upg_pin_ephemeral(rt, a, PS, &e), 0);
 	pu_store_watch(s, 0, 1, 1);
 	tur_touch_read(a + PS, 17 * PS);
@@ -217,6 +219,8 @@ START_TEST(test_ephemeral_long_wait_evicts_after_unpin)
 	uint64_t t0;
 	bool gone;
 
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	tu_fill(a, 0, PS, 623); /* dirty */
 	ck_assert_int_eq(upg_pin_ephemeral(rt, a, PS, &e), 0);
 	tur_touch_read(a + PS, 17 * PS);

@@ -513,6 +513,8 @@ START_TEST(test_region_stats)
 	int i;
 
 	ck_assert_int_eq(upg_region_map_file(rt, fd, len, NULL, &r), 0);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	a = upg_region_addr(r);
 	ck_assert_int_eq(upg_region_stats(r, &rs), 0);
 	ck_assert_uint_eq(rs.length, len);

@@ -260,6 +260,8 @@ START_TEST(test_same_page_read)
 	unsigned i;
 
 	ck_assert_int_eq(upg_region_map_file(rt, fd, n * PS, NULL, &r), 0);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	s0 = tu_stats(rt);
 	run_same_page(r, n, false, 610, w);
 	for (i = 0; i < NTHREADS; i++)
@@ -443,6 +445,8 @@ START_TEST(test_flush_races_writes)
 	int i;
 
 	ck_assert_int_eq(upg_region_map_file(rt, fd, n * PS, NULL, &r), 0);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	a = upg_region_addr(r);
 	w = (struct racer){ .base = a, .npages = n };
 	ck_assert_int_eq(pthread_create(&t, NULL, racing_writer, &w), 0);
@@ -617,6 +621,8 @@ START_TEST(test_stale_fault_refill_loses_write)
 	ck_assert_int_eq(upg_store_create(&ops, &g, &st), 0);
 	ck_assert_int_eq(upg_region_map_store(rt, st, GS_PAGES * PS, NULL, &r),
 			 0);
+	/* Exact fills (fault and fill unit only): no read-ahead. */
+	ck_assert_int_eq(upg_advise(r, 0, 0, UPG_ADV_RANDOM), 0);
 	a = upg_region_addr(r);
 
 	/* Both handler threads stuck in the store (pages Z and Y). */
