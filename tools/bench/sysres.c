@@ -245,7 +245,7 @@ int cgroup_probe(struct cgroup_info *ci)
 		if (!strcmp(path, "/"))
 			path[0] = 0;
 		ci->version = 1;
-		snprintf(ci->base, sizeof(ci->base), "%s%s", v1mnt, path);
+		snprintf(ci->base, sizeof(ci->base), "%.255s%.255s", v1mnt, path);
 		if (access(ci->base, W_OK)) {
 			snprintf(ci->reason, sizeof(ci->reason), "cgroup v1: %.120s not writable",
 				 ci->base);
