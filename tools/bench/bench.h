@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define BENCH_PAGE 4096u
@@ -64,6 +65,7 @@ struct config {
 	unsigned runs;
 	double zipf_s;
 	bool json;
+	char json_file[512];	/* --json-file: JSON there, table on stdout */
 	bool keep;
 	bool upager_direct;	/* file store opened O_DIRECT (default) */
 	char dir[512];
@@ -215,7 +217,7 @@ double median_of(double *v, unsigned n);
 void report_human(const struct config *c, const struct trace *t,
 		  const struct floors *f, struct backend_result *br,
 		  unsigned nbr);
-void report_json(const struct config *c, const struct trace *t,
+void report_json(FILE *out, const struct config *c, const struct trace *t,
 		 const struct floors *f, struct backend_result *br,
 		 unsigned nbr, const char *datapath);
 

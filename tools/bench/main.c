@@ -53,6 +53,7 @@ static void usage(FILE *f)
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
+"  --json-file F    the human table on stdout and the JSON object in F\n"
 "  --dir DIR        directory of the data and swap files, on a disk, not\n"
 "                   tmpfs (default $TMPDIR, else /var/tmp)\n"
 "  --seed N         pattern and trace seed (default 1)\n"
@@ -172,7 +173,7 @@ static int parse_backends(struct config *c, const char *arg)
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
-	       O_JSON, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS };
+	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -182,6 +183,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "runs", required_argument, NULL, O_RUNS },
 		{ "zipf-s", required_argument, NULL, O_ZIPF },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "json-file", required_argument, NULL, O_JSONF },
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "keep", no_argument, NULL, O_KEEP },
@@ -261,6 +263,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 		}
 		case O_JSON:
 			c->json = true;
+			break;
+		case O_JSONF:
+			if (!*a)
+				return bad_usage("--json-file: empty file name");
+			snprintf(c->json_file, sizeof(c->json_file), "%s", a);
 			break;
 		case O_DIR:
 			snprintf(c->dir, sizeof(c->dir), "%s", a);
@@ -422,10 +429,21 @@ int main(int argc, char **argv)
 			nok++;
 		}
 	}
-	if (c.json)
-		report_json(&c, &t, &f, br, nbr, datapath);
-	else
+	if (c.json) {
+		report_json(stdout, &c, &t, &f, br, nbr, datapath);
+	} else {
 		report_human(&c, &t, &f, br, nbr);
+		if (c.json_file[0]) {
+			FILE *jf = fopen(c.json_file, "we");
+
+			if (!jf || (report_json(jf, &c, &t, &f, br, nbr, datapath),
+				    fclose(jf))) {
+				fprintf(stderr, "upager-bench: --json-file %s: %s\n",
+					c.json_file, strerror(errno));
+				nfail++;
+			}
+		}
+	}
 	trace_free(&t);
 	free(br);
 	sysres_cleanup();

@@ -237,92 +237,99 @@ void report_human(const struct config *c, const struct trace *t,
 
 /* ---- JSON ------------------------------------------------------------------- */
 
+static FILE *jout;
+
+static void fputc_j(int ch)
+{
+	fputc(ch, jout);
+}
+
 static void jstr(const char *s)
 {
-	putchar('"');
+	fputc_j('"');
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
+			fprintf(jout, "\\%c", ch);
 		else if (ch == '\n')
-			printf("\\n");
+			fprintf(jout, "\\n");
 		else if (ch < 0x20)
-			printf("\\u%04x", ch);
+			fprintf(jout, "\\u%04x", ch);
 		else
-			putchar(ch);
+			fputc_j(ch);
 	}
-	putchar('"');
+	fputc_j('"');
 }
 
 static void jnum(double v)
 {
 	if (isfinite(v))
-		printf("%.6g", v);
+		fprintf(jout, "%.6g", v);
 	else
-		printf("null");
+		fprintf(jout, "null");
 }
 
 static void jkey(const char *k)
 {
 	jstr(k);
-	putchar(':');
+	fputc_j(':');
 }
 
 static void jmmm(const char *k, const double v[3])
 {
 	jkey(k);
-	printf("{\"median\":");
+	fprintf(jout, "{\"median\":");
 	jnum(v[0]);
-	printf(",\"min\":");
+	fprintf(jout, ",\"min\":");
 	jnum(v[1]);
-	printf(",\"max\":");
+	fprintf(jout, ",\"max\":");
 	jnum(v[2]);
-	putchar('}');
+	fputc_j('}');
 }
 
-#define JU(k, v) printf(",\"%s\":%llu", k, (unsigned long long)(v))
+#define JU(k, v) fprintf(jout, ",\"%s\":%llu", k, (unsigned long long)(v))
 
 static void json_run(const struct config *c, const struct run_result *r)
 {
 	unsigned i;
 	double tm = r->time_s > 0 ? r->time_s : 1e-9;
 
-	printf("{\"status\":");
+	fprintf(jout, "{\"status\":");
 	jstr(r->status == 0 ? "ok" : r->status == 77 ? "skipped" : "failed");
-	printf(",\"message\":");
+	fprintf(jout, ",\"message\":");
 	jstr(r->msg);
-	printf(",\"time_s\":");
+	fprintf(jout, ",\"time_s\":");
 	jnum(r->time_s);
 	JU("accesses", r->accesses);
 	JU("writes", r->writes);
 	JU("verify_mismatches", r->mismatches);
-	printf(",\"accesses_per_s\":");
+	fprintf(jout, ",\"accesses_per_s\":");
 	jnum((double)r->accesses / tm);
-	printf(",\"mb_per_s\":");
+	fprintf(jout, ",\"mb_per_s\":");
 	jnum((double)r->accesses * BENCH_PAGE / tm / 1e6);
-	printf(",\"us_per_access\":");
+	fprintf(jout, ",\"us_per_access\":");
 	jnum(r->accesses ? tm * 1e6 * c->threads / (double)r->accesses : 0);
-	printf(",\"hit_ratio\":");
+	fprintf(jout, ",\"hit_ratio\":");
 	if (r->hit_ratio >= 0)
 		jnum(r->hit_ratio);
 	else
-		printf("null");
-	printf(",\"hit_method\":");
+		fprintf(jout, "null");
+	fprintf(jout, ",\"hit_method\":");
 	jstr(r->hit_method);
 	JU("major_faults", r->majflt);
 	JU("minor_faults", r->minflt);
 	JU("uffd_faults", r->uffd_faults);
-	printf(",\"populate_s\":");
+	fprintf(jout, ",\"populate_s\":");
 	jnum(r->populate_s);
 	JU("cgroup_peak_bytes", r->cg_peak_bytes);
-	printf(",\"cached_pages_at_start\":");
+	fprintf(jout, ",\"cached_pages_at_start\":");
 	if (r->cached_pages_at_start == UINT64_MAX)
-		printf("null");
+		fprintf(jout, "null");
 	else
-		printf("%llu", (unsigned long long)r->cached_pages_at_start);
+		fprintf(jout, "%llu", (unsigned long long)r->cached_pages_at_start);
 	if (r->have_upager) {
-		printf(",\"upager\":{\"faults_missing\":%llu",
+		fprintf(jout, ",\"upager\":{\"faults_missing\":%llu",
 		       (unsigned long long)r->faults_missing);
 		JU("faults_wp", r->faults_wp);
 		JU("faults_minor", r->faults_minor);
@@ -334,39 +341,39 @@ static void json_run(const struct config *c, const struct run_result *r)
 		JU("bytes_written", r->bytes_written);
 		JU("resident_peak_bytes", r->resident_peak_bytes);
 		JU("budget_overshoot_pages", r->budget_overshoot_pages);
-		putchar('}');
+		fputc_j('}');
 	}
 	if (r->have_lat) {
-		printf(",\"latency\":{\"n\":%llu,\"mean_us\":", (unsigned long long)r->lat_n);
+		fprintf(jout, ",\"latency\":{\"n\":%llu,\"mean_us\":", (unsigned long long)r->lat_n);
 		jnum(r->lat_mean_us);
-		printf(",\"p50_us\":");
+		fprintf(jout, ",\"p50_us\":");
 		jnum(r->lat_q_us[50]);
-		printf(",\"p90_us\":");
+		fprintf(jout, ",\"p90_us\":");
 		jnum(r->lat_q_us[90]);
-		printf(",\"p99_us\":");
+		fprintf(jout, ",\"p99_us\":");
 		jnum(r->lat_q_us[99]);
-		printf(",\"p999_us\":");
+		fprintf(jout, ",\"p999_us\":");
 		jnum(r->lat_p999_us);
-		printf(",\"max_us\":");
+		fprintf(jout, ",\"max_us\":");
 		jnum(r->lat_q_us[100]);
-		printf(",\"percentiles_us\":[");
+		fprintf(jout, ",\"percentiles_us\":[");
 		for (i = 0; i < BENCH_NQ; i++) {
 			if (i)
-				putchar(',');
+				fputc_j(',');
 			jnum(r->lat_q_us[i]);
 		}
-		printf("],\"histogram\":[");
+		fprintf(jout, "],\"histogram\":[");
 		for (i = 0; i < BENCH_NHIST; i++) {
 			if (i)
-				putchar(',');
-			printf("%llu", (unsigned long long)r->lat_hist[i]);
+				fputc_j(',');
+			fprintf(jout, "%llu", (unsigned long long)r->lat_hist[i]);
 		}
-		printf("],\"histogram_unit\":\"bucket i counts latencies in [2^i, 2^(i+1)) ns\"}");
+		fprintf(jout, "],\"histogram_unit\":\"bucket i counts latencies in [2^i, 2^(i+1)) ns\"}");
 	}
-	putchar('}');
+	fputc_j('}');
 }
 
-void report_json(const struct config *c, const struct trace *t,
+void report_json(FILE *out, const struct config *c, const struct trace *t,
 		 const struct floors *f, struct backend_result *br,
 		 unsigned nbr, const char *datapath)
 {
@@ -378,126 +385,127 @@ void report_json(const struct config *c, const struct trace *t,
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	long pages = sysconf(_SC_PHYS_PAGES);
 
+	jout = out;
 	for (i = 0; i < nbr; i++)
 		summarize(c, &br[i], &sm[i]);
 	ref = find_ref(c, br, sm, nbr);
 	uname(&un);
 	gethostname(host, sizeof(host) - 1);
 
-	printf("{\"tool\":\"upager-bench\",\"format\":1,\"workload\":");
+	fprintf(jout, "{\"tool\":\"upager-bench\",\"format\":1,\"workload\":");
 	jstr(workload_names[c->wl]);
-	printf(",\"config\":{\"size_bytes\":%llu,\"budget_bytes\":%llu,\"pages\":%llu,"
+	fprintf(jout, ",\"config\":{\"size_bytes\":%llu,\"budget_bytes\":%llu,\"pages\":%llu,"
 	       "\"budget_pages\":%llu,\"threads\":%u,\"store\":",
 	       (unsigned long long)c->size, (unsigned long long)c->budget,
 	       (unsigned long long)c->npages, (unsigned long long)c->budget_pages,
 	       c->threads);
 	jstr(c->store == STORE_ANON ? "anon" : "file");
-	printf(",\"runs\":%u,\"zipf_s\":", c->runs);
+	fprintf(jout, ",\"runs\":%u,\"zipf_s\":", c->runs);
 	jnum(c->zipf_s);
-	printf(",\"seed\":%llu,\"dir\":", (unsigned long long)c->seed);
+	fprintf(jout, ",\"seed\":%llu,\"dir\":", (unsigned long long)c->seed);
 	jstr(c->dir);
-	printf(",\"data_file\":");
+	fprintf(jout, ",\"data_file\":");
 	jstr(datapath);
-	printf(",\"upager_io\":");
+	fprintf(jout, ",\"upager_io\":");
 	jstr(c->upager_direct ? "direct" : "buffered");
-	printf(",\"handler_threads\":%u}", c->handler_threads);
-	printf(",\"machine\":{\"kernel\":");
+	fprintf(jout, ",\"handler_threads\":%u}", c->handler_threads);
+	fprintf(jout, ",\"machine\":{\"kernel\":");
 	jstr(un.release);
-	printf(",\"hostname\":");
+	fprintf(jout, ",\"hostname\":");
 	jstr(host);
-	printf(",\"cpus\":%ld,\"mem_bytes\":%llu,\"data_device_read_ahead_kb\":%d}",
+	fprintf(jout, ",\"cpus\":%ld,\"mem_bytes\":%llu,\"data_device_read_ahead_kb\":%d}",
 	       ncpu, (unsigned long long)pages * (unsigned long long)sysconf(_SC_PAGESIZE),
 	       device_read_ahead_kb(datapath));
-	printf(",\"trace\":{\"accesses\":%llu,\"warmup\":%llu,\"writes\":%llu,"
+	fprintf(jout, ",\"trace\":{\"accesses\":%llu,\"warmup\":%llu,\"writes\":%llu,"
 	       "\"distinct_pages\":%llu,\"lru_hit_ratio\":",
 	       (unsigned long long)(t->n - t->warmup), (unsigned long long)t->warmup,
 	       (unsigned long long)t->writes, (unsigned long long)t->distinct);
 	if (t->lru_hit_ratio >= 0)
 		jnum(t->lru_hit_ratio);
 	else
-		printf("null");
-	printf("}");
-	printf(",\"floors\":{\"odirect_read\":");
+		fprintf(jout, "null");
+	fprintf(jout, "}");
+	fprintf(jout, ",\"floors\":{\"odirect_read\":");
 	if (f->have_odirect) {
-		printf("{\"reads\":%llu,\"mean_us\":", (unsigned long long)f->odirect_reads);
+		fprintf(jout, "{\"reads\":%llu,\"mean_us\":", (unsigned long long)f->odirect_reads);
 		jnum(f->odirect_mean_us);
-		printf(",\"p50_us\":");
+		fprintf(jout, ",\"p50_us\":");
 		jnum(f->odirect_p50_us);
-		printf(",\"p99_us\":");
+		fprintf(jout, ",\"p99_us\":");
 		jnum(f->odirect_p99_us);
-		printf("}");
+		fprintf(jout, "}");
 	} else {
-		printf("{\"unavailable\":");
+		fprintf(jout, "{\"unavailable\":");
 		jstr(f->odirect_reason);
-		printf("}");
+		fprintf(jout, "}");
 	}
-	printf(",\"raw_uffd_fault\":");
+	fprintf(jout, ",\"raw_uffd_fault\":");
 	if (f->have_uffd) {
-		printf("{\"faults\":%llu,\"mean_us\":", (unsigned long long)f->uffd_pages);
+		fprintf(jout, "{\"faults\":%llu,\"mean_us\":", (unsigned long long)f->uffd_pages);
 		jnum(f->uffd_mean_us);
-		printf("}");
+		fprintf(jout, "}");
 	} else {
-		printf("{\"unavailable\":");
+		fprintf(jout, "{\"unavailable\":");
 		jstr(f->uffd_reason);
-		printf("}");
+		fprintf(jout, "}");
 	}
-	printf(",\"dependent_miss_limit_us\":");
+	fprintf(jout, ",\"dependent_miss_limit_us\":");
 	if (f->have_odirect && f->have_uffd)
 		jnum(f->odirect_mean_us + f->uffd_mean_us);
 	else
-		printf("null");
-	printf("},\"reference_backend\":");
+		fprintf(jout, "null");
+	fprintf(jout, "},\"reference_backend\":");
 	jstr(backend_names[ref_backend(c)]);
-	printf(",\"backends\":[");
+	fprintf(jout, ",\"backends\":[");
 	for (i = 0; i < nbr; i++) {
 		const struct backend_result *b = &br[i];
 		const struct summary *s = &sm[i];
 
 		if (i)
-			putchar(',');
-		printf("{\"name\":");
+			fputc_j(',');
+		fprintf(jout, "{\"name\":");
 		jstr(backend_names[b->bk]);
-		printf(",\"status\":");
+		fprintf(jout, ",\"status\":");
 		jstr(b->status == 0 ? "ok" : b->status == 77 ? "skipped" : "failed");
-		printf(",\"reason\":");
+		fprintf(jout, ",\"reason\":");
 		jstr(b->reason);
-		printf(",\"cgroup\":");
+		fprintf(jout, ",\"cgroup\":");
 		jstr(b->cgroup);
-		printf(",\"cgroup_limit_bytes\":%llu,\"store_io\":",
+		fprintf(jout, ",\"cgroup_limit_bytes\":%llu,\"store_io\":",
 		       (unsigned long long)b->cg_limit);
 		jstr(b->store_io);
-		printf(",\"runs\":[");
+		fprintf(jout, ",\"runs\":[");
 		for (j = 0; j < b->nruns; j++) {
 			if (j)
-				putchar(',');
+				fputc_j(',');
 			json_run(c, &b->runs[j]);
 		}
-		printf("]");
+		fprintf(jout, "]");
 		if (s->ok) {
-			printf(",\"summary\":{\"runs\":%u,", s->n);
+			fprintf(jout, ",\"summary\":{\"runs\":%u,", s->n);
 			jmmm("time_s", s->time);
-			putchar(',');
+			fputc_j(',');
 			jmmm("accesses_per_s", s->aps);
-			putchar(',');
+			fputc_j(',');
 			jmmm("mb_per_s", s->mbps);
-			putchar(',');
+			fputc_j(',');
 			jmmm("us_per_access", s->usacc);
-			printf(",\"hit_ratio\":");
+			fprintf(jout, ",\"hit_ratio\":");
 			if (s->hit >= 0)
 				jnum(s->hit);
 			else
-				printf("null");
-			printf(",\"ratio_to_reference\":");
+				fprintf(jout, "null");
+			fprintf(jout, ",\"ratio_to_reference\":");
 			if (ref)
 				jnum(ref->time[0] / s->time[0]);
 			else
-				printf("null");
-			printf(",\"median_run\":%u}", s->median_run);
+				fprintf(jout, "null");
+			fprintf(jout, ",\"median_run\":%u}", s->median_run);
 		} else {
-			printf(",\"summary\":null");
+			fprintf(jout, ",\"summary\":null");
 		}
-		putchar('}');
+		fputc_j('}');
 	}
-	printf("]}\n");
-	fflush(stdout);
+	fprintf(jout, "]}\n");
+	fflush(jout);
 }
