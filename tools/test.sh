@@ -7,7 +7,8 @@
 #
 # Options:
 #   --no-asan     skip pass 2
-#   --label L     run only tests labelled L (ctest -L L; unit, integration, stress)
+#   --label L     run only tests labelled L (ctest -L L; unit, integration, stress,
+#                 bench)
 #
 # Ends with one line "N passed, N failed, N skipped" summed over both passes
 # (counted from ctest's JUnit output) and exits non-zero if anything failed,
