@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +84,46 @@ bool backend_available(const struct config *c, enum backend bk, char *why,
 }
 
 /* ---- in the child ---------------------------------------------------------- */
+
+/*
+ * The child sends its struct run_result as soon as the measurement is
+ * over, then tears the backend down (upg_region_unmap(), which writes back,
+ * and upg_runtime_destroy()) and sends a struct teardown.  The parent
+ * waits for the teardown only for a bounded time, so that a teardown that
+ * never returns is reported as such (with the figures already measured)
+ * instead of hanging the tool.
+ */
+struct teardown {
+	int status;
+	char msg[200];
+};
+
+static int result_fd = -1;
+static bool result_sent;
+static struct teardown td;
+
+static void write_all(const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(result_fd, (const char *)buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(4);
+		done += (size_t)n;
+	}
+}
+
+static void send_result(const struct run_result *r)
+{
+	if (result_sent)
+		return;
+	write_all(r, sizeof(*r));
+	result_sent = true;
+}
 
 struct snap {
 	struct upg_runtime *rt;
@@ -238,13 +279,19 @@ static void run_upager(const struct config *c, const struct trace *t,
 	snprintf(r->hit_method, sizeof(r->hit_method),
 		 "1 - (pages_filled + pages_zero_filled) / accesses");
 out_reg:
+	send_result(r);
 	ret = upg_region_unmap(reg);
-	if (ret && !r->status)
-		fail(r, 1, "upg_region_unmap: %s", strerror(-ret));
+	if (ret && !td.status) {
+		td.status = 1;
+		snprintf(td.msg, sizeof(td.msg), "upg_region_unmap: %s", strerror(-ret));
+	}
 out_rt:
+	send_result(r);
 	ret = upg_runtime_destroy(rt);
-	if (ret && !r->status)
-		fail(r, 1, "upg_runtime_destroy: %s", strerror(-ret));
+	if (ret && !td.status) {
+		td.status = 1;
+		snprintf(td.msg, sizeof(td.msg), "upg_runtime_destroy: %s", strerror(-ret));
+	}
 }
 
 static void run_kernel_mmap(const struct config *c, const struct trace *t,
@@ -398,7 +445,6 @@ static void one_run(const struct config *c, enum backend bk,
 	}
 	if (pid == 0) {
 		struct run_result out;
-		size_t done = 0;
 
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
@@ -406,18 +452,14 @@ static void one_run(const struct config *c, enum backend bk,
 		signal(SIGQUIT, SIG_DFL);
 		close(res[0]);
 		close(go[1]);
+		result_fd = res[1];
 		memset(&out, 0, sizeof(out));
 		/* wait until the parent has put us in the cgroup */
 		if (read(go[0], &b, 1) != 1)
 			_exit(3);
 		child_main(c, bk, t, datapath, &out);
-		while (done < sizeof(out)) {
-			ssize_t n = write(res[1], (char *)&out + done, sizeof(out) - done);
-
-			if (n <= 0)
-				_exit(4);
-			done += (size_t)n;
-		}
+		send_result(&out);
+		write_all(&td, sizeof(td));
 		_exit(0);
 	}
 	sysres_set_child(pid);
@@ -431,12 +473,36 @@ static void one_run(const struct config *c, enum backend bk,
 	}
 	close(go[1]);
 	got = !r->status && !read_full(res[0], r, sizeof(*r));
+	if (got) {
+		/* bounded wait for the teardown: 2 min + 1 s per 20 MiB of budget */
+		int limit_s = 120 + (int)(c->budget >> 20) / 20;
+		struct pollfd pfd = { .fd = res[0], .events = POLLIN };
+		struct teardown tdr;
+		int pr;
+
+		do
+			pr = poll(&pfd, 1, limit_s * 1000);
+		while (pr < 0 && errno == EINTR);
+		if (pr == 0) {
+			kill(pid, SIGKILL);
+			fail(r, 1, "teardown hung: %s did not return within %d s "
+			     "(child killed; figures above were measured before)",
+			     bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ?
+			     "upg_region_unmap()/upg_runtime_destroy()" : "munmap()",
+			     limit_s);
+		} else if (read_full(res[0], &tdr, sizeof(tdr))) {
+			fail(r, 1, "child died during teardown");
+		} else if (tdr.status) {
+			tdr.msg[sizeof(tdr.msg) - 1] = 0;
+			fail(r, 1, "teardown: %s", tdr.msg);
+		}
+	}
 	close(res[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	sysres_set_child(0);
 	if (got)
-		return;
+		return;	/* r->status says how the teardown went */
 	if (WIFSIGNALED(st))
 		fail(r, 1, "child killed by signal %d (%s)%s", WTERMSIG(st),
 		     strsignal(WTERMSIG(st)),
