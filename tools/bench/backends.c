@@ -542,7 +542,7 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 		break;
 	case BK_UPAGER:
 	case BK_UPAGER_DAEMON:
-		if (cgroups()->version) {
+		if (c->upager_cgroup && cgroups()->version) {
 			ci = cgroups();
 			limit = c->budget + UPAGER_CG_SLACK;
 		}

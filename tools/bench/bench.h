@@ -68,6 +68,7 @@ struct config {
 	char json_file[512];	/* --json-file: JSON there, table on stdout */
 	bool keep;
 	bool upager_direct;	/* file store opened O_DIRECT (default) */
+	bool upager_cgroup;	/* upager in a cgroup of budget + 64 MiB (default) */
 	char dir[512];
 	uint64_t seed;
 	uint64_t accesses;	/* measured accesses */

@@ -65,6 +65,8 @@ static void usage(FILE *f)
 "  --upager-io direct|buffered  how upager's file store is opened\n"
 "                   (default direct: O_DIRECT, no second cache)\n"
 "  --handlers N     upager handler threads (default: the runtime's)\n"
+"  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
+"                   (default on, when cgroups are available)\n"
 "\n"
 "exit status: 0 ok, 1 a run failed, 2 bad usage, 77 every requested backend\n"
 "unavailable\n");
@@ -173,7 +175,7 @@ static int parse_backends(struct config *c, const char *arg)
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
-	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS };
+	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -191,6 +193,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "upager-io", required_argument, NULL, O_UIO },
 		{ "handlers", required_argument, NULL, O_HANDLERS },
+		{ "upager-cgroup", required_argument, NULL, O_UCG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -208,6 +211,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	c->zipf_s = 0.99;
 	c->seed = 1;
 	c->upager_direct = true;
+	c->upager_cgroup = true;
 	c->warmup = UINT64_MAX;
 	for (i = 0; i < BK_COUNT; i++)
 		c->backends[i] = true;
@@ -299,6 +303,14 @@ static int parse_args(int argc, char **argv, struct config *c)
 			if (parse_u64(a, &v) || v < 1 || v > 64)
 				return bad_usage("--handlers %s: must be 1 to 64", a);
 			c->handler_threads = (unsigned)v;
+			break;
+		case O_UCG:
+			if (!strcmp(a, "on"))
+				c->upager_cgroup = true;
+			else if (!strcmp(a, "off"))
+				c->upager_cgroup = false;
+			else
+				return bad_usage("--upager-cgroup %s: must be on or off", a);
 			break;
 		case 'h':
 			usage(stdout);

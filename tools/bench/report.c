@@ -408,7 +408,8 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 	jstr(datapath);
 	fprintf(jout, ",\"upager_io\":");
 	jstr(c->upager_direct ? "direct" : "buffered");
-	fprintf(jout, ",\"handler_threads\":%u}", c->handler_threads);
+	fprintf(jout, ",\"handler_threads\":%u,\"upager_cgroup\":%s}", c->handler_threads,
+		c->upager_cgroup ? "true" : "false");
 	fprintf(jout, ",\"machine\":{\"kernel\":");
 	jstr(un.release);
 	fprintf(jout, ",\"hostname\":");
