@@ -5,15 +5,25 @@
 # apt-get (update + install, non-interactive) only when something is missing.
 # As root it installs directly; otherwise through sudo if that is available
 # without a password prompt; otherwise it prints the command to run.
+#
+#   bash tools/setup.sh          what builds and tests need (util-linux gives
+#                                upager-bench its mkswap for kernel-swap)
+#   bash tools/setup.sh --plot   also gnuplot-nox and jq, for tools/plot only
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # clang and its compiler-rt (libFuzzer, sanitizer runtimes) build the fuzz
 # target of tools/test.sh's third pass; with --no-install-recommends clang
-# alone would come without them.
+# alone would come without them.  util-linux: mkswap for upager-bench.
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
-	clang libclang-rt-dev)
+	clang libclang-rt-dev util-linux)
+
+case "${1:-}" in
+--plot) PACKAGES+=(gnuplot-nox jq) ;;
+"") ;;
+*) echo "setup: unknown option: $1 (only --plot)" >&2; exit 2 ;;
+esac
 
 have_pkg() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
