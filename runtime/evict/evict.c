@@ -293,7 +293,13 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	if (!v || !wb || !ok)
 		goto out_free;
 	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
-	n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
+	if (n < want) {
+		n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
+	} else {
+		/* Enough victims without them: nothing to wait for. */
+		for (i = 0; i < nr_ewait; i++)
+			region_put(ewait[i].r);
+	}
 	if (!n)
 		goto out_free;
 	qsort(v, n, sizeof(*v), victim_cmp);

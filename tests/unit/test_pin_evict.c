@@ -203,14 +203,16 @@ END_TEST
  * The same with a long wait (5 s): eviction that meets the ephemeral pin
  * waits for its unpin, so page 0 goes with that batch right after the
  * unpin.  Page 0 is dirty, so its eviction shows as a store write (nothing
- * else writes it back here).  The pin is dropped once the evictor counts
- * that it waits on it (stats.evict_pin_waits), well inside the 5 s.
+ * else writes it back here).  The low watermark is near zero, so that the
+ * eviction needs page 0 too (with enough other victims it would not wait
+ * at all).  The pin is dropped once the evictor counts that it waits on
+ * it (stats.evict_pin_waits), well inside the 5 s.
  */
 START_TEST(test_ephemeral_long_wait_evicts_after_unpin)
 {
 	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = 32 * PS,
 		 .handler_threads = 2, .high_watermark_pct = 50,
-		 .low_watermark_pct = 25, .ephemeral_pin_wait_ms = 5000);
+		 .low_watermark_pct = 1, .ephemeral_pin_wait_ms = 5000);
 	struct upg_runtime *rt = pu_runtime(&o);
 	struct pu_store *s = pu_store_create(32 * PS, 622);
 	struct upg_region *r = pu_map_store(rt, s, 0, 32 * PS);
