@@ -514,6 +514,10 @@ static void drain_refs(struct upg_region *r)
 
 static int writeback_all(struct upg_region *r)
 {
+	/* Anonymous memory in our own swap file: gone with the region, like
+	 * munmap() of anonymous memory; nothing to write. */
+	if (r->anon && r->store == r->rt->swap)
+		return 0;
 	struct upg_io_queue *q = runtime_caller_queue(r->rt);
 	int err = region_writeback(r, 0, r->npages, q);
 

@@ -113,6 +113,11 @@ int swap_store_create(const char *dir, struct upg_store **out)
 			return fd;
 	}
 
+	/* The runtime's own file: keep it out of the page cache (which
+	 * would hold a second, unbudgeted copy of what was evicted).  Pages
+	 * are page aligned in memory and in the file; tmpfs refuses
+	 * O_DIRECT (EINVAL), and then buffered I/O it is. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT);
 	st = store_alloc(STORE_SWAP, &swap_store_ops, NULL, fd);
 	if (!st) {
 		ret = -ENOMEM;
