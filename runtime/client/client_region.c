@@ -168,12 +168,7 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	close(r->pinfd);
 	close(r->client_store_fd);
 	r->pinfd = r->client_store_fd = -1;
-	handle_del(r);
-	/* Kept until destroy: a stale handle never points to reused memory. */
-	pthread_rwlock_wrlock(&rt->regions_lock);
-	r->zombie_next = rt->zombies;
-	rt->zombies = r;
-	pthread_rwlock_unlock(&rt->regions_lock);
+	region_bury(r);
 	return 0;
 }
 

@@ -599,12 +599,19 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	free(r->pages);
 	r->pages = NULL;
 	ra_fini(&r->ra);
+	region_bury(r);
+	return 0;
+}
+
+void region_bury(struct upg_region *r)
+{
+	struct upg_runtime *rt = r->rt;
+
 	handle_del(r);
 	pthread_rwlock_wrlock(&rt->regions_lock);
 	r->zombie_next = rt->zombies;
 	rt->zombies = r;
 	pthread_rwlock_unlock(&rt->regions_lock);
-	return 0;
 }
 
 UPG_API int upg_region_unmap(struct upg_region *r)

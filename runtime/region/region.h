@@ -213,6 +213,13 @@ void remove_tick(struct upg_runtime *rt);
 /* Free the zombie handles (destroy). */
 void region_free_zombies(struct upg_runtime *rt);
 
+/**
+ * region_bury() - an unmapped region's handle dies; the object is kept
+ * (a zombie) until destroy, so that a stale handle never points to freed
+ * or reused memory.
+ */
+void region_bury(struct upg_region *r);
+
 /* Errseq (writeback/errseq.c): record a writeback failure; report the
  * failures the region's own cursor (used by flush) has not seen. */
 void region_record_error(struct upg_region *r, int err);

@@ -217,3 +217,12 @@ void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want)
 {
 	TU_WAIT_FOR(dt_counter(d, id) == want, 30000);
 }
+
+int dt_main(Suite *s, const char *upagerd)
+{
+	if (access(upagerd, X_OK)) {
+		fprintf(stderr, "upagerd not built at %s: skipped\n", upagerd);
+		return TEST_SKIP;
+	}
+	return tu_run(s);
+}

@@ -9,6 +9,7 @@
 #ifndef UPAGER_DAEMON_UTIL_H
 #define UPAGER_DAEMON_UTIL_H
 
+#include <check.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,10 @@ uint64_t dt_counter(const struct dt_daemon *d, uint32_t id);
 
 /* Wait (bounded, failing the test) until counter @id equals @want. */
 void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want);
+
+/* main() of a daemon test: skip (77) if @upagerd is not built, else run
+ * @s and return Check's verdict. */
+int dt_main(Suite *s, const char *upagerd);
 
 /* waitpid() with a bound, failing the test when it passes. */
 int dt_waitpid(pid_t pid, unsigned timeout_ms);

@@ -124,10 +124,5 @@ static Suite *suite(void)
 int main(void)
 {
 	PS = (size_t)sysconf(_SC_PAGESIZE);
-	if (access(UPAGERD_PATH, X_OK)) {
-		fprintf(stderr, "upagerd not built at %s: skipped\n",
-			UPAGERD_PATH);
-		return TEST_SKIP;
-	}
-	return tu_run(suite());
+	return dt_main(suite(), UPAGERD_PATH);
 }
