@@ -97,6 +97,11 @@ enum upg_uffd_mode {
  * Without it regions are not inherited (an access in the child is
  * SIGSEGV).  See docs/app-events.md for what a child may do. */
 #define UPG_RT_FORK_EVENTS (1u << 1)
+/* Read ahead where the access-pattern detector sees sequential or strided
+ * streams (docs/readahead.md).  Off by default for now: with it, a rare
+ * race left a fault unresolved under concurrent plugin-store completions
+ * (2 hangs in 27 loaded runs of test_roundtrip, none without). */
+#define UPG_RT_READAHEAD (1u << 2)
 
 struct upg_runtime_opts {
 	size_t sz;

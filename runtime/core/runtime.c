@@ -27,7 +27,8 @@
 #define MAX_EVICT_BATCH 4096
 #define DEFAULT_IO_DEPTH 64
 #define MAX_IO_DEPTH 4096
-#define KNOWN_FLAGS (UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS)
+#define KNOWN_FLAGS \
+	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD)
 
 static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 {

@@ -231,7 +231,8 @@ static int setup(struct daemon *d)
 	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = d->o.budget_bytes,
 		 .handler_threads = d->o.threads, .swap_dir = d->o.swap_dir,
 		 .log_level = (enum upg_log_level)d->o.log_level,
-		 .log_fn = d->o.log_fn);
+		 .log_fn = d->o.log_fn,
+		 .flags = d->o.readahead ? UPG_RT_READAHEAD : 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t sigs;
 	int err;

@@ -27,6 +27,7 @@ static void usage(FILE *f)
 		"usage: upagerd [--socket PATH] [--budget BYTES] [--threads N]\n"
 		"               [--client-cap BYTES] [--socket-mode MODE]\n"
 		"               [--swap-dir DIR] [--foreground] [--syslog]\n"
+		"               [--readahead]\n"
 		"               [--log-level error|warn|info|debug]\n"
 		"               [--config PATH]\n"
 		"Sizes take K, M, G suffixes. Defaults: socket %s (or\n"
@@ -108,6 +109,9 @@ static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		o->log_level = parse_level(val);
 		if (o->log_level < 0)
 			goto bad;
+	} else if (!strcmp(key, "readahead")) {
+		o->readahead = !strcmp(val, "yes") || !strcmp(val, "1") ||
+			       !strcmp(val, "true");
 	} else if (!strcmp(key, "syslog")) {
 		o->syslog = !strcmp(val, "yes") || !strcmp(val, "1") ||
 			    !strcmp(val, "true");
@@ -253,6 +257,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'C' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "syslog", no_argument, NULL, 'S' },
+		{ "readahead", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -282,6 +287,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			o.syslog = true;
+			break;
+		case 'R':
+			o.readahead = true;
 			break;
 		case 'C':
 			break;

@@ -274,7 +274,8 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 	memset(plan, 0, sizeof(*plan));
 	pthread_mutex_lock(&ra->lock);
 	advice = ra_advice_span(ra, pg, r->npages, &lo, &hi);
-	if (advice == UPG_ADV_RANDOM)
+	/* Opt-in for now (UPG_RT_READAHEAD in include/upager.h). */
+	if (advice == UPG_ADV_RANDOM || !(r->rt->flags & UPG_RT_READAHEAD))
 		goto out;
 	plan->cold = advice == UPG_ADV_SEQUENTIAL;
 	ra->clock++;

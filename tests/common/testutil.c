@@ -44,8 +44,14 @@ uint64_t tu_check(const void *buf, uint64_t off, uint64_t len, uint64_t seed)
 
 struct upg_runtime *tu_runtime(uint64_t budget, unsigned threads)
 {
+	return tu_runtime_flags(budget, threads, 0);
+}
+
+struct upg_runtime *tu_runtime_flags(uint64_t budget, unsigned threads,
+				     unsigned flags)
+{
 	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = budget,
-		 .handler_threads = threads);
+		 .handler_threads = threads, .flags = flags);
 	struct upg_runtime *rt = NULL;
 	int err = upg_runtime_create(&o, &rt);
 

@@ -43,6 +43,9 @@ uint64_t tu_check(const void *buf, uint64_t off, uint64_t len, uint64_t seed);
 /* Runtime with @budget bytes and @threads handlers; fails the test on
  * error, skips the whole program (exit 77) when userfaultfd is missing. */
 struct upg_runtime *tu_runtime(uint64_t budget, unsigned threads);
+/* The same with UPG_RT_* @flags. */
+struct upg_runtime *tu_runtime_flags(uint64_t budget, unsigned threads,
+				     unsigned flags);
 
 /* Stats snapshot. */
 struct upg_stats tu_stats(struct upg_runtime *rt);

@@ -146,7 +146,7 @@ static void unmap_data(struct upg_runtime *rt, struct upg_region *r, int fd)
 /* A sequential scan of N pages raises far fewer than N MISSING faults. */
 static void check_sequential(enum pattern p, bool anon)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	uint64_t seed = 700 + (uint64_t)p + (anon ? 10 : 0);
 	struct upg_stats s0, s1;
 	struct upg_region *r;
@@ -199,7 +199,7 @@ END_TEST
 /* Every third page: read ahead by element, the pages between never read. */
 START_TEST(test_strided_file)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	uint64_t touched = pattern_len(STRIDED, NPAGES);
 	struct upg_region *r;
 	struct upg_stats st;
@@ -230,7 +230,7 @@ END_TEST
 /* Random access: nothing read beyond the pages touched. */
 static void check_random(bool anon)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	uint64_t seed = 730 + (anon ? 1 : 0);
 	struct upg_stats s0, s1;
 	struct upg_region *r;
@@ -270,7 +270,7 @@ END_TEST
  * start, one down from the end. */
 START_TEST(test_two_interleaved_streams)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	const char *a;
 	struct upg_region *r;
 	struct upg_stats st;
@@ -321,7 +321,7 @@ static void *worker_main(void *arg)
  * region up, at once (four streams over the same pages). */
 static void check_threads(bool anon)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	uint64_t seed = 750 + (anon ? 1 : 0), q = NPAGES / NTHREADS;
 	struct worker w[NTHREADS];
 	pthread_t t[NTHREADS];
@@ -372,7 +372,7 @@ END_TEST
  * pass over read-ahead (write-protected) pages, then a check. */
 START_TEST(test_write_through_readahead)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	char *a;
 	uint64_t pg;
@@ -399,7 +399,7 @@ static uint32_t page_word(struct upg_region *r, uint64_t pg)
 
 START_TEST(test_advise_random)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	struct upg_stats st;
 	int fd;
@@ -424,7 +424,7 @@ END_TEST
 /* RANDOM on part of a region: windows stop at it. */
 START_TEST(test_advise_random_stops_windows)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	uint64_t pg;
 	int fd;
@@ -449,7 +449,7 @@ END_TEST
  * (cheap victims behind the stream). */
 START_TEST(test_advise_sequential)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	const uint64_t window = BUDGET / 8 / 4096 < 256 ? BUDGET / 8 / 4096 :
 							       256;
 	struct upg_region *r;
@@ -483,7 +483,7 @@ END_TEST
  * without a fault. */
 START_TEST(test_advise_willneed)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	UPG_OPTS(upg_region_stats, rs);
 	struct upg_region *r;
 	struct upg_stats st;
@@ -500,7 +500,9 @@ START_TEST(test_advise_willneed)
 			  UINT64_MAX);
 	st = tu_stats(rt);
 	ck_assert_uint_eq(st.faults_missing, 0);
-	ck_assert_uint_eq(st.faults_minor, 0);
+	/* A minor fault only where the clock zapped a page to sample its
+	 * recency (it runs when the budget fills), never a read. */
+	ck_assert_uint_le(st.faults_minor, st.pages_sampled);
 	unmap_data(rt, r, fd);
 }
 END_TEST
@@ -518,7 +520,7 @@ END_TEST
  */
 static void dontneed_layout(bool advise)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	struct upg_stats s0, s1;
 	uint64_t pg, c_gone = 0;
@@ -585,7 +587,7 @@ END_TEST
  */
 START_TEST(test_waste_counted)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	char *a;
 	uint64_t pg;
@@ -614,7 +616,7 @@ END_TEST
 
 START_TEST(test_advise_errors)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	uint64_t len = 16 * PS + 100;
 	struct upg_region *r;
 	int fd = tur_data_file(len, 777);
@@ -646,7 +648,7 @@ END_TEST
 /* Many advice ranges: the latest wins where they overlap, NORMAL clears. */
 START_TEST(test_advice_ranges)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	struct upg_runtime *rt = tu_runtime_flags(BUDGET, 2, UPG_RT_READAHEAD);
 	struct upg_region *r;
 	uint64_t lo, hi, pg;
 	int fd, i, adv;
