@@ -500,9 +500,10 @@ START_TEST(test_advise_willneed)
 			  UINT64_MAX);
 	st = tu_stats(rt);
 	ck_assert_uint_eq(st.faults_missing, 0);
-	/* A minor fault only where the clock zapped a page to sample its
-	 * recency (it runs when the budget fills), never a read. */
-	ck_assert_uint_le(st.faults_minor, st.pages_sampled);
+	/* Never a read.  Minor faults: where the clock zapped a page to
+	 * sample its recency, and at most one trigger page that a window
+	 * leaves unmapped to advance (docs/readahead.md). */
+	ck_assert_uint_le(st.faults_minor, st.pages_sampled + 1);
 	unmap_data(rt, r, fd);
 }
 END_TEST
