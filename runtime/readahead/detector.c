@@ -272,10 +272,13 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 	int advice;
 
 	memset(plan, 0, sizeof(*plan));
+	/* Opt-in for now (UPG_RT_READAHEAD in include/upager.h): without it
+	 * every miss would take the region's lock for an empty plan. */
+	if (!(r->rt->flags & UPG_RT_READAHEAD))
+		return;
 	pthread_mutex_lock(&ra->lock);
 	advice = ra_advice_span(ra, pg, r->npages, &lo, &hi);
-	/* Opt-in for now (UPG_RT_READAHEAD in include/upager.h). */
-	if (advice == UPG_ADV_RANDOM || !(r->rt->flags & UPG_RT_READAHEAD))
+	if (advice == UPG_ADV_RANDOM)
 		goto out;
 	plan->cold = advice == UPG_ADV_SEQUENTIAL;
 	ra->clock++;
