@@ -15,21 +15,27 @@
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 struct client_sums {
-	uint64_t resident, dirty, fills, evictions, writebacks, errors;
+	uint64_t resident, fills, evictions, writebacks, errors;
 };
 
 static void region_sums(struct upg_region *r, struct client_sums *s)
 {
-	uint64_t pg;
-
 	s->resident += LD(r->resident) << r->rt->page_shift;
 	s->fills += LD(r->n_filled);
 	s->evictions += LD(r->n_evicted);
 	s->writebacks += LD(r->n_written);
 	s->errors += LD(r->n_errors);
+}
+
+/* A walk of the page table: only the region records report it. */
+static uint64_t dirty_bytes(struct upg_region *r)
+{
+	uint64_t pg, n = 0;
+
 	for (pg = 0; pg < r->npages; pg++)
 		if (atomic_load(region_page(r, pg)) & PS_DIRTY)
-			s->dirty += r->rt->page_size;
+			n++;
+	return n << r->rt->page_shift;
 }
 
 void daemon_count_region(struct daemon_client *c, struct upg_region *r)
@@ -220,7 +226,7 @@ static int stats_regions(struct daemon *d, struct daemon_client *c,
 			x->addr = (uintptr_t)dr->r->addr;
 			x->length = dr->r->length;
 			x->resident_bytes = s.resident;
-			x->dirty_bytes = s.dirty;
+			x->dirty_bytes = dirty_bytes(dr->r);
 			x->fills = s.fills;
 			x->evictions = s.evictions;
 			x->writebacks = s.writebacks;
