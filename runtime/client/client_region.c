@@ -16,24 +16,6 @@
 #include "common/log.h"
 #include "region/region.h"
 
-static int make_memfd(const char *name, uint64_t len)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	if (fd < 0)
-		return -errno;
-	/* The daemon maps it: it must not shrink under the daemon (it
-	 * refuses a memfd without this seal). */
-	if (ftruncate(fd, (off_t)len) ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		      struct upg_region **out)
 {
@@ -68,14 +50,15 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 			       rt->swap_dir, strerror(-err));
 		goto out_free;
 	}
-	r->memfd = make_memfd("upager-region", r->map_len);
+	r->memfd = region_sealed_memfd("upager-region", r->map_len);
 	if (r->memfd < 0) {
 		err = r->memfd;
 		goto out_free;
 	}
-	/* Pin counts shared with the daemon (protocol v1 passes the memfd;
-	 * this version keeps them at zero). */
-	r->pinfd = make_memfd("upager-pins", r->npages * sizeof(uint32_t));
+	/* Per-page marks shared with the daemon: which pages it is filling
+	 * (read at a takeover, client/takeover.c). */
+	r->pinfd = region_sealed_memfd("upager-pins",
+				       r->npages * sizeof(uint32_t));
 	if (r->pinfd < 0) {
 		err = r->pinfd;
 		goto out_close;

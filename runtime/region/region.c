@@ -67,30 +67,47 @@ static int check_args(struct upg_runtime *rt, uint64_t length,
 	return err;
 }
 
+int region_sealed_memfd(const char *name, uint64_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	/* Sealed: nobody (a daemon's client, a bug) may resize the memfd
+	 * under an alias mapping, which would turn accesses into SIGBUS. */
+	if (ftruncate(fd, (off_t)len) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The runtime's own mapping of r->memfd. */
+static int map_alias(struct upg_region *r)
+{
+	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			r->memfd, 0);
+	if (r->alias == MAP_FAILED)
+		return -errno;
+	/* A fork child gets no copy of the alias. */
+	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	return 0;
+}
+
 static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 		     const struct upg_region_opts *o)
 {
 	int err;
 
-	r->memfd = memfd_create("upager-region",
-				MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	r->memfd = region_sealed_memfd("upager-region", r->map_len);
 	if (r->memfd < 0)
-		return -errno;
-	/* Sealed: nobody (a daemon's client, a bug) may resize the memfd
-	 * under our alias mapping, which would turn accesses into SIGBUS. */
-	if (ftruncate(r->memfd, (off_t)r->map_len) ||
-	    fcntl(r->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
-		err = -errno;
+		return r->memfd;
+	err = map_alias(r);
+	if (err)
 		goto out_close;
-	}
-	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			r->memfd, 0);
-	if (r->alias == MAP_FAILED) {
-		err = -errno;
-		goto out_close;
-	}
-	/* A fork child gets no copy of the alias either. */
-	madvise(r->alias, r->map_len, MADV_DONTFORK);
 	err = region_numa_apply(rt, r, o);
 	if (err)
 		goto out_unmap_alias;
@@ -136,30 +153,37 @@ static void unmap_memfd(struct upg_region *r)
  * shrinking and hold the whole region: a client that truncated it would
  * turn our alias accesses into SIGBUS.
  */
-static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
+/* A passed fd we may map: sealed against shrinking (-EPERM), a regular
+ * file of at least @len bytes (-EINVAL). */
+static int check_sealed(int fd, uint64_t len)
 {
+	int seals = fcntl(fd, F_GET_SEALS);
 	struct stat st;
-	int seals;
 
-	seals = fcntl(rr->memfd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK))
 		return -EPERM;
-	if (fstat(rr->memfd, &st))
+	if (fstat(fd, &st))
 		return -errno;
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < r->map_len)
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < len)
 		return -EINVAL;
-	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			rr->memfd, 0);
-	if (r->alias == MAP_FAILED)
-		return -errno;
-	madvise(r->alias, r->map_len, MADV_DONTFORK);
+	return 0;
+}
+
+static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
+{
+	int err = check_sealed(rr->memfd, r->map_len);
+
+	if (err)
+		return err;
+	r->memfd = rr->memfd;
+	err = map_alias(r);
+	if (err)
+		return err;
 	if (rr->marks_fd >= 0) {
 		size_t len = r->npages * sizeof(uint32_t);
 		void *m = MAP_FAILED;
 
-		seals = fcntl(rr->marks_fd, F_GET_SEALS);
-		if (seals >= 0 && (seals & F_SEAL_SHRINK) &&
-		    !fstat(rr->marks_fd, &st) && (uint64_t)st.st_size >= len)
+		if (!check_sealed(rr->marks_fd, len))
 			m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 				 rr->marks_fd, 0);
 		if (m == MAP_FAILED) {
@@ -168,7 +192,6 @@ static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
 		}
 		r->fill_marks = m;
 	}
-	r->memfd = rr->memfd;
 	r->addr = (char *)rr->addr;
 	return 0;
 }
@@ -409,13 +432,9 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages)
 		return -ENOMEM;
-	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			r->memfd, 0);
-	if (r->alias == MAP_FAILED) {
-		err = -errno;
+	err = map_alias(r);
+	if (err)
 		goto out_free;
-	}
-	madvise(r->alias, r->map_len, MADV_DONTFORK);
 	err = upg_store_open_file(store_fd, &r->store);
 	if (err)
 		goto out_unmap;

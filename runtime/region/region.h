@@ -142,6 +142,13 @@ static inline void region_put(struct upg_region *r)
  */
 struct upg_region *region_lookup_get(struct upg_mm *mm, uintptr_t addr);
 
+/**
+ * region_sealed_memfd() - a memfd of @len bytes sealed against shrinking
+ * and growing, as every region's memfd is (a daemon maps it too).
+ * Return: the fd, or a negative errno.
+ */
+int region_sealed_memfd(const char *name, uint64_t len);
+
 /* Another process's region (upagerd): what its client passed. */
 struct region_remote {
 	struct upg_mm *mm;  /* the client's address space */
