@@ -168,13 +168,9 @@ static void drain_events(void *arg)
 static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
 		       uint64_t mask)
 {
-	return a->event == UFFD_EVENT_PAGEFAULT &&
-	       b->event == UFFD_EVENT_PAGEFAULT &&
-	       (a->arg.pagefault.address & mask) ==
-		       (b->arg.pagefault.address & mask) &&
-	       a->arg.pagefault.flags == b->arg.pagefault.flags &&
-	       /* Not across threads: a callback thread's fault must be seen
-		* as its own (fault/resolve.c, serve_in_callback). */
+	/* Not across threads: a callback thread's fault must be seen as its
+	 * own (fault/resolve.c, serve_in_callback). */
+	return uffd_same_fault(a, b, mask) &&
 	       a->arg.pagefault.feat.ptid == b->arg.pagefault.feat.ptid;
 }
 

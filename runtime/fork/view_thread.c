@@ -142,11 +142,7 @@ static void handle_faults(struct upg_runtime *rt, struct fork_view *v,
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		for (j = 0; j < i && !dup; j++)
-			dup = msgs[j].event == UFFD_EVENT_PAGEFAULT &&
-			      (msgs[j].arg.pagefault.address & mask) ==
-				      (msgs[i].arg.pagefault.address & mask) &&
-			      msgs[j].arg.pagefault.flags ==
-				      msgs[i].arg.pagefault.flags;
+			dup = uffd_same_fault(&msgs[i], &msgs[j], mask);
 		if (!dup)
 			view_fault(rt, v, &msgs[i]);
 	}

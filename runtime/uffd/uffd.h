@@ -79,6 +79,18 @@ int uffd_wake(const struct uffd_ctx *u, uintptr_t addr, size_t len);
 int uffd_poison(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		pid_t tid);
 
+/* Two page-fault messages for the same page (@mask: ~(page size - 1))
+ * and the same kind: a batch's duplicates, resolved once. */
+static inline bool uffd_same_fault(const struct uffd_msg *a,
+				   const struct uffd_msg *b, uint64_t mask)
+{
+	return a->event == UFFD_EVENT_PAGEFAULT &&
+	       b->event == UFFD_EVENT_PAGEFAULT &&
+	       (a->arg.pagefault.address & mask) ==
+		       (b->arg.pagefault.address & mask) &&
+	       a->arg.pagefault.flags == b->arg.pagefault.flags;
+}
+
 /*
  * Called when an ioctl met -EAGAIN.  A handler thread sets this to a
  * function that reads pending events (otherwise a single handler thread
