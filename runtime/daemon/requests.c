@@ -189,20 +189,13 @@ out:
 	return err;
 }
 
-static int region_remove(struct daemon_client *c, const struct proto_msg *m)
+/* Write back and release region *@pp of @c, unlink it; nothing on error. */
+static int release_region(struct daemon_client *c, struct daemon_region **pp,
+			  unsigned flags)
 {
-	struct daemon_region **pp, *dr;
-	unsigned flags = m->u.region_remove.flags & PROTO_REMOVE_WAIT_PINS ?
-				 UPG_UNMAP_WAIT_PINS :
-				 0;
-	int err;
+	struct daemon_region *dr = *pp;
+	int err = upg_region_unmap_flags(dr->r, flags);
 
-	for (pp = &c->regions; (dr = *pp) && dr->id != m->u.region_remove.region_id;
-	     pp = &dr->next)
-		;
-	if (!dr)
-		return -ENOENT;
-	err = upg_region_unmap_flags(dr->r, flags);
 	if (err)
 		return err;
 	/* Unmapped regions are zombies: their counts stay readable. */
@@ -211,6 +204,21 @@ static int region_remove(struct daemon_client *c, const struct proto_msg *m)
 	c->nr_regions--;
 	free(dr);
 	return 0;
+}
+
+static int region_remove(struct daemon_client *c, const struct proto_msg *m)
+{
+	struct daemon_region **pp, *dr;
+	unsigned flags = m->u.region_remove.flags & PROTO_REMOVE_WAIT_PINS ?
+				 UPG_UNMAP_WAIT_PINS :
+				 0;
+
+	for (pp = &c->regions; (dr = *pp) && dr->id != m->u.region_remove.region_id;
+	     pp = &dr->next)
+		;
+	if (!dr)
+		return -ENOENT;
+	return release_region(c, pp, flags);
 }
 
 /* A range of a region: its pages [*first, *end).  -ENOENT, -EINVAL. */
@@ -257,15 +265,10 @@ int daemon_release_regions(struct daemon *d, struct daemon_client *c)
 {
 	(void)d;
 	while (c->regions) {
-		struct daemon_region *dr = c->regions;
-		int err = upg_region_unmap_flags(dr->r, UPG_UNMAP_WAIT_PINS);
+		int err = release_region(c, &c->regions, UPG_UNMAP_WAIT_PINS);
 
 		if (err)
 			return err;
-		daemon_count_region(c, dr->r);
-		c->regions = dr->next;
-		c->nr_regions--;
-		free(dr);
 	}
 	return 0;
 }

@@ -71,6 +71,11 @@ static int parse_level(const char *s)
 	return -1;
 }
 
+static bool is_yes(const char *val)
+{
+	return !strcmp(val, "yes") || !strcmp(val, "1") || !strcmp(val, "true");
+}
+
 /* One "key = value" setting, from the file or the command line.
  * Returns 0, or -EINVAL with a message that says what to fix. */
 static int set_opt(struct daemon_opts *o, const char *key, const char *val,
@@ -110,11 +115,9 @@ static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		if (o->log_level < 0)
 			goto bad;
 	} else if (!strcmp(key, "readahead")) {
-		o->readahead = !strcmp(val, "yes") || !strcmp(val, "1") ||
-			       !strcmp(val, "true");
+		o->readahead = is_yes(val);
 	} else if (!strcmp(key, "syslog")) {
-		o->syslog = !strcmp(val, "yes") || !strcmp(val, "1") ||
-			    !strcmp(val, "true");
+		o->syslog = is_yes(val);
 	} else {
 		fprintf(stderr, "upagerd: %s: unknown setting '%s'\n", where,
 			key);
