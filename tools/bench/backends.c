@@ -15,7 +15,7 @@
  *                  budget + 64 MiB when cgroups are available (bounds the
  *                  page cache of the runtime's own swap file).
  *   upager-daemon  the same through upagerd (upg_runtime_connect() and
- *                  $UPAGER_SOCKET); unavailable until daemon mode exists.
+ *                  $UPAGER_SOCKET); unavailable when that is not set.
  *   kernel-mmap    mmap(MAP_SHARED) of the data file in a memory cgroup of
  *                  --budget without swap.
  *   kernel-swap    anonymous memory populated with the pattern, in a memory
@@ -61,16 +61,11 @@ bool backend_available(const struct config *c, enum backend bk, char *why,
 	(void)c;
 	switch (bk) {
 	case BK_UPAGER_DAEMON:
-#ifndef UPAGER_BENCH_HAVE_CONNECT
-		snprintf(why, whysz, "unavailable: daemon mode not built (issue 4)");
-		return false;
-#else
 		if (!getenv("UPAGER_SOCKET")) {
 			snprintf(why, whysz, "unavailable: UPAGER_SOCKET not set (start upagerd)");
 			return false;
 		}
 		return true;
-#endif
 	case BK_KERNEL_MMAP:
 	case BK_KERNEL_SWAP:
 		if (cgroups()->version == 0) {
@@ -209,17 +204,11 @@ static void run_upager(const struct config *c, const struct trace *t,
 	int fd = -1, ret;
 
 	if (daemon) {
-#ifdef UPAGER_BENCH_HAVE_CONNECT
 		ret = upg_runtime_connect(getenv("UPAGER_SOCKET"), &ro, &rt);
-		if (ret == -ENOSYS || ret == -EOPNOTSUPP || ret == -ENOENT ||
-		    ret == -ECONNREFUSED) {
+		if (ret == -EOPNOTSUPP || ret == -ENOENT || ret == -ECONNREFUSED) {
 			fail(r, 77, "unavailable: upg_runtime_connect: %s", strerror(-ret));
 			return;
 		}
-#else
-		fail(r, 77, "unavailable: daemon mode not built (issue 4)");
-		return;
-#endif
 	} else {
 		ret = upg_runtime_create(&ro, &rt);
 	}
