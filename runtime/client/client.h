@@ -16,6 +16,7 @@
 #define UPAGER_CLIENT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto/proto.h"
@@ -31,6 +32,7 @@ struct client_conn {
 	struct proto_conn conn;
 	uint64_t seq;
 	uint64_t client_id;
+	uint64_t features; /* PROTO_FEAT_* the daemon chose */
 	uint64_t next_region_id;
 	int broken; /* sticky: the daemon is gone (-ECONNRESET ...) */
 	struct upg_region *regions; /* r->client_next */
@@ -78,6 +80,34 @@ int client_region_flush(struct upg_region *r, uint64_t offset,
 			uint64_t length);
 int client_region_stats(struct upg_region *r, struct upg_region_stats *st);
 int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
+/* Fault-in of pages [first, end) of @r through the daemon: 0, an error
+ * of the connection, or -EFAULT (the daemon could not bring them in). */
+int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+			  bool write);
+
+/* client_region.c: unmap the client's views of @r (marks and alias). */
+void unmap_client_views(struct upg_region *r);
+
+/*
+ * client_pin.c: pins and nofault copies through the shared marks.
+ * client_region_lookup_get() - the region at @a, with a reference, or NULL.
+ * client_pin_pages() - pin pages [first, end) of @r (@one: MARK_LPIN_ONE
+ * or MARK_EPIN_ONE), faulting in through the daemon those that are not
+ * resident; all or none.  0, -EOVERFLOW, or a fault-in error.
+ * client_unpin_pages() - drop those pins.
+ * client_copy_nofault() - as upg_copy_{from,to}_nofault(): bytes not
+ * copied.
+ * Context: application thread, rt->takeover_lock held for reading.
+ */
+struct upg_region *client_region_lookup_get(struct upg_runtime *rt,
+					    uintptr_t a);
+int client_pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
+		     uint32_t one);
+void client_unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
+			uint32_t one);
+size_t client_copy_nofault(struct upg_runtime *rt, char *dst, const char *src,
+			   size_t len, bool to_region);
+
 /* Fault-in through the daemon: bytes not faulted in. */
 size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		       bool write, bool async);

@@ -125,6 +125,7 @@ static int hello(struct upg_runtime *rt)
 	proto_msg_init(&req, PROTO_HELLO, 0);
 	req.u.hello.version_min = PROTO_VERSION_MIN;
 	req.u.hello.version_max = PROTO_VERSION_MAX;
+	req.u.hello.features = PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS;
 	snprintf(req.u.hello.name, sizeof(req.u.hello.name), "%s", comm);
 	err = client_rpc(rt, &req, &fd, 1, &rep, HELLO_TIMEOUT_MS);
 	if (err)
@@ -138,8 +139,13 @@ static int hello(struct upg_runtime *rt)
 		err = -EINVAL;
 	if (!err) {
 		cc->client_id = rep.u.hello_reply.client_id;
+		cc->features = rep.u.hello_reply.features;
 		rt->budget_pages = rep.u.hello_reply.budget_bytes >>
 				   rt->page_shift;
+		/* The daemon honours pins of up to a quarter of its budget
+		 * per client (evict/client_marks.c). */
+		if (rt->pin_limit_pages > rt->budget_pages / 4)
+			rt->pin_limit_pages = rt->budget_pages / 4;
 	} else {
 		rt_err(rt, "upagerd refused the connection: %s",
 		       strerror(-err));

@@ -16,6 +16,45 @@
 #include "common/log.h"
 #include "region/region.h"
 
+/*
+ * The client's own views of a region (region/marks.h): the marks, and an
+ * alias of the memfd that is not registered with userfaultfd, through
+ * which nofault copies reach pages the marks say are resident and pinned
+ * (client/client_pin.c).  Nothing else touches the alias: a load from a
+ * page that is not resident would allocate it behind the daemon's back.
+ */
+static int map_client_views(struct upg_region *r)
+{
+	void *m = mmap(NULL, r->npages * sizeof(uint32_t),
+		       PROT_READ | PROT_WRITE, MAP_SHARED, r->pinfd, 0);
+
+	if (m == MAP_FAILED)
+		return -errno;
+	r->client_marks = m;
+	m = mmap(NULL, r->map_len, r->prot & (PROT_READ | PROT_WRITE),
+		 MAP_SHARED, r->memfd, 0);
+	if (m == MAP_FAILED) {
+		int err = -errno;
+
+		unmap_client_views(r);
+		return err;
+	}
+	madvise(m, r->map_len, MADV_DONTFORK);
+	r->client_alias = m;
+	return 0;
+}
+
+void unmap_client_views(struct upg_region *r)
+{
+	if (r->client_marks)
+		munmap((void *)r->client_marks,
+		       r->npages * sizeof(uint32_t));
+	if (r->client_alias)
+		munmap(r->client_alias, r->map_len);
+	r->client_marks = NULL;
+	r->client_alias = NULL;
+}
+
 int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		      struct upg_region **out)
 {
@@ -63,6 +102,9 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		err = r->pinfd;
 		goto out_close;
 	}
+	err = map_client_views(r);
+	if (err)
+		goto out_close;
 	r->addr = mmap(NULL, r->map_len, r->prot, MAP_SHARED, r->memfd, 0);
 	if (r->addr == MAP_FAILED) {
 		err = -errno;
@@ -113,6 +155,7 @@ out_unregister:
 out_unmap:
 	munmap(r->addr, r->map_len);
 out_close:
+	unmap_client_views(r);
 	if (r->pinfd >= 0)
 		close(r->pinfd);
 	close(r->memfd);
@@ -131,6 +174,12 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	struct proto_msg req;
 	int err;
 
+	/* As in-process: notifiers first, then the pins (ours: the daemon
+	 * only sees their counts). */
+	region_notify_unmap(r);
+	err = region_wait_pins(r, flags);
+	if (err)
+		return err;
 	proto_msg_init(&req, PROTO_REGION_REMOVE, 0);
 	req.u.region_remove.region_id = r->remote_id;
 	req.u.region_remove.flags =
@@ -147,6 +196,7 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	pthread_mutex_unlock(&cc->lock);
 	uffd_unregister(&rt->self.uffd, r->addr, r->map_len);
 	munmap(r->addr, r->map_len);
+	unmap_client_views(r);
 	close(r->memfd);
 	close(r->pinfd);
 	close(r->client_store_fd);
@@ -241,6 +291,24 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	}
 	proto_msg_release(&rep);
 	return 0;
+}
+
+int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+			  bool write)
+{
+	struct proto_msg req;
+	uint64_t not_done = 0;
+	int err;
+
+	proto_msg_init(&req, PROTO_FAULT_IN, 0);
+	req.u.fault_in.range = (struct proto_range){
+		.region_id = r->remote_id,
+		.offset = first << r->rt->page_shift,
+		.length = (end - first) << r->rt->page_shift,
+	};
+	req.u.fault_in.flags = write ? PROTO_FAULT_IN_WRITE : 0;
+	err = client_rpc_status(r->rt, &req, NULL, 0, &not_done);
+	return err ? err : not_done ? -EFAULT : 0;
 }
 
 size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,

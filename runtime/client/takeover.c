@@ -33,9 +33,13 @@ static void takeover(struct upg_runtime *rt)
 	struct upg_region *r, *next, *adopted = NULL;
 	int err;
 
+	/* Pins and nofault copies work on the marks: none half done while
+	 * their pins move to the state words. */
+	pthread_rwlock_wrlock(&rt->takeover_lock);
 	pthread_mutex_lock(&cc->lock);
 	if (!rt_remote(rt)) {
 		pthread_mutex_unlock(&cc->lock);
+		pthread_rwlock_unlock(&rt->takeover_lock);
 		return;
 	}
 	cc->broken = -ECONNRESET;
@@ -44,17 +48,10 @@ static void takeover(struct upg_runtime *rt)
 	/* Regions first: a handler must find every region it reads a fault
 	 * of. */
 	for (r = cc->regions; r; r = next) {
-		size_t len = r->npages * sizeof(uint32_t);
-		const _Atomic uint32_t *marks = mmap(NULL, len, PROT_READ,
-						     MAP_SHARED, r->pinfd, 0);
-
 		next = r->client_next;
-		if (marks == MAP_FAILED)
-			marks = NULL;
 		err = region_adopt_local(r, r->client_store_fd, r->store_off,
-					 marks);
-		if (marks)
-			munmap((void *)marks, len);
+					 r->client_marks);
+		unmap_client_views(r);
 		if (err) {
 			rt_err(rt, "cannot take over the region at %p: %s; "
 				   "its faults stay unserviced",
@@ -71,10 +68,12 @@ static void takeover(struct upg_runtime *rt)
 			   "faults on its regions will hang",
 		       strerror(-err));
 		pthread_mutex_unlock(&cc->lock);
+		pthread_rwlock_unlock(&rt->takeover_lock);
 		return;
 	}
 	atomic_store(&rt->served_remotely, false);
 	pthread_mutex_unlock(&cc->lock);
+	pthread_rwlock_unlock(&rt->takeover_lock);
 	/* Faults the daemon read and never resolved: fault again, here. */
 	for (r = adopted; r; r = r->client_next)
 		uffd_wake(&rt->self.uffd, (uintptr_t)r->addr, r->map_len);

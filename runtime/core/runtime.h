@@ -20,6 +20,23 @@
 struct upg_region;
 struct handler;
 struct prefetch_req;
+struct upg_mm;
+
+/*
+ * upagerd: how evictions and application events reach the interval
+ * notifiers of a client, which run in the client (daemon/invalidate.c).
+ * start() announces that pages [first, first + n) of @r are about to
+ * become inaccessible (@event: enum upg_notify_event) and returns a cookie
+ * for end() (0: nothing to end); *ok is cleared if the invalidation was
+ * refused (non-blockable and the client could not be asked, or a
+ * callback refused).  Context: not under a runtime lock.
+ */
+struct mm_notify_ops {
+	uint64_t (*start)(struct upg_mm *mm, struct upg_region *r,
+			  uint64_t first, uint64_t n, int event, bool blockable,
+			  bool *ok);
+	void (*end)(struct upg_mm *mm, uint64_t cookie);
+};
 
 /*
  * An address space whose regions the runtime services: this process's
@@ -49,6 +66,14 @@ struct upg_mm {
 	 * them, or successive batches would all take from one client). */
 	bool over_share;
 	_Atomic uint64_t evicting;
+	/* upagerd: the client's notifiers (NULL: none, or in-process). */
+	const struct mm_notify_ops *notify_ops;
+	void *notify_arg;
+	/* evict/client_marks.c, under clock_lock: how many pages the client
+	 * may keep pinned through the shared marks, and the pinned pages the
+	 * current clock pass skipped. */
+	uint64_t pin_allow, pin_skips;
+	bool pin_warned;
 	struct upg_mm *next; /* rt->mms */
 };
 
@@ -169,6 +194,10 @@ struct upg_runtime {
 	 * took over from a daemon that died: client/takeover.c). */
 	struct client_conn *remote;
 	atomic_bool served_remotely;
+	/* Daemon mode: held for reading by the calls that act on the
+	 * shared marks (pins, nofault copies), for writing by a takeover,
+	 * which moves the pins from the marks to the state words. */
+	pthread_rwlock_t takeover_lock;
 };
 
 /* Are @rt's regions serviced by upagerd (daemon mode, daemon alive)? */

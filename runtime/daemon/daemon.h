@@ -25,6 +25,9 @@
 #include "core/runtime.h"
 #include "proto/proto.h"
 
+/* Protocol features this daemon supports (proto/proto_types.h). */
+#define DAEMON_FEATURES (PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS)
+
 struct daemon_opts {
 	const char *socket_path;
 	uint64_t budget_bytes;

@@ -18,6 +18,7 @@
 #include "daemon/daemon.h"
 #include "fault/fault.h"
 #include "pin/pin.h"
+#include "region/marks.h"
 #include "region/region.h"
 
 static struct daemon_region *find_region(struct daemon_client *c, uint64_t id)
@@ -93,6 +94,10 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		mm->cap_pages = cap >> d->rt->page_shift;
 		if (mm->cap_pages)
 			d->rt->regions_capped = true;
+		/* Pages it may keep pinned through the marks: what its
+		 * library allows it (a quarter of the budget, as in-process;
+		 * evict/client_marks.c). */
+		mm->pin_allow = d->rt->budget_pages / 4;
 		err = handlers_add_mm(d->rt, mm);
 		if (err) {
 			free(mm);
@@ -114,7 +119,8 @@ monitor:
 	}
 	r.u.hello_reply.status = err;
 	r.u.hello_reply.version = err ? 0 : (uint16_t)version;
-	r.u.hello_reply.features = 0;
+	r.u.hello_reply.features =
+		err ? 0 : m->u.hello.features & DAEMON_FEATURES;
 	r.u.hello_reply.client_id = c->id;
 	r.u.hello_reply.budget_bytes = d->rt->budget_pages << d->rt->page_shift;
 	r.u.hello_reply.page_size = (uint32_t)d->rt->page_size;
@@ -194,7 +200,12 @@ static int release_region(struct daemon_client *c, struct daemon_region **pp,
 			  unsigned flags)
 {
 	struct daemon_region *dr = *pp;
-	int err = upg_region_unmap_flags(dr->r, flags);
+	int err;
+
+	/* The client unpinned before it asked (or is gone): counts left in
+	 * the marks must not keep the region's pages. */
+	region_marks_forget_client(dr->r);
+	err = upg_region_unmap_flags(dr->r, flags);
 
 	if (err)
 		return err;

@@ -170,6 +170,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	for (i = 0; i < rt->nr_regions; i++)
 		total += rt->regions[i]->npages;
 	fair = mark_over_share(rt);
+	client_marks_pass_start(rt);
 	/* Two revolutions: the first may only clear reference bits.  With
 	 * fairness, two sparing the clients below their share, then one
 	 * that spares nobody. */
@@ -195,6 +196,11 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		/* Spare the clients below their share (not in the last
 		 * revolution: never fail for fairness). */
 		if (fair && scanned <= 2 * total && !r->mm->over_share) {
+			rt->clock_page++;
+			continue;
+		}
+		/* upagerd: pinned by its client (evict/client_marks.c). */
+		if (client_marks_skip(r, rt->clock_page)) {
 			rt->clock_page++;
 			continue;
 		}

@@ -30,6 +30,7 @@
 
 #include "common/log.h"
 #include "evict/evict.h"
+#include "region/marks.h"
 #include "region/region.h"
 #include "writeback/writeback.h"
 
@@ -187,6 +188,8 @@ static void abort_eviction(struct upg_runtime *rt, struct victim *v)
 		new = ps_with_state(s, PS_RESIDENT) &
 		      ~(PS_PARKED | PS_WAITERS);
 	} while (!ps_cas(p, &s, new));
+	if (v->r->fill_marks)
+		mark_set(&v->r->fill_marks[v->pg], MARK_RESIDENT);
 	if (s & PS_PARKED)
 		uffd_wake(region_uffd(v->r), region_page_addr(v->r, v->pg),
 			  rt->page_size);
@@ -306,6 +309,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 
 	for (i = 0; i < n; i++)
 		ok[i] = true;
+	client_marks_claim(v, n, ok);
 	/* Always, as the kernel always calls invalidate_range_start: a
 	 * notifier inserted after the victims were chosen is then either
 	 * called or deferred to the end of this invalidation, and its

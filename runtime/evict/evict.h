@@ -22,7 +22,24 @@ struct victim {
 	bool punch; /* evict.c: written back (or clean): safe to punch */
 	bool wrote; /* evict.c: this eviction wrote it to the store */
 	bool gone;  /* evict.c: discarded by the application meanwhile */
+	bool watched; /* client_marks.c: a client's notifier covers it */
 };
+
+/**
+ * client_marks_pass_start() - start a clock pass: forget the pinned pages
+ * skipped so far.  Context: clock_lock and regions_lock held.
+ * client_marks_skip() - whether the clock must pass over page @pg of @r
+ * because its upagerd client pinned it (within the client's allowance).
+ * Context: clock_lock held.
+ * client_marks_claim() - for victims just moved to EVICTING: take them
+ * from the clients' view (RESIDENT cleared); a victim a client pinned
+ * meanwhile gets ok[i] false (its eviction is aborted); writes the client
+ * made through its alias become PS_DIRTY; sets victim.watched.
+ * Context: the evicting thread, before notifiers and write-protection.
+ */
+void client_marks_pass_start(struct upg_runtime *rt);
+bool client_marks_skip(struct upg_region *r, uint64_t pg);
+void client_marks_claim(struct victim *v, size_t n, bool *ok);
 
 /**
  * budget_reserve() - count @n pages against the budget before filling

@@ -20,6 +20,7 @@
 #include "evict/evict.h"
 #include "fault/fault.h"
 #include "readahead/readahead.h"
+#include "region/marks.h"
 #include "region/region.h"
 #include "store/store.h"
 
@@ -68,6 +69,9 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 			    pg == dirty_pg)
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
+		/* upagerd: the client may pin it now (region/marks.h). */
+		if (r->fill_marks)
+			mark_set(&r->fill_marks[pg], MARK_RESIDENT);
 		if (s & PS_PARKED)
 			uffd_wake(region_uffd(r), region_page_addr(r, pg),
 				  rt->page_size);
@@ -117,7 +121,7 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	 * to it (a client taking over from a dead daemon drops marked pages,
 	 * client/takeover.c). */
 	for (pg = first; pg < first + n && r->fill_marks; pg++)
-		atomic_store(&r->fill_marks[pg], 0);
+		mark_clear(&r->fill_marks[pg], MARK_FILLING);
 
 	if (c->write_all)
 		all_dirty = wp;
@@ -197,7 +201,7 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	region_resident_add(r, -(int64_t)n);
 	budget_release(rt, n);
 	for (pg = first; pg < first + n && r->fill_marks; pg++)
-		atomic_store(&r->fill_marks[pg], 0);
+		mark_clear(&r->fill_marks[pg], MARK_FILLING);
 	for (pg = first; pg < first + n; pg++) {
 		uintptr_t a = region_page_addr(r, pg);
 
@@ -354,8 +358,8 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 					new |= PS_DIRTY;
 				if (ps_cas(p, &s, new)) {
 					if (r->fill_marks)
-						atomic_store(&r->fill_marks[i],
-							     FILL_MARK_FILLING);
+						mark_set(&r->fill_marks[i],
+							 MARK_FILLING);
 					/* Read ahead once, evicted unused. */
 					if (s & PS_READAHEAD)
 						STAT_ADD(rt, ra_pages_wasted,

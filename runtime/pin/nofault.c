@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "pin/pin.h"
 #include "region/region.h"
@@ -18,10 +19,17 @@ static size_t copy_nofault(struct upg_runtime *rt, char *dst,
 {
 	size_t done = 0;
 
-	/* Daemon mode: residency is the daemon's to know; nothing copied
-	 * (docs/daemon.md). */
-	if (!handle_live(rt) || rt_remote(rt))
+	if (!handle_live(rt))
 		return len;
+	/* Daemon mode: through the marks shared with upagerd; a takeover
+	 * waits for the copy. */
+	pthread_rwlock_rdlock(&rt->takeover_lock);
+	if (rt_remote(rt)) {
+		done = len - client_copy_nofault(rt, dst, src, len, to_region);
+		pthread_rwlock_unlock(&rt->takeover_lock);
+		return len - done;
+	}
+	pthread_rwlock_unlock(&rt->takeover_lock);
 	while (done < len) {
 		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;
 		struct upg_region *r = region_lookup_get(&rt->self, a);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "notify/notifier.h"
@@ -126,6 +127,24 @@ static void unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		ps_unpin(region_page(r, first), one);
 }
 
+/* Daemon mode keeps the pins in the marks shared with upagerd
+ * (client/client_pin.c); a takeover moves them to the state words. */
+static void unpin_any(struct upg_region *r, bool remote, uint64_t first,
+		      uint64_t end, uint32_t one)
+{
+	if (remote)
+		client_unpin_pages(r, first, end, one);
+	else
+		unpin_pages(r, first, end, one);
+}
+
+static struct upg_region *lookup(struct upg_runtime *rt, bool remote,
+				 uintptr_t a)
+{
+	return remote ? client_region_lookup_get(rt, a) :
+			region_lookup_get(&rt->self, a);
+}
+
 /* Fault in and pin every page of [first, end), or none.  Chunk by chunk:
  * a chunk is pinned right after it is faulted in, before the faulting in
  * of the next one can make room by evicting it. */
@@ -184,24 +203,27 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 	struct pin_entry e = { .longterm = longterm };
 	struct upg_region *r, *tail;
 	uint64_t n, cur;
+	bool remote;
 	int err;
 
 	if (!handle_live(rt))
 		return -EBADF;
-	if (rt_remote(rt))
-		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (!out || !len || a + len < a)
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	r = region_lookup_get(&rt->self, a);
-	if (!r)
+	pthread_rwlock_rdlock(&rt->takeover_lock);
+	remote = rt_remote(rt);
+	r = lookup(rt, remote, a);
+	if (!r) {
+		pthread_rwlock_unlock(&rt->takeover_lock);
 		return -EFAULT;
+	}
 	base = (uintptr_t)r->addr;
 	if (a + len > base + r->map_len) {
 		/* Past this region: another region (-EINVAL, pin each) or
 		 * unmanaged memory (-EFAULT). */
-		tail = region_lookup_get(&rt->self, a + len - 1);
+		tail = lookup(rt, remote, a + len - 1);
 		err = tail ? -EINVAL : -EFAULT;
 		if (tail)
 			region_put(tail);
@@ -223,11 +245,12 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 		} while (!atomic_compare_exchange_weak(&rt->pinned_pages, &cur,
 						       cur + n));
 	}
-	err = pin_pages(r, e.first, e.first + n, one);
+	err = remote ? client_pin_pages(r, e.first, e.first + n, one) :
+		       pin_pages(r, e.first, e.first + n, one);
 	if (!err) {
 		err = table_add(&e, out);
 		if (err)
-			unpin_pages(r, e.first, e.first + n, one);
+			unpin_any(r, remote, e.first, e.first + n, one);
 	}
 	if (err) {
 		if (longterm)
@@ -238,6 +261,7 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 	STAT_ADD(rt, pins_acquired, 1);
 out_put:
 	region_put(r);
+	pthread_rwlock_unlock(&rt->takeover_lock);
 	return err;
 }
 
@@ -263,8 +287,10 @@ UPG_API int upg_unpin(struct upg_pin *pin)
 		return -EINVAL;
 	r = e.r;
 	rt = r->rt;
-	unpin_pages(r, e.first, e.first + e.n,
-		    e.longterm ? PS_LPIN_ONE : PS_EPIN_ONE);
+	pthread_rwlock_rdlock(&rt->takeover_lock);
+	unpin_any(r, rt_remote(rt), e.first, e.first + e.n,
+		  e.longterm ? PS_LPIN_ONE : PS_EPIN_ONE);
+	pthread_rwlock_unlock(&rt->takeover_lock);
 	if (e.longterm)
 		atomic_fetch_sub(&rt->pinned_pages, e.n);
 	STAT_ADD(rt, pins_released, 1);

@@ -25,6 +25,7 @@
 #include "common/handles.h"
 #include "evict/evict.h"
 #include "notify/notifier.h"
+#include "region/marks.h"
 #include "region/region.h"
 #include "store/store.h"
 
@@ -59,6 +60,8 @@ bool region_discard_page(struct upg_region *r, uint64_t pg,
 		if (!r->anon)
 			new |= s & PS_HAS_DATA;
 	} while (!ps_cas(p, &s, new));
+	if (r->fill_marks)
+		mark_clear(&r->fill_marks[pg], MARK_RESIDENT | MARK_DIRTY);
 	punched = !store_discard(r->store, off, rt->page_size);
 	if (!punched && !r->anon)
 		atomic_fetch_or(p, PS_ZERO_FILL);

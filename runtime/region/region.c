@@ -18,6 +18,7 @@
 #include "common/opts.h"
 #include "evict/evict.h"
 #include "pin/pin.h"
+#include "region/marks.h"
 #include "region/region.h"
 #include "store/store.h"
 #include "writeback/writeback.h"
@@ -445,19 +446,22 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 	pthread_mutex_init(&r->remove_lock, NULL);
 	for (pg = 0; pg < r->npages; pg++) {
 		_Atomic uint32_t *p = region_page(r, pg);
+		uint32_t m = marks ? atomic_load(&marks[pg]) : 0;
+		/* The client's pins (same bits, region/marks.h). */
+		uint32_t pins = m & MARK_PIN_MASK;
 
-		if (marks && (atomic_load(&marks[pg]) & FILL_MARK_FILLING)) {
+		if (m & MARK_FILLING) {
 			/* Half read when the daemon died: read it again. */
 			fallocate(r->memfd,
 				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  (off_t)(pg << rt->page_shift),
 				  (off_t)rt->page_size);
-			atomic_store(p, PS_ABSENT | PS_HAS_DATA);
+			atomic_store(p, PS_ABSENT | PS_HAS_DATA | pins);
 		} else if (page_in_memfd(r, pg)) {
-			atomic_store(p, PS_RESIDENT | PS_DIRTY | PS_REF);
+			atomic_store(p, PS_RESIDENT | PS_DIRTY | PS_REF | pins);
 			resident++;
 		} else {
-			atomic_store(p, PS_ABSENT | PS_HAS_DATA);
+			atomic_store(p, PS_ABSENT | PS_HAS_DATA | pins);
 		}
 	}
 	region_resident_add(r, (int64_t)resident);
@@ -544,8 +548,7 @@ static int writeback_all(struct upg_region *r)
 	return err ? err : store_flush(r->store);
 }
 
-/* Tell the notifiers of the region that it goes away. */
-static void notify_unmap(struct upg_region *r)
+void region_notify_unmap(struct upg_region *r)
 {
 	uintptr_t a = (uintptr_t)r->addr;
 
@@ -556,8 +559,7 @@ static void notify_unmap(struct upg_region *r)
 	notify_invalidate_end(&r->rt->notify);
 }
 
-/* Pins on the region: -EBUSY, or wait for them with UPG_UNMAP_WAIT_PINS. */
-static int wait_pins(struct upg_region *r, unsigned flags)
+int region_wait_pins(struct upg_region *r, unsigned flags)
 {
 	uint32_t n;
 
@@ -575,8 +577,8 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	int err;
 
 	if (!r->torn_down) {
-		notify_unmap(r);
-		err = wait_pins(r, flags);
+		region_notify_unmap(r);
+		err = region_wait_pins(r, flags);
 		if (err)
 			return err;
 		/* Everything written reaches the store before anything is

@@ -80,16 +80,18 @@ struct upg_region {
 	uint64_t remote_id;
 	int pinfd;
 	int client_store_fd;
+	/* The client's mappings of the marks and of the memfd (an alias not
+	 * registered with userfaultfd, for nofault copies): client/. */
+	_Atomic uint32_t *client_marks;
+	char *client_alias;
 	struct upg_region *client_next;
-	/* upagerd: the client's per-page marks (bit 0: a fill is writing
-	 * the page, its content is not whole yet), so that a client taking
-	 * over from a dead daemon knows which pages to read again. */
+	/* upagerd: the client's per-page marks (region/marks.h): which pages
+	 * are being filled and which are resident (written here), which the
+	 * client pinned, wrote through its alias, or watches (read here). */
 	_Atomic uint32_t *fill_marks;
 	/* Access-pattern detector and advice ranges (runtime/readahead/). */
 	struct ra_state ra;
 };
-
-#define FILL_MARK_FILLING 1u
 
 static inline _Atomic uint32_t *region_page(struct upg_region *r,
 					    uint64_t pg)
@@ -238,5 +240,10 @@ int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 		      const struct upg_region_opts *o);
 void region_numa_count(struct upg_region *r, uint64_t *node_pages,
 		       unsigned nr_nodes);
+
+/* Tell the notifiers of @r that it goes away (UPG_NOTIFY_UNMAP). */
+void region_notify_unmap(struct upg_region *r);
+/* Pins on @r: -EBUSY, or wait for them with UPG_UNMAP_WAIT_PINS. */
+int region_wait_pins(struct upg_region *r, unsigned flags);
 
 #endif

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "common/log.h"
+#include "region/marks.h"
 #include "region/region.h"
 #include "writeback/writeback.h"
 
@@ -37,7 +38,7 @@
 static bool claim_dirty(struct upg_region *r, uint64_t pg, bool *pinned)
 {
 	_Atomic uint32_t *p = region_page(r, pg);
-	uint32_t s = atomic_load(p);
+	uint32_t s = atomic_load(p), m;
 
 	for (;;) {
 		uint32_t st = ps_state(s);
@@ -50,13 +51,29 @@ static bool claim_dirty(struct upg_region *r, uint64_t pg, bool *pinned)
 			s = atomic_load(p);
 			continue;
 		}
-		if (st != PS_RESIDENT || !(s & PS_DIRTY))
+		if (st != PS_RESIDENT)
 			return false;
-		/* A long-term pinned page stays mapped writable (pins raise no
-		 * fault, docs/pins.md): write it back but keep it dirty, since
-		 * writes may land during and after the copy unseen. */
-		*pinned = s & PS_LPIN_MASK;
-		if (ps_cas(p, &s, (*pinned ? s : s & ~PS_DIRTY) | PS_WRITEBACK))
+		m = r->fill_marks ? atomic_load(&r->fill_marks[pg]) : 0;
+		/* upagerd: written through the client's alias (marks.h).
+		 * Unpinned, no such write is in flight: make it ours before
+		 * the page is read, so a later one sets the mark again. */
+		if ((m & MARK_DIRTY) && !(m & MARK_PIN_MASK)) {
+			atomic_fetch_or(p, PS_DIRTY);
+			mark_clear(&r->fill_marks[pg], MARK_DIRTY);
+			s = atomic_load(p);
+			continue;
+		}
+		if (!(s & PS_DIRTY) && !(m & MARK_DIRTY))
+			return false;
+		/* A pinned page stays mapped writable (pins raise no fault,
+		 * docs/pins.md) or is written through the alias by a nofault
+		 * copy under an ephemeral pin: write it back but keep it
+		 * dirty, since writes may land during and after the copy
+		 * unseen. */
+		*pinned = (s & PS_PIN_MASK) || (m & MARK_PIN_MASK);
+		if (ps_cas(p, &s,
+			   (*pinned ? s | PS_DIRTY : s & ~PS_DIRTY) |
+				   PS_WRITEBACK))
 			return true;
 	}
 }
