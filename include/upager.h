@@ -229,8 +229,9 @@ UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
  * @out:         receives the runtime.
  *
  * The same calls work on it as on a runtime of upg_runtime_create(),
- * except those docs/daemon.md lists as not yet carried to the daemon
- * (they return -EOPNOTSUPP).  upg_runtime_create() connects instead of
+ * pins, nofault copies and interval notifiers included (their callbacks
+ * run on the client's agent thread), except those docs/daemon.md lists
+ * as not carried to the daemon (they return -EOPNOTSUPP).  upg_runtime_create() connects instead of
  * starting its own threads when UPAGER_SOCKET names a socket.
  *
  * Return: 0; -ENOENT or -ECONNREFUSED (no daemon listens there: the log

@@ -29,17 +29,31 @@ struct upg_region_stats;
 struct client_conn {
 	int sock;
 	pthread_mutex_t lock; /* one request in flight */
+	pthread_mutex_t send_lock; /* requests and acks never interleave */
 	struct proto_conn conn;
 	uint64_t seq;
 	uint64_t client_id;
 	uint64_t features; /* PROTO_FEAT_* the daemon chose */
-	uint64_t next_region_id;
 	int broken; /* sticky: the daemon is gone (-ECONNRESET ...) */
-	struct upg_region *regions; /* r->client_next */
-	/* The watcher: notices the daemon's death (client/takeover.c). */
+	/* The regions (r->client_next), under regions_lock: never held
+	 * across a request, so the agent can look a region up while a
+	 * request waits for it. */
+	pthread_mutex_t regions_lock;
+	struct upg_region *regions;
+	uint64_t next_region_id;
+	/* The agent (client/agent.c), once started, is the socket's only
+	 * reader: it hands the answer of the request in flight over through
+	 * this mailbox, runs the notifiers for INVALIDATE, and takes over
+	 * when the daemon dies. */
 	pthread_t watcher;
 	bool watching;
 	int stop_efd;
+	pthread_mutex_t mbox_lock;
+	pthread_cond_t mbox_cond;
+	uint64_t want_seq;     /* the request in flight, 0 none */
+	bool have_reply;
+	struct proto_msg reply;
+	unsigned inval_open;   /* INVALIDATEs started, not ended (agent) */
 };
 
 /* Parameters of a region to map through the daemon. */
@@ -65,13 +79,38 @@ int client_destroy(struct upg_runtime *rt);
 void client_conn_free(struct upg_runtime *rt);
 
 /**
- * client_watch_start() / client_watch_stop() - the thread that notices a
- * daemon that died (its socket hangs up without a BYE) and takes the
- * regions over: this process services them from then on, with the data
- * the daemon had not written back still in the memfds.
+ * client_watch_start() / client_watch_stop() - the agent thread
+ * (client/agent.c): reads everything the daemon sends (answers, and
+ * INVALIDATE for the notifiers), and notices a daemon that died (its
+ * socket hangs up without a BYE): then it takes the regions over
+ * (client_takeover()).
  */
 int client_watch_start(struct upg_runtime *rt);
 void client_watch_stop(struct upg_runtime *rt);
+
+/* takeover.c: this process services its regions from now on, with the
+ * data the daemon had not written back still in the memfds.
+ * Context: the agent thread. */
+void client_takeover(struct upg_runtime *rt);
+
+/* agent.c: the agent's delivery of an answer, or of the connection's
+ * end (@err), to the request waiting in client_rpc(). */
+void client_mbox_put(struct client_conn *cc, struct proto_msg *m);
+void client_mbox_fail(struct client_conn *cc, int err);
+
+/*
+ * notify.c: interval notifiers in daemon mode.  client_watch_range()
+ * marks the pages of [start, end) WATCHED in the marks (@on), or clears
+ * the mark where no notifier is left; client_watch_region() marks a new
+ * region's pages that existing notifiers cover; client_invalidate() runs
+ * the notifiers for an INVALIDATE (agent thread) and answers it.
+ */
+void client_watch_range(struct upg_runtime *rt, uintptr_t start,
+			uintptr_t end, bool on);
+void client_watch_region(struct upg_region *r);
+void client_invalidate(struct upg_runtime *rt, const struct proto_msg *m);
+/* End the invalidations left open by a daemon that died. */
+void client_invalidate_end_all(struct upg_runtime *rt);
 
 int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		      struct upg_region **out);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
@@ -21,42 +22,95 @@
 #define RPC_TIMEOUT_MS 120000
 #define HELLO_TIMEOUT_MS 10000
 
+/* Before the agent runs (HELLO): read the answer here. */
+static int recv_direct(struct client_conn *cc, uint64_t seq,
+		       struct proto_msg *rep, int timeout_ms)
+{
+	int err;
+
+	for (;;) {
+		err = proto_recv_timeout(&cc->conn, rep, timeout_ms);
+		if (err || rep->hdr.type == PROTO_ERROR ||
+		    rep->hdr.seq == seq)
+			return err;
+		/* An answer to an older request we gave up on. */
+		proto_msg_release(rep);
+	}
+}
+
+/* With the agent running: wait for it to hand the answer over. */
+static int recv_mbox(struct client_conn *cc, struct proto_msg *rep,
+		     int timeout_ms)
+{
+	struct timespec until;
+	int err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&cc->mbox_lock);
+	while (!cc->have_reply && !cc->broken && !err)
+		err = -pthread_cond_timedwait(&cc->mbox_cond, &cc->mbox_lock,
+					      &until);
+	if (cc->have_reply) {
+		*rep = cc->reply;
+		cc->have_reply = false;
+		err = 0;
+	} else if (cc->broken) {
+		err = cc->broken;
+	}
+	cc->want_seq = 0;
+	pthread_mutex_unlock(&cc->mbox_lock);
+	return err;
+}
+
 int client_rpc(struct upg_runtime *rt, struct proto_msg *req, const int *fds,
 	       unsigned nfds, struct proto_msg *rep, int timeout_ms)
 {
 	struct client_conn *cc = rt->remote;
 	int err;
 
+	if (!timeout_ms)
+		timeout_ms = RPC_TIMEOUT_MS;
+	/* A notifier callback runs on the agent, the only reader of the
+	 * answers: it would wait for itself. */
+	if (cc->watching && pthread_equal(pthread_self(), cc->watcher))
+		return -EDEADLK;
 	pthread_mutex_lock(&cc->lock);
 	if (cc->broken) {
 		err = cc->broken;
 		goto out;
 	}
 	req->hdr.seq = ++cc->seq;
-	err = proto_send(cc->sock, req, fds, nfds,
-			 timeout_ms ? timeout_ms : RPC_TIMEOUT_MS);
-	while (!err) {
-		err = proto_recv_timeout(&cc->conn, rep,
-					 timeout_ms ? timeout_ms :
-						      RPC_TIMEOUT_MS);
-		if (err)
-			break;
-		if (rep->hdr.type == PROTO_ERROR) {
-			rt_err(rt, "upagerd refused a request: %s",
-			       rep->u.error.text);
-			err = rep->u.error.status;
-			proto_msg_release(rep);
-			break;
-		}
-		if (rep->hdr.seq == req->hdr.seq)
-			break;
-		/* An answer to an older request we gave up on. */
+	if (cc->watching) {
+		pthread_mutex_lock(&cc->mbox_lock);
+		cc->want_seq = req->hdr.seq;
+		cc->have_reply = false;
+		pthread_mutex_unlock(&cc->mbox_lock);
+	}
+	pthread_mutex_lock(&cc->send_lock);
+	err = proto_send(cc->sock, req, fds, nfds, timeout_ms);
+	pthread_mutex_unlock(&cc->send_lock);
+	if (!err)
+		err = cc->watching ? recv_mbox(cc, rep, timeout_ms) :
+				     recv_direct(cc, req->hdr.seq, rep,
+						 timeout_ms);
+	if (!err && rep->hdr.type == PROTO_ERROR) {
+		rt_err(rt, "upagerd refused a request: %s", rep->u.error.text);
+		err = rep->u.error.status;
 		proto_msg_release(rep);
 	}
 	if (err == -ECONNRESET || err == -EPIPE || err == -ETIMEDOUT ||
 	    proto_conn_broken(&cc->conn)) {
 		rt_err(rt, "connection to upagerd lost: %s", strerror(-err));
-		cc->broken = err ? err : -ECONNRESET;
+		pthread_mutex_lock(&cc->mbox_lock);
+		if (!cc->broken)
+			cc->broken = err ? err : -ECONNRESET;
+		pthread_mutex_unlock(&cc->mbox_lock);
 	}
 out:
 	pthread_mutex_unlock(&cc->lock);
@@ -154,14 +208,31 @@ static int hello(struct upg_runtime *rt)
 	return err;
 }
 
+static void conn_locks_destroy(struct client_conn *cc)
+{
+	pthread_mutex_destroy(&cc->lock);
+	pthread_mutex_destroy(&cc->send_lock);
+	pthread_mutex_destroy(&cc->regions_lock);
+	pthread_mutex_destroy(&cc->mbox_lock);
+	pthread_cond_destroy(&cc->mbox_cond);
+}
+
 int client_connect(struct upg_runtime *rt, const char *path)
 {
 	struct client_conn *cc = calloc(1, sizeof(*cc));
+	pthread_condattr_t ca;
 	int err;
 
 	if (!cc)
 		return -ENOMEM;
 	pthread_mutex_init(&cc->lock, NULL);
+	pthread_mutex_init(&cc->send_lock, NULL);
+	pthread_mutex_init(&cc->regions_lock, NULL);
+	pthread_mutex_init(&cc->mbox_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&cc->mbox_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	cc->sock = -1;
 	cc->stop_efd = -1;
 	err = proto_conn_init(&cc->conn, -1);
@@ -198,7 +269,7 @@ out_close:
 out_fini:
 	proto_conn_fini(&cc->conn);
 out_free:
-	pthread_mutex_destroy(&cc->lock);
+	conn_locks_destroy(cc);
 	free(cc);
 	return err;
 }
@@ -230,7 +301,9 @@ void client_conn_free(struct upg_runtime *rt)
 	client_watch_stop(rt);
 	close(cc->sock);
 	proto_conn_fini(&cc->conn);
-	pthread_mutex_destroy(&cc->lock);
+	if (cc->have_reply)
+		proto_msg_release(&cc->reply);
+	conn_locks_destroy(cc);
 	free(cc);
 	rt->remote = NULL;
 	atomic_store(&rt->served_remotely, false);

@@ -31,14 +31,14 @@ struct upg_region *client_region_lookup_get(struct upg_runtime *rt,
 	struct client_conn *cc = rt->remote;
 	struct upg_region *r;
 
-	pthread_mutex_lock(&cc->lock);
+	pthread_mutex_lock(&cc->regions_lock);
 	for (r = cc->regions; r; r = r->client_next)
 		if (a >= (uintptr_t)r->addr &&
 		    a - (uintptr_t)r->addr < r->map_len)
 			break;
 	if (r)
 		region_get(r);
-	pthread_mutex_unlock(&cc->lock);
+	pthread_mutex_unlock(&cc->regions_lock);
 	return r;
 }
 

@@ -116,9 +116,9 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	if (err)
 		goto out_unmap;
 
-	pthread_mutex_lock(&cc->lock);
+	pthread_mutex_lock(&cc->regions_lock);
 	r->remote_id = ++cc->next_region_id;
-	pthread_mutex_unlock(&cc->lock);
+	pthread_mutex_unlock(&cc->regions_lock);
 	proto_msg_init(&req, PROTO_REGION_ADD, 0);
 	req.u.region_add = (struct proto_region_add){
 		.region_id = r->remote_id,
@@ -139,10 +139,13 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	err = handle_add(r);
 	if (err)
 		goto out_remove;
-	pthread_mutex_lock(&cc->lock);
+	pthread_mutex_lock(&cc->regions_lock);
 	r->client_next = cc->regions;
 	cc->regions = r;
-	pthread_mutex_unlock(&cc->lock);
+	pthread_mutex_unlock(&cc->regions_lock);
+	/* After it is in the list: a notifier inserted meanwhile marks it
+	 * or is found here (client/client_notify.c). */
+	client_watch_region(r);
 	*out = r;
 	return 0;
 
@@ -188,12 +191,12 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	err = client_rpc_status(rt, &req, NULL, 0, NULL);
 	if (err)
 		return err;
-	pthread_mutex_lock(&cc->lock);
+	pthread_mutex_lock(&cc->regions_lock);
 	for (pp = &cc->regions; *pp && *pp != r; pp = &(*pp)->client_next)
 		;
 	if (*pp)
 		*pp = r->client_next;
-	pthread_mutex_unlock(&cc->lock);
+	pthread_mutex_unlock(&cc->regions_lock);
 	uffd_unregister(&rt->self.uffd, r->addr, r->map_len);
 	munmap(r->addr, r->map_len);
 	unmap_client_views(r);
@@ -322,11 +325,11 @@ size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 	uintptr_t base;
 	size_t n;
 
-	pthread_mutex_lock(&cc->lock);
+	pthread_mutex_lock(&cc->regions_lock);
 	for (r = cc->regions; r; r = r->client_next)
 		if (a >= (uintptr_t)r->addr && a - (uintptr_t)r->addr < r->map_len)
 			break;
-	pthread_mutex_unlock(&cc->lock);
+	pthread_mutex_unlock(&cc->regions_lock);
 	if (!r)
 		return len;
 	base = (uintptr_t)r->addr;

@@ -10,24 +10,22 @@
  * pages the daemon was filling, marked in the shared marks memfd, dropped
  * and read again), inserts them, starts handler threads and the evictor,
  * then wakes every thread of the process that waits on a fault (the
- * daemon may have read its fault and died before resolving it).
+ * daemon may have read its fault and died before resolving it).  Pins
+ * move from the shared marks to the state words; invalidations the daemon
+ * had started and not ended are ended (client/agent.c).
  *
  * Calls that were waiting for the daemon's answer fail with -ECONNRESET;
  * calls from then on are served in-process.
  */
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "client/client.h"
 #include "common/log.h"
 #include "region/region.h"
 
-static void takeover(struct upg_runtime *rt)
+void client_takeover(struct upg_runtime *rt)
 {
 	struct client_conn *cc = rt->remote;
 	struct upg_region *r, *next, *adopted = NULL;
@@ -42,7 +40,7 @@ static void takeover(struct upg_runtime *rt)
 		pthread_rwlock_unlock(&rt->takeover_lock);
 		return;
 	}
-	cc->broken = -ECONNRESET;
+	pthread_mutex_lock(&cc->regions_lock);
 	rt_err(rt, "upagerd is gone: this process services its regions itself "
 		   "from now on");
 	/* Regions first: a handler must find every region it reads a fault
@@ -62,6 +60,7 @@ static void takeover(struct upg_runtime *rt)
 		adopted = r;
 	}
 	cc->regions = NULL;
+	pthread_mutex_unlock(&cc->regions_lock);
 	err = runtime_start_local(rt);
 	if (err) {
 		rt_err(rt, "cannot start fault handling in this process (%s): "
@@ -79,60 +78,3 @@ static void takeover(struct upg_runtime *rt)
 		uffd_wake(&rt->self.uffd, (uintptr_t)r->addr, r->map_len);
 }
 
-static void *watch_main(void *arg)
-{
-	struct upg_runtime *rt = arg;
-	struct client_conn *cc = rt->remote;
-	struct pollfd p[2] = {
-		{ .fd = cc->sock, .events = POLLRDHUP },
-		{ .fd = cc->stop_efd, .events = POLLIN },
-	};
-
-	for (;;) {
-		if (poll(p, 2, -1) < 0)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-			takeover(rt);
-			return NULL;
-		}
-	}
-}
-
-int client_watch_start(struct upg_runtime *rt)
-{
-	struct client_conn *cc = rt->remote;
-	sigset_t all, old;
-	int err;
-
-	cc->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (cc->stop_efd < 0)
-		return -errno;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = -pthread_create(&cc->watcher, NULL, watch_main, rt);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		close(cc->stop_efd);
-		cc->stop_efd = -1;
-		return err;
-	}
-	cc->watching = true;
-	return 0;
-}
-
-void client_watch_stop(struct upg_runtime *rt)
-{
-	struct client_conn *cc = rt->remote;
-	uint64_t one = 1;
-
-	if (!cc || !cc->watching)
-		return;
-	if (write(cc->stop_efd, &one, sizeof(one)) != sizeof(one))
-		rt_err(rt, "cannot stop the daemon watcher");
-	pthread_join(cc->watcher, NULL);
-	close(cc->stop_efd);
-	cc->stop_efd = -1;
-	cc->watching = false;
-}

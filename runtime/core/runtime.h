@@ -69,6 +69,9 @@ struct upg_mm {
 	/* upagerd: the client's notifiers (NULL: none, or in-process). */
 	const struct mm_notify_ops *notify_ops;
 	void *notify_arg;
+	/* An invalidation waits for the client's ack: its faults on
+	 * NOTIFYING pages are served, not parked (fault/resolve.c). */
+	_Atomic unsigned inval_waiting;
 	/* evict/client_marks.c, under clock_lock: how many pages the client
 	 * may keep pinned through the shared marks, and the pinned pages the
 	 * current clock pass skipped. */

@@ -17,6 +17,7 @@
 #ifndef UPAGER_DAEMON_H
 #define UPAGER_DAEMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -37,9 +38,32 @@ struct daemon_opts {
 	bool foreground;
 	bool syslog;
 	bool readahead; /* UPG_RT_READAHEAD for every client */
+	unsigned ack_timeout_ms; /* bound of the wait for INVALIDATE_ACK */
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;
 	upg_log_fn log_fn; /* NULL: stderr */
+};
+
+/*
+ * The client's socket as the evicting threads share it with the main
+ * thread (daemon/invalidate.c): every send holds @lock, so messages never
+ * interleave; @sock is -1 once the client is dropped, before the socket
+ * is closed, so no thread ever writes to a reused fd.  Freed with the
+ * client's address space (after the runtime stops), or with a monitor.
+ */
+struct daemon_out {
+	pthread_mutex_t lock;
+	pthread_cond_t acked;
+	int sock;
+	uint64_t client_id;
+	pid_t pid;
+	unsigned ack_timeout_ms;
+	uint64_t next_cookie;
+	uint64_t waiting; /* cookie whose ack an evicting thread awaits */
+	bool got_ack;
+	/* Missed an ack: not waited for again until it answers one. */
+	bool hung;
+	uint64_t seq; /* INVALIDATE sequence numbers */
 };
 
 struct daemon_region {
@@ -58,6 +82,7 @@ struct daemon_client {
 	bool hello_done;
 	bool privileged; /* root or the daemon's owner: may see others */
 	struct upg_mm *mm; /* after HELLO */
+	struct daemon_out *out;
 	struct daemon_region *regions;
 	unsigned nr_regions;
 	uint64_t cap_bytes;
@@ -104,6 +129,15 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
 /* Write back and release every region of @c.  0, or the first error (the
  * regions not released stay, with their data). */
 int daemon_release_regions(struct daemon *d, struct daemon_client *c);
+
+/* invalidate.c: the client's notifiers (PROTO_FEAT_NOTIFIERS). */
+struct daemon_out *daemon_out_new(struct daemon *d, struct daemon_client *c);
+void daemon_out_free(struct daemon_out *o);
+/* The client is dropped: no send after this, waiters wake up. */
+void daemon_out_close(struct daemon_out *o);
+/* An INVALIDATE_ACK arrived: false if its cookie was never sent. */
+bool daemon_out_ack(struct daemon_out *o, uint64_t cookie, int status);
+extern const struct mm_notify_ops daemon_notify_ops;
 
 /* stats.c: keep @r's counts in its client's totals (before release). */
 void daemon_count_region(struct daemon_client *c, struct upg_region *r);

@@ -98,6 +98,11 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		 * library allows it (a quarter of the budget, as in-process;
 		 * evict/client_marks.c). */
 		mm->pin_allow = d->rt->budget_pages / 4;
+		/* Its notifiers run in it (daemon/invalidate.c). */
+		if (m->u.hello.features & PROTO_FEAT_NOTIFIERS) {
+			mm->notify_ops = &daemon_notify_ops;
+			mm->notify_arg = c->out;
+		}
 		err = handlers_add_mm(d->rt, mm);
 		if (err) {
 			free(mm);
@@ -177,6 +182,7 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 	}
 	memfd = -1; /* the region's now */
 	dr->id = a->region_id;
+	dr->r->remote_id = a->region_id; /* named so in INVALIDATE */
 	dr->next = c->regions;
 	c->regions = dr;
 	c->nr_regions++;
@@ -350,7 +356,12 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
 		}
 		return true;
 	case PROTO_INVALIDATE_ACK:
-		return true; /* no invalidation is sent in this version */
+		if (daemon_out_ack(c->out, m->u.invalidate_ack.cookie,
+				   m->u.invalidate_ack.status))
+			return true;
+		daemon_drop_client(d, c, "acknowledged an invalidation never "
+					 "sent");
+		return false;
 	default:
 		err = -EOPNOTSUPP;
 		break;

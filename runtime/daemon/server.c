@@ -28,7 +28,14 @@
 
 int daemon_send(struct daemon_client *c, const struct proto_msg *m)
 {
-	int err = proto_send(c->sock, m, NULL, 0, SEND_TIMEOUT_MS);
+	struct daemon_out *o = c->out;
+	int err;
+
+	/* Evicting threads send INVALIDATEs on the same socket. */
+	pthread_mutex_lock(&o->lock);
+	err = o->sock < 0 ? -EPIPE :
+			    proto_send(o->sock, m, NULL, 0, SEND_TIMEOUT_MS);
+	pthread_mutex_unlock(&o->lock);
 
 	if (err)
 		rt_warn(c->d->rt, "client %llu (pid %d): send %s: %s",
@@ -55,6 +62,11 @@ static void free_client(struct daemon *d, struct daemon_client *c)
 		close(c->mm->uffd.fd);
 		c->mm->next = d->dead_mms;
 		d->dead_mms = c->mm;
+		/* c->out goes with the mm: an evicting thread may still
+		 * hold it. */
+		c->mm->notify_arg = c->out;
+	} else {
+		daemon_out_free(c->out);
 	}
 	proto_conn_fini(&c->conn);
 	free(c);
@@ -73,6 +85,7 @@ void daemon_drop_client(struct daemon *d, struct daemon_client *c,
 		d->nr_clients--;
 	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->sock, NULL);
+	daemon_out_close(c->out);
 	close(c->sock);
 	c->sock = -1;
 	rt_info(d->rt, "client %llu (pid %d, %s) gone: %s",
@@ -165,11 +178,20 @@ static void accept_clients(struct daemon *d)
 		c->d = d;
 		c->sock = fd;
 		c->id = ++d->next_client_id;
+		c->out = daemon_out_new(d, c);
+		if (!c->out) {
+			rt_err(d->rt, "cannot accept a client: out of memory");
+			proto_conn_fini(&c->conn);
+			free(c);
+			close(fd);
+			continue;
+		}
 		c->privileged = c->cred.uid == 0 || c->cred.uid == d->owner_uid;
 		strcpy(c->name, "?");
 		ev.data.ptr = c;
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			proto_conn_fini(&c->conn);
+			daemon_out_free(c->out);
 			free(c);
 			close(fd);
 			continue;
@@ -303,6 +325,7 @@ static void cleanup(struct daemon *d)
 
 		d->dead_mms = mm->next;
 		pthread_mutex_destroy(&mm->read_lock);
+		daemon_out_free(mm->notify_arg);
 		free(mm);
 	}
 }

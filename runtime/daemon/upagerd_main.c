@@ -27,12 +27,13 @@ static void usage(FILE *f)
 		"usage: upagerd [--socket PATH] [--budget BYTES] [--threads N]\n"
 		"               [--client-cap BYTES] [--socket-mode MODE]\n"
 		"               [--swap-dir DIR] [--foreground] [--syslog]\n"
-		"               [--readahead]\n"
+		"               [--readahead] [--ack-timeout MS]\n"
 		"               [--log-level error|warn|info|debug]\n"
 		"               [--config PATH]\n"
 		"Sizes take K, M, G suffixes. Defaults: socket %s (or\n"
 		"$XDG_RUNTIME_DIR/upager/upagerd.sock when not root), budget\n"
-		"256M, threads 2, socket mode 0660, log level warn.\n",
+		"256M, threads 2, socket mode 0660, log level warn, ack timeout\n"
+		"5000 ms (how long an eviction waits for a client's notifiers).\n",
 		DEFAULT_SOCKET);
 }
 
@@ -114,6 +115,10 @@ static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		o->log_level = parse_level(val);
 		if (o->log_level < 0)
 			goto bad;
+	} else if (!strcmp(key, "ack-timeout")) {
+		o->ack_timeout_ms = (unsigned)strtoul(val, &end, 10);
+		if (*end || !o->ack_timeout_ms || o->ack_timeout_ms > 600000)
+			goto bad;
 	} else if (!strcmp(key, "readahead")) {
 		o->readahead = is_yes(val);
 	} else if (!strcmp(key, "syslog")) {
@@ -128,7 +133,7 @@ bad:
 	fprintf(stderr,
 		"upagerd: %s: bad value '%s' for %s (budget: a size >= 1M; "
 		"threads: 1-64; socket-mode: octal; log-level: error, warn, "
-		"info or debug)\n",
+		"info or debug; ack-timeout: 1-600000 ms)\n",
 		where, val, key);
 	return -EINVAL;
 }
@@ -261,15 +266,16 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "readahead", no_argument, NULL, 'R' },
+		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	static const char *keys[] = { ['s'] = "socket", ['b'] = "budget",
 				      ['t'] = "threads", ['c'] = "client-cap",
 				      ['m'] = "socket-mode", ['w'] = "swap-dir",
-				      ['l'] = "log-level" };
+				      ['l'] = "log-level", ['a'] = "ack-timeout" };
 	struct daemon_opts o = { .budget_bytes = 256ull << 20, .threads = 2,
-				 .socket_mode = 0660,
+				 .socket_mode = 0660, .ack_timeout_ms = 5000,
 				 .log_level = UPG_LOG_WARN };
 	const char *config = NULL;
 	int c, err;
@@ -300,7 +306,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 's': case 'b': case 't': case 'c': case 'm': case 'w':
-		case 'l':
+		case 'l': case 'a':
 			if (set_opt(&o, keys[c], optarg, "command line"))
 				return 2;
 			break;

@@ -53,12 +53,49 @@ static size_t run_len(const struct victim *v, size_t i, size_t n)
 	return j - i;
 }
 
+/* An invalidation a client of upagerd must be told the end of. */
+struct remote_inval {
+	struct upg_mm *mm;
+	uint64_t cookie;
+};
+
+/* Step 1b for a run of another process's pages (upagerd): its notifiers
+ * are in that process, asked only for the pages it watches. */
+static void notify_remote_run(struct victim *v, size_t len, bool *ok,
+			      bool blockable, struct remote_inval *ri,
+			      size_t *nri)
+{
+	struct upg_mm *mm = v[0].r->mm;
+	size_t k, first = len, last = 0;
+	bool run_ok = true;
+	uint64_t cookie;
+
+	for (k = 0; k < len; k++)
+		if (ok[k] && v[k].watched) {
+			if (first == len)
+				first = k;
+			last = k;
+		}
+	if (first == len)
+		return;
+	cookie = mm->notify_ops->start(mm, v[0].r, v[first].pg,
+				       v[last].pg - v[first].pg + 1,
+				       UPG_NOTIFY_EVICT, blockable, &run_ok);
+	if (cookie)
+		ri[(*nri)++] = (struct remote_inval){ mm, cookie };
+	if (!run_ok)
+		for (k = first; k <= last; k++)
+			ok[k] = false;
+}
+
 /*
  * Step 1b: call the notifiers of each run; a refusal clears ok[] for the
- * run.  Returns the number of invalidations started (each needs an end).
+ * run.  Returns the number of invalidations started (each needs an end);
+ * those of upagerd's clients are in @ri.
  */
 static unsigned notify_victims(struct upg_runtime *rt, struct victim *v,
-			       size_t n, bool *ok, bool blockable)
+			       size_t n, bool *ok, bool blockable,
+			       struct remote_inval *ri, size_t *nri)
 {
 	unsigned started = 0;
 	size_t i = 0, k;
@@ -68,7 +105,11 @@ static unsigned notify_victims(struct upg_runtime *rt, struct victim *v,
 		struct upg_region *r = v[i].r;
 		uintptr_t a = (uintptr_t)r->addr;
 
-		if (a && !atomic_load(&r->detached)) {
+		if (r->mm->notify_ops) {
+			if (!atomic_load(&r->detached))
+				notify_remote_run(&v[i], len, &ok[i],
+						  blockable, ri, nri);
+		} else if (a && r->mm->local && !atomic_load(&r->detached)) {
 			a += v[i].pg << rt->page_shift;
 			started++;
 			if (!notify_invalidate_start(&rt->notify, a,
@@ -289,11 +330,12 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	struct victim *v = calloc(want, sizeof(*v));
 	struct wb_page *wb = calloc(want, sizeof(*wb));
 	bool *ok = calloc(want, sizeof(*ok));
-	size_t n, i, nwb = 0;
+	struct remote_inval *ri = calloc(want, sizeof(*ri));
+	size_t n, i, nwb = 0, nri = 0;
 	unsigned evicted = 0, notified = 0, nr_ewait = 0;
 	struct victim ewait[EPHEMERAL_WAITS];
 
-	if (!v || !wb || !ok)
+	if (!v || !wb || !ok || !ri)
 		goto out_free;
 	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
 	if (n < want) {
@@ -314,7 +356,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	 * notifier inserted after the victims were chosen is then either
 	 * called or deferred to the end of this invalidation, and its
 	 * read_begin() waits for it. */
-	notified = notify_victims(rt, v, n, ok, background);
+	notified = notify_victims(rt, v, n, ok, background, ri, &nri);
 	for (i = 0; i < n; i++)
 		end_notifying(&v[i]);
 	drop_discarded(v, n, ok);
@@ -344,6 +386,8 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	evicted = punch(rt, v, n);
 	while (notified--)
 		notify_invalidate_end(&rt->notify);
+	for (i = 0; i < nri; i++)
+		ri[i].mm->notify_ops->end(ri[i].mm, ri[i].cookie);
 	STAT_ADD(rt, pages_evicted, evicted);
 	if (background)
 		STAT_ADD(rt, evict_batches_background, 1);
@@ -354,6 +398,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		region_put(v[i].r);
 	}
 out_free:
+	free(ri);
 	free(ok);
 	free(wb);
 	free(v);

@@ -33,6 +33,31 @@
 #define TAG_RING 1
 #define TAG_PREFETCH 2
 
+/* upagerd: a client's notifiers hear of its own mremap, munmap and
+ * MADV_REMOVE from the daemon, told and not waited for (a handler must
+ * not wait on a client; daemon/invalidate.c).  Before the region table
+ * learns of the event, while the addresses still name the region. */
+static void notify_remote(struct upg_mm *mm, uintptr_t start, uintptr_t end,
+			  int event)
+{
+	struct upg_region *r;
+	uint64_t first, last;
+	bool ok = true;
+
+	if (!mm->notify_ops || end <= start)
+		return;
+	r = region_lookup_get(mm, start);
+	if (!r)
+		return;
+	first = (start - (uintptr_t)r->addr) >> mm->rt->page_shift;
+	last = rt_pages(mm->rt, (end < (uintptr_t)r->addr + r->map_len ?
+					 end :
+					 (uintptr_t)r->addr + r->map_len) -
+					(uintptr_t)r->addr);
+	mm->notify_ops->start(mm, r, first, last - first, event, false, &ok);
+	region_put(r);
+}
+
 static void handle_event(struct handler *h, struct upg_mm *mm,
 			 const struct uffd_msg *m)
 {
@@ -45,6 +70,9 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 	 * thread whose fault only a handler can resolve. */
 	switch (m->event) {
 	case UFFD_EVENT_REMAP:
+		notify_remote(mm, m->arg.remap.from,
+			      m->arg.remap.from + m->arg.remap.len,
+			      UPG_NOTIFY_REMAP);
 		region_on_remap(mm, m->arg.remap.from, m->arg.remap.to,
 				m->arg.remap.len);
 		if (notify && notify_queue(&rt->notify, m->arg.remap.from,
@@ -53,6 +81,8 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 			evictor_kick(rt);
 		break;
 	case UFFD_EVENT_UNMAP:
+		notify_remote(mm, m->arg.remove.start, m->arg.remove.end,
+			      UPG_NOTIFY_UNMAP);
 		region_on_unmap(mm, m->arg.remove.start, m->arg.remove.end);
 		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
@@ -69,6 +99,8 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 		if (mm->local &&
 		    is_self_zap(rt, m->arg.remove.start, m->arg.remove.end))
 			break;
+		notify_remote(mm, m->arg.remove.start, m->arg.remove.end,
+			      UPG_NOTIFY_REMOVE);
 		region_note_remove(mm, m->arg.remove.start, m->arg.remove.end);
 		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_REMOVE))

@@ -60,8 +60,11 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 	uintptr_t addr = region_page_addr(r, pg);
 	uint32_t set = PS_LOCK;
 
+	/* upagerd: the callbacks run in the client, on a thread we cannot
+	 * name; while it is being asked, serve its faults on such pages. */
 	if (!(s & PS_NOTIFYING) || (s & PS_LOCK) ||
-	    !notify_tid_in_callback(&rt->notify, tid))
+	    !(notify_tid_in_callback(&rt->notify, tid) ||
+	      atomic_load(&r->mm->inval_waiting)))
 		return false;
 	if (!minor || write || !region_uffd(r)->continue_wp)
 		set |= PS_DIRTY;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/handles.h"
+#include "client/client.h"
 #include "core/runtime.h"
 #include "notify/notifier.h"
 
@@ -220,8 +221,9 @@ UPG_API int upg_interval_notifier_insert(
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	if (rt_remote(rt))
-		return -EOPNOTSUPP; /* not carried to upagerd yet */
+	/* Daemon mode: the daemon must be able to ask (client/client_notify.c). */
+	if (rt_remote(rt) && !(rt->remote->features & PROTO_FEAT_NOTIFIERS))
+		return -EOPNOTSUPP;
 	if (n->__state != N_IDLE)
 		return -EEXIST;
 	ns = &rt->notify;
@@ -247,6 +249,8 @@ UPG_API int upg_interval_notifier_insert(
 	if (!err)
 		atomic_fetch_add(&ns->nr, 1);
 	pthread_mutex_unlock(&ns->lock);
+	if (!err && rt_remote(rt))
+		client_watch_range(rt, n->start, n->end, true);
 	return err;
 }
 
@@ -299,6 +303,8 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n)
 	}
 	atomic_fetch_sub(&ns->nr, 1);
 	pthread_mutex_unlock(&ns->lock);
+	if (rt_remote(n->rt))
+		client_watch_range(n->rt, n->start, n->end, false);
 	return 0;
 }
 

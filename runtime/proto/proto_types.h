@@ -148,7 +148,11 @@ enum proto_inval_event {
 };
 /* proto_invalidate.flags */
 #define PROTO_INVAL_BLOCKABLE (1u << 0)
-#define PROTO_INVAL_FLAGS_KNOWN PROTO_INVAL_BLOCKABLE
+/* The invalidation @cookie is over (the pages are gone or kept): the
+ * client ends it; not acknowledged.  Cookie 0 is an invalidation that
+ * wants no ack: the client starts and ends it at once. */
+#define PROTO_INVAL_END (1u << 1)
+#define PROTO_INVAL_FLAGS_KNOWN (PROTO_INVAL_BLOCKABLE | PROTO_INVAL_END)
 
 /* Record sizes of the v1 array replies.  A newer daemon may send longer
  * records (fields appended); a reader decodes the v1 prefix and skips the

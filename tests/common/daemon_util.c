@@ -45,7 +45,7 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
 		execl(upagerd, "upagerd", "--foreground", "--socket", d->sock,
 		      "--budget", budget, "--swap-dir", d->dir, "--config",
 		      "/dev/null", "--client-cap", cap ? cap : "0",
-		      (char *)NULL);
+		      d->extra[0] ? d->extra : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when it accepts; bounded. */
@@ -66,18 +66,31 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
 	}
 }
 
-void dt_start_cap(struct dt_daemon *d, const char *upagerd,
-		  const char *budget, const char *cap)
+static void start(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *cap, const char *opt)
 {
+	snprintf(d->extra, sizeof(d->extra), "%s", opt ? opt : "");
 	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
 	spawn(d, upagerd, budget, cap);
 }
 
+void dt_start_cap(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *cap)
+{
+	start(d, upagerd, budget, cap, NULL);
+}
+
 void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget)
 {
-	dt_start_cap(d, upagerd, budget, NULL);
+	start(d, upagerd, budget, NULL, NULL);
+}
+
+void dt_start_opt(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *opt)
+{
+	start(d, upagerd, budget, NULL, opt);
 }
 
 void dt_restart(struct dt_daemon *d, const char *upagerd, const char *budget)

@@ -17,6 +17,7 @@ struct dt_daemon {
 	pid_t pid;
 	char dir[64];
 	char sock[96];
+	char extra[64]; /* one more upagerd option ("--ack-timeout=200") */
 };
 
 /* Start @upagerd with @budget ("8M") on a new socket; wait (bounded)
@@ -25,6 +26,10 @@ void dt_start(struct dt_daemon *d, const char *upagerd, const char *budget);
 /* The same with upagerd --client-cap @cap. */
 void dt_start_cap(struct dt_daemon *d, const char *upagerd,
 		  const char *budget, const char *cap);
+
+/* dt_start() with one more upagerd option @opt ("--ack-timeout=200"). */
+void dt_start_opt(struct dt_daemon *d, const char *upagerd,
+		  const char *budget, const char *opt);
 
 /* Resident bytes of the client with process id @pid (UINT64_MAX: none). */
 uint64_t dt_client_resident(const struct dt_daemon *d, pid_t pid);

@@ -343,7 +343,7 @@ START_TEST(bad_values_and_flags)
 	expect_u32(PROTO_STATS, 0, PROTO_SCOPE_COUNT, -EINVAL);
 	expect_u32(PROTO_INVALIDATE, 40, 0, -EINVAL);
 	expect_u32(PROTO_INVALIDATE, 40, 5, -EINVAL);
-	expect_u32(PROTO_INVALIDATE, 44, 2, -EINVAL);
+	expect_u32(PROTO_INVALIDATE, 44, 4, -EINVAL); /* flag bits: 1 BLOCKABLE, 2 END */
 	expect_u32(PROTO_REPLY, 0, 1, -EINVAL);		   /* status > 0 */
 	expect_u32(PROTO_REPLY, 0, (uint32_t)-4096, -EINVAL); /* not an errno */
 	expect_u32(PROTO_INVALIDATE_ACK, 8, 5, -EINVAL);
