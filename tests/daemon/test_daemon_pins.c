@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "daemon_util.h"
+#include "proto/proto.h"
+#include "region/marks.h"
+#include "region/region.h"
 #include "regionutil.h"
 #include "testutil.h"
 
@@ -221,6 +224,43 @@ START_TEST(test_pins_across_takeover)
 }
 END_TEST
 
+/* The marks are the client's to write, so a client can lie: it claims
+ * every page of its region pinned, far beyond its allowance.  The daemon
+ * must keep its budget (the lies are not honoured while memory is short)
+ * and lose none of the liar's data. */
+START_TEST(test_lying_client_cannot_hold_memory)
+{
+	struct dt_daemon d;
+	struct upg_runtime *rt;
+	struct upg_region *r;
+	int fd = tur_data_file(REGION_LEN, 91);
+	uint64_t pg;
+	char *a;
+
+	dt_start(&d, UPAGERD_PATH, "4M");
+	rt = connect_rt(&d);
+	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
+	a = upg_region_addr(r);
+	/* The library never does this: write the shared words directly. */
+	for (pg = 0; pg < REGION_LEN / PS; pg++)
+		atomic_fetch_or(&r->client_marks[pg],
+				MARK_PIN_MASK | MARK_DIRTY);
+	tu_fill(a, 0, REGION_LEN, 92);
+	thrash(a, 92, 0, 0, 92);
+	ck_assert_uint_le(dt_counter(&d, PROTO_CTR_RESIDENT_PEAK_BYTES),
+			  4 * MiB + 64 * PS);
+	ck_assert_uint_gt(dt_counter(&d, PROTO_CTR_PAGES_EVICTED),
+			  REGION_LEN / PS);
+	/* Its own lies keep nothing from it either: the unmap waits for no
+	 * pin the library does not know of. */
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	ck_assert_uint_eq(tur_file_check(fd, 0, REGION_LEN, 92), UINT64_MAX);
+	close(fd);
+	ck_assert_int_eq(dt_stop(&d), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("daemon_pins");
@@ -231,6 +271,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_nofault_copies);
 	tcase_add_test(tc, test_pin_errors);
 	tcase_add_test(tc, test_pins_across_takeover);
+	tcase_add_test(tc, test_lying_client_cannot_hold_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
