@@ -312,6 +312,12 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 			return err;
 		s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 		s.uffd_features = rt->self.uffd.features;
+		/* Pins and notifier callbacks happen here, in the client. */
+		s.pins_acquired = LOAD(pins_acquired);
+		s.pins_released = LOAD(pins_released);
+		s.pinned_bytes = atomic_load(&rt->pinned_pages)
+				 << rt->page_shift;
+		s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
 		goto out;
 	}
 	s.faults_missing = LOAD(faults_missing);

@@ -64,6 +64,7 @@ struct daemon_out {
 	/* Missed an ack: not waited for again until it answers one. */
 	bool hung;
 	uint64_t seq; /* INVALIDATE sequence numbers */
+	_Atomic uint64_t invalidations; /* asked, for upagerctl */
 };
 
 struct daemon_region {

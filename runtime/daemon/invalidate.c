@@ -116,6 +116,8 @@ static int send_inval(struct daemon_out *o, uint64_t id, uint64_t off,
 		.event = (uint32_t)event,
 		.flags = flags,
 	};
+	if (!(flags & PROTO_INVAL_END) || !cookie)
+		atomic_fetch_add(&o->invalidations, 1);
 	err = proto_send(o->sock, &m, NULL, 0, timeout);
 	if (err) {
 		shutdown(o->sock, SHUT_RDWR);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "region/marks.h"
 #include "region/region.h"
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
@@ -27,15 +28,39 @@ static void region_sums(struct upg_region *r, struct client_sums *s)
 	s->errors += LD(r->n_errors);
 }
 
-/* A walk of the page table: only the region records report it. */
+/* A walk of the page table: only the region records report it.  Pages
+ * the client wrote through its alias (marks DIRTY) are dirty too. */
 static uint64_t dirty_bytes(struct upg_region *r)
 {
 	uint64_t pg, n = 0;
 
 	for (pg = 0; pg < r->npages; pg++)
-		if (atomic_load(region_page(r, pg)) & PS_DIRTY)
+		if ((atomic_load(region_page(r, pg)) & PS_DIRTY) ||
+		    (r->fill_marks &&
+		     (atomic_load(&r->fill_marks[pg]) & MARK_DIRTY)))
 			n++;
 	return n << r->rt->page_shift;
+}
+
+/* Pages the client holds pinned, from the marks (untrusted: a figure to
+ * show, nothing more). */
+static uint64_t pinned_pages(struct upg_region *r)
+{
+	uint64_t pg, n = 0;
+
+	for (pg = 0; r->fill_marks && pg < r->npages; pg++)
+		n += !!(atomic_load(&r->fill_marks[pg]) & MARK_PIN_MASK);
+	return n;
+}
+
+static uint64_t client_pinned_pages(struct daemon_client *c)
+{
+	struct daemon_region *dr;
+	uint64_t n = 0;
+
+	for (dr = c->regions; dr; dr = dr->next)
+		n += pinned_pages(dr->r);
+	return n;
 }
 
 void daemon_count_region(struct daemon_client *c, struct upg_region *r)
@@ -178,6 +203,8 @@ static int stats_clients(struct daemon *d, struct daemon_client *c,
 		x->evictions = s.evictions;
 		x->writebacks = s.writebacks;
 		x->errors = s.errors;
+		x->pins = client_pinned_pages(k);
+		x->notifier_callbacks = atomic_load(&k->out->invalidations);
 		memcpy(x->name, k->name, sizeof(x->name));
 	}
 	r.u.clients_reply.total = total;
@@ -227,6 +254,8 @@ static int stats_regions(struct daemon *d, struct daemon_client *c,
 			x->length = dr->r->length;
 			x->resident_bytes = s.resident;
 			x->dirty_bytes = dirty_bytes(dr->r);
+			x->pinned_bytes = pinned_pages(dr->r)
+					  << d->rt->page_shift;
 			x->fills = s.fills;
 			x->evictions = s.evictions;
 			x->writebacks = s.writebacks;

@@ -245,9 +245,11 @@ static int cmd_clients(struct ctl *c)
 	if (c->json)
 		printf("[");
 	else
-		printf("%6s %8s %6s %-16s %10s %10s %8s %8s %8s %6s\n", "ID",
-		       "PID", "UID", "NAME", "RES(MiB)", "SHARE(MiB)", "FAULTS",
-		       "EVICTED", "WRITTEN", "ERRORS");
+		printf("%6s %8s %6s %-16s %10s %10s %8s %8s %8s %7s %7s "
+		       "%6s\n",
+		       "ID", "PID", "UID", "NAME", "RES(MiB)", "SHARE(MiB)",
+		       "FAULTS", "EVICTED", "WRITTEN", "PINNED", "INVAL",
+		       "ERRORS");
 	for (;;) {
 		struct proto_msg rep;
 
@@ -279,11 +281,13 @@ static int cmd_clients(struct ctl *c)
 			else
 				printf("%6" PRIu64 " %8u %6u %-16.16s %10.1f %10.1f "
 				       "%8" PRIu64 " %8" PRIu64 " %8" PRIu64
-				       " %6" PRIu64 "\n",
+				       " %7" PRIu64 " %7" PRIu64 " %6" PRIu64
+				       "\n",
 				       x->client_id, x->pid, x->uid, x->name,
 				       mib(x->resident_bytes),
 				       mib(x->budget_share_bytes), x->faults,
-				       x->evictions, x->writebacks, x->errors);
+				       x->evictions, x->writebacks, x->pins,
+				       x->notifier_callbacks, x->errors);
 		}
 		start += rep.u.clients_reply.count;
 		i = start < rep.u.clients_reply.total &&
@@ -330,9 +334,10 @@ static int cmd_regions(struct ctl *c)
 	if (c->json)
 		printf("[");
 	else
-		printf("%6s %6s %18s %10s %10s %10s %8s %8s %8s %6s\n",
+		printf("%6s %6s %18s %10s %10s %10s %11s %8s %8s %8s %6s\n",
 		       "CLIENT", "REGION", "ADDRESS", "LEN(MiB)", "RES(MiB)",
-		       "DIRTY(MiB)", "FILLS", "EVICTED", "WRITTEN", "ERRORS");
+		       "DIRTY(MiB)", "PINNED(MiB)", "FILLS", "EVICTED",
+		       "WRITTEN", "ERRORS");
 	for (k = 0; k < n && !err; k++) {
 		struct proto_msg rep;
 
@@ -350,6 +355,7 @@ static int cmd_regions(struct ctl *c)
 				       ", \"length\": %" PRIu64
 				       ", \"resident_bytes\": %" PRIu64
 				       ", \"dirty_bytes\": %" PRIu64
+				       ", \"pinned_bytes\": %" PRIu64
 				       ", \"fills\": %" PRIu64
 				       ", \"evictions\": %" PRIu64
 				       ", \"writebacks\": %" PRIu64
@@ -357,16 +363,17 @@ static int cmd_regions(struct ctl *c)
 				       shown ? ", " : "", x->client_id,
 				       x->region_id, x->addr, x->length,
 				       x->resident_bytes, x->dirty_bytes,
-				       x->fills, x->evictions, x->writebacks,
-				       x->errors);
+				       x->pinned_bytes, x->fills, x->evictions,
+				       x->writebacks, x->errors);
 			else
 				printf("%6" PRIu64 " %6" PRIu64 " %#18" PRIx64
-				       " %10.1f %10.1f %10.1f %8" PRIu64
+				       " %10.1f %10.1f %10.1f %11.1f %8" PRIu64
 				       " %8" PRIu64 " %8" PRIu64 " %6" PRIu64 "\n",
 				       x->client_id, x->region_id, x->addr,
 				       mib(x->length), mib(x->resident_bytes),
-				       mib(x->dirty_bytes), x->fills,
-				       x->evictions, x->writebacks, x->errors);
+				       mib(x->dirty_bytes), mib(x->pinned_bytes),
+				       x->fills, x->evictions, x->writebacks,
+				       x->errors);
 		}
 		proto_msg_release(&rep);
 	}
