@@ -387,6 +387,34 @@ START_TEST(test_huge_pool_dry)
 }
 END_TEST
 
+/* NUMA: the pool's pages are taken through the alias, under the
+ * region's policy (fault/fill.c); resident huge pages are reported on
+ * the node (one node here). */
+START_TEST(test_huge_numa_bind)
+{
+	UPG_OPTS(upg_region_opts, o, .flags = UPG_REGION_HUGETLB,
+		 .numa_policy = UPG_NUMA_BIND, .numa_node = 0);
+	UPG_OPTS(upg_region_stats, rs);
+	struct upg_runtime *rt = tu_runtime(BUDGET, 1);
+	struct upg_region *r = NULL;
+	char *a;
+
+	ck_assert_int_eq(upg_region_map_anon(rt, 3 * HPAGE, &o, &r), 0);
+	a = upg_region_addr(r);
+	a[0] = 1;
+	a[HPAGE + 4096] = 2;
+	/* The fills publish their pages just after the writers resume. */
+	TU_WAIT_FOR(!upg_region_stats(r, &rs) &&
+			    rs.node_pages[0] == 2 * HPAGE / su_page() &&
+			    rs.dirty_bytes == 2 * HPAGE,
+		    5000);
+	ck_assert_int_eq(rs.numa_policy, UPG_NUMA_BIND);
+	ck_assert_uint_eq(rs.resident_bytes, 2 * HPAGE);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+}
+END_TEST
+
 static Suite *hugetlb_suite(void)
 {
 	Suite *s = suite_create("hugetlb");
@@ -399,6 +427,7 @@ static Suite *hugetlb_suite(void)
 	tcase_add_test(tc, test_huge_partial_length);
 	tcase_add_test(tc, test_huge_pin_fault_in);
 	tcase_add_test(tc, test_huge_errors);
+	tcase_add_test(tc, test_huge_numa_bind);
 	tcase_add_test(tc, test_huge_pool_empty);
 	tcase_add_test(tc, test_huge_pool_dry);
 	suite_add_tcase(s, tc);
