@@ -260,6 +260,9 @@ static void read_done(struct upg_io *io, ssize_t res)
  * MADV_POPULATE_WRITE reports it as an error instead, and allocates
  * through the alias, whose mbind() policy (region/numa.c) it honours,
  * where fallocate() on hugetlbfs would not (it has no shared policy).
+ * It also keeps page_in_memfd() truthful: on hugetlbfs mincore() reads
+ * the alias's page table, not the page cache, and every resident huge
+ * page is mapped there from here until its punch.
  */
 static int huge_populate(struct upg_region *r, uint64_t first, uint64_t n)
 {
