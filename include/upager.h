@@ -298,7 +298,33 @@ struct upg_region_opts {
 	/* Nodes for INTERLEAVE and BIND (bit n = node n); 0: numa_node for
 	 * BIND, all nodes for INTERLEAVE. */
 	uint64_t numa_nodemask;
+	/* UPG_REGION_* flags (0: none). */
+	unsigned flags;
 };
+
+/*
+ * struct upg_region_opts.flags
+ *
+ * UPG_REGION_HUGETLB: back the region with 2 MiB huge pages (a memfd made
+ * with MFD_HUGETLB | MFD_HUGE_2MB) from the pool the administrator
+ * reserves in /proc/sys/vm/nr_hugepages.  The region's mapped length is
+ * rounded up to 2 MiB; its fill unit is 2 MiB (fill_unit must be 0 or
+ * 2 MiB) and so is every other unit of work: fills, evictions, budget
+ * charges (512 pages of 4 KiB at a time), write-protection.  The budget
+ * must hold at least one huge page.  Huge pages are taken from the pool
+ * when a unit is filled (the mappings reserve nothing, MAP_NORESERVE), so
+ * the pool needs room for the resident set, not for the region.
+ * Errors: -ENOMEM at map time when the pool has no free 2 MiB page (and
+ * cannot overcommit); when it runs dry later, the fill fails and the
+ * faulting thread gets SIGBUS (as with an I/O error: stats read_errors),
+ * pin and fault-in report the bytes not faulted in.  -EOPNOTSUPP in daemon
+ * mode, with UPG_RT_FORK_EVENTS, or when the kernel's userfaultfd lacks
+ * hugetlbfs MISSING/MINOR support.  Read-ahead and clock sampling are off
+ * for such regions (the 2 MiB unit is the read-ahead); the application
+ * must not madvise(MADV_REMOVE) parts of a huge page.  See README.md,
+ * "Huge pages".
+ */
+#define UPG_REGION_HUGETLB (1u << 0)
 
 /**
  * upg_region_map_file() - map a file as a managed region.

@@ -141,6 +141,10 @@ struct upg_runtime {
 	 * (evict/unpoison.c). */
 	_Atomic uint64_t poisoned_pages;
 
+	/* Hugetlb regions mapped (region/region.c): eviction then works in
+	 * batches of at least one huge page (evict/evict.c). */
+	_Atomic unsigned huge_regions;
+
 	/* Some address space has a cap (upagerd --client-cap). */
 	bool regions_capped;
 

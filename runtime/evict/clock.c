@@ -105,6 +105,76 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 	}
 }
 
+/* Give back the first @k pages of a unit claimed as victims. */
+static void unclaim_unit(struct upg_region *r, uint64_t u, uint64_t k)
+{
+	uint64_t i;
+
+	for (i = 0; i < k; i++) {
+		_Atomic uint32_t *p = region_page(r, u + i);
+		uint32_t s = atomic_load(p), new;
+
+		do {
+			new = ps_with_state(s, PS_RESIDENT) &
+			      ~(PS_NOTIFYING | PS_PARKED | PS_WAITERS);
+		} while (!ps_cas(p, &s, new));
+		if (s & PS_PARKED)
+			uffd_wake(region_uffd(r), region_page_addr(r, u + i),
+				  r->rt->page_size);
+		ps_wake(p, s);
+	}
+}
+
+/*
+ * The clock at the unit @u of a hugetlb region: a huge page is a victim
+ * whole or not at all, and is not sampled (zapping it would cost a 2 MiB
+ * minor fault, and the evictor's zaps are 4 KiB), so it gets a plain
+ * second chance: REF is cleared on all of its pages at one pass, and it is
+ * taken at the next if no fill or fault set it again meanwhile.  Returns
+ * the victims added at @out (0 or the unit's pages).
+ */
+static unsigned clock_unit(struct upg_region *r, uint64_t u,
+			   struct victim *out, unsigned room, uint32_t evicting)
+{
+	uint64_t unit = region_unit_pages(r), k;
+	bool ref = false;
+
+	for (k = 0; k < unit; k++) {
+		uint32_t s = atomic_load(region_page(r, u + k));
+
+		if (!evictable(s))
+			return 0;
+		ref |= s & PS_REF;
+	}
+	if (ref) {
+		for (k = 0; k < unit; k++) {
+			_Atomic uint32_t *p = region_page(r, u + k);
+			uint32_t s = atomic_load(p);
+
+			while ((s & PS_REF) && !ps_cas(p, &s, s & ~PS_REF))
+				;
+		}
+		return 0;
+	}
+	if (room < unit)
+		return 0;
+	for (k = 0; k < unit; k++) {
+		_Atomic uint32_t *p = region_page(r, u + k);
+		uint32_t s = atomic_load(p);
+
+		if (!evictable(s) || (s & PS_REF) ||
+		    !ps_cas(p, &s, ps_with_state(s, PS_RESIDENT) | evicting)) {
+			unclaim_unit(r, u, k);
+			return 0;
+		}
+		out[k] = (struct victim){ .r = r, .pg = u + k };
+	}
+	for (k = 0; k < unit; k++)
+		region_get(r);
+	atomic_fetch_add(&r->mm->evicting, unit);
+	return (unsigned)unit;
+}
+
 /*
  * Fair share between upagerd's clients (address spaces): when some are
  * at or above their share (of the low watermark, over the address spaces
@@ -188,6 +258,17 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		if (rt->clock_page >= r->npages) {
 			rt->clock_region++;
 			rt->clock_page = 0;
+			continue;
+		}
+		if (r->huge) {
+			uint64_t u = region_unit_first(r, rt->clock_page);
+
+			scanned += region_unit_pages(r);
+			rt->clock_page = u + region_unit_pages(r);
+			if (fair && scanned <= 2 * total && !r->mm->over_share)
+				continue;
+			got += clock_unit(r, u, out + got, want - got,
+					  evicting);
 			continue;
 		}
 		p = region_page(r, rt->clock_page);

@@ -150,7 +150,9 @@ static void drop_discarded(struct victim *v, size_t n, bool *ok)
 	for (i = 0; i < n; i++) {
 		struct upg_region *r = v[i].r;
 
-		if (!ok[i] || !r->remove_ticks || page_in_memfd(r, v[i].pg))
+		/* Hugetlb: discards are not tracked (upager.h). */
+		if (!ok[i] || r->huge || !r->remove_ticks ||
+		    page_in_memfd(r, v[i].pg))
 			continue;
 		if (region_discard_page(r, v[i].pg, PS_EVICTING)) {
 			v[i].gone = true;
@@ -235,6 +237,33 @@ static void abort_eviction(struct upg_runtime *rt, struct victim *v)
 		uffd_wake(region_uffd(v->r), region_page_addr(v->r, v->pg),
 			  rt->page_size);
 	ps_wake(p, s);
+}
+
+/*
+ * A huge page is punched whole or not at all: punching part of one would
+ * zero that part, not free it (hugetlbfs), and the pages of a unit must
+ * change state together (region.h).  So if any page of a unit may not be
+ * punched (its writeback failed, a notifier refused it), none is.  The
+ * clock chose units whole, so they are whole runs of @v here.
+ */
+static void punch_units_whole(struct victim *v, size_t n)
+{
+	size_t i = 0, k;
+
+	while (i < n) {
+		uint64_t unit = region_unit_pages(v[i].r);
+		bool all = true;
+
+		if (unit == 1 || i + unit > n) {
+			i++;
+			continue;
+		}
+		for (k = i; k < i + unit; k++)
+			all &= v[k].punch && !v[k].gone;
+		for (k = i; k < i + unit && !all; k++)
+			v[k].punch = false;
+		i += unit;
+	}
 }
 
 /* Step 4 for the runs of victims marked punch. */
@@ -324,17 +353,26 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 	return got;
 }
 
+/* Huge page units are evicted whole: a batch has room for one at least. */
+#define HUGE_UNIT_PAGES 512u
+
 unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		     unsigned want, bool background)
 {
-	struct victim *v = calloc(want, sizeof(*v));
-	struct wb_page *wb = calloc(want, sizeof(*wb));
-	bool *ok = calloc(want, sizeof(*ok));
-	struct remote_inval *ri = calloc(want, sizeof(*ri));
+	struct victim *v;
+	struct wb_page *wb;
+	bool *ok;
+	struct remote_inval *ri;
 	size_t n, i, nwb = 0, nri = 0;
 	unsigned evicted = 0, notified = 0, nr_ewait = 0;
 	struct victim ewait[EPHEMERAL_WAITS];
 
+	if (atomic_load(&rt->huge_regions) && want < HUGE_UNIT_PAGES)
+		want = HUGE_UNIT_PAGES;
+	v = calloc(want, sizeof(*v));
+	wb = calloc(want, sizeof(*wb));
+	ok = calloc(want, sizeof(*ok));
+	ri = calloc(want, sizeof(*ri));
 	if (!v || !wb || !ok || !ri)
 		goto out_free;
 	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
@@ -383,6 +421,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		}
 		nwb++;
 	}
+	punch_units_whole(v, n);
 	evicted = punch(rt, v, n);
 	while (notified--)
 		notify_invalidate_end(&rt->notify);

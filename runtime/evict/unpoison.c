@@ -37,8 +37,10 @@ static void unpoison_region(struct upg_runtime *rt, struct upg_region *r,
 			continue;
 		if (!atomic_load(&r->detached) &&
 		    !atomic_load(&r->partly_unmapped))
-			self_zap(rt, addr + (pg << rt->page_shift),
-				 rt->page_size);
+			/* A huge page was poisoned whole (fault/fill.c). */
+			self_zap(rt, addr + (region_unit_first(r, pg)
+					     << rt->page_shift),
+				 region_unit_pages(r) << rt->page_shift);
 		atomic_fetch_sub(&rt->poisoned_pages, 1);
 		STAT_ADD(rt, pages_unpoisoned, 1);
 	}

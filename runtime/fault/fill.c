@@ -45,8 +45,8 @@ static void run_done(const struct fill_ctl *c, int err)
  * faults on a read-ahead trigger page, which no CONTINUE wakes).
  * Read-ahead and cold fills are published without REF. */
 static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
-			     uint64_t dirty_pg, bool all_dirty,
-			     const struct fill_ctl *c)
+			     uint64_t dirty_pg, uint64_t dirty_n,
+			     bool all_dirty, const struct fill_ctl *c)
 {
 	const struct upg_runtime *rt = r->rt;
 	uint32_t ref = c->readahead || c->cold ? 0 : PS_REF;
@@ -66,7 +66,7 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 			      PS_RESIDENT | ref;
 			if ((all_dirty && !(c->readahead &&
 					    pg == c->trigger_pg)) ||
-			    pg == dirty_pg)
+			    pg - dirty_pg < dirty_n)
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
 		/* upagerd: the client may pin it now (region/marks.h). */
@@ -114,6 +114,10 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	 * atomically: count every page dirty rather than risk a lost write. */
 	bool all_dirty = wp && !u->continue_wp;
 	bool split = write && fault_pg >= first && fault_pg < first + n;
+	/* A hugetlb region maps, protects and dirties whole huge pages:
+	 * the "faulting page" of a split is the faulting unit. */
+	uint64_t unit = region_unit_pages(r);
+	uint64_t dirty_first = split ? region_unit_first(r, fault_pg) : 0;
 	uint64_t pg;
 	int err = 0;
 
@@ -128,21 +132,24 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 	if (all_dirty)
 		wp = false;
 	if (split && wp) {
-		uint64_t before = fault_pg - first;
+		uint64_t before = dirty_first - first;
+		size_t up = unit * ps;
 
 		if (before)
-			err = uffd_continue(u, a, before * ps, true);
+			err = uffd_continue_unit(u, a, before * ps, true, up);
 		if (!err)
-			err = uffd_continue(u, a + before * ps, ps, false);
-		if (!err && n - before - 1)
-			err = uffd_continue(u, a + (before + 1) * ps,
-					    (n - before - 1) * ps, true);
+			err = uffd_continue_unit(u, a + before * ps, up, false,
+						 up);
+		if (!err && n - before - unit)
+			err = uffd_continue_unit(u, a + (before + unit) * ps,
+						 (n - before - unit) * ps, true,
+						 up);
 	} else if (c->readahead) {
 		uint64_t skip = c->trigger_pg - first; /* >= n: none */
 
 		err = continue_around(u, a, n, skip, ps, wp);
 	} else {
-		err = uffd_continue(u, a, n * ps, wp);
+		err = uffd_continue_unit(u, a, n * ps, wp, unit * ps);
 	}
 	if (err && err != -ENOENT) {
 		/* The pages are in the memfd: a fault on them now is a minor
@@ -151,8 +158,8 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 		       (unsigned long long)n, err);
 		uffd_wake(u, a, n * ps);
 	}
-	publish_resident(r, first, n, split ? fault_pg : UINT64_MAX,
-			 all_dirty, c);
+	publish_resident(r, first, n, split ? dirty_first : UINT64_MAX,
+			 split ? unit : 0, all_dirty, c);
 }
 
 /*
@@ -206,7 +213,13 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 		uintptr_t a = region_page_addr(r, pg);
 
 		if (pg == fault_pg && !atomic_load(&r->detached))
-			uffd_poison(region_uffd(r), a, ps, tid);
+			/* A huge page is poisoned whole (the kernel's unit);
+			 * its other faults see SIGBUS too, as after a memory
+			 * error in a huge page. */
+			uffd_poison(region_uffd(r),
+				    region_page_addr(r,
+						     region_unit_first(r, pg)),
+				    region_unit_pages(r) * ps, tid);
 		else
 			uffd_wake(region_uffd(r), a, ps);
 	}
@@ -243,13 +256,41 @@ static void read_done(struct upg_io *io, ssize_t res)
 	free(req);
 }
 
+/*
+ * Take the huge pages of a run of a hugetlb region from the pool before
+ * anything touches them.  The mappings reserve nothing (region.c), so an
+ * empty pool would otherwise show up as SIGBUS on the runtime's own
+ * access to the alias (the memset in read_done()) or as a short read.
+ * MADV_POPULATE_WRITE reports it as an error instead, and allocates
+ * through the alias, whose mbind() policy (region/numa.c) it honours,
+ * where fallocate() on hugetlbfs would not (it has no shared policy).
+ * It also keeps page_in_memfd() truthful: on hugetlbfs mincore() reads
+ * the alias's page table, not the page cache, and every resident huge
+ * page is mapped there from here until its punch.
+ */
+static int huge_populate(struct upg_region *r, uint64_t first, uint64_t n)
+{
+	size_t ps = r->rt->page_size;
+
+	if (!r->huge)
+		return 0;
+	if (madvise(region_alias(r, first), n * ps, MADV_POPULATE_WRITE))
+		return errno == EFAULT || errno == EINTR ? -ENOMEM : -errno;
+	return 0;
+}
+
 static void start_read(struct upg_io_queue *q, struct upg_region *r,
 		       uint64_t first, uint64_t n, const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
-	struct fill_req *req = malloc(sizeof(*req));
-	int err;
+	struct fill_req *req;
+	int err = huge_populate(r, first, n);
 
+	if (err) {
+		fail_run(r, first, n, c, err);
+		return;
+	}
+	req = malloc(sizeof(*req));
 	if (!req) {
 		fail_run(r, first, n, c, -ENOMEM);
 		return;
@@ -273,9 +314,13 @@ static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
 		       const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
+	int err = huge_populate(r, first, n);
 
-	if (fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps))) {
-		fail_run(r, first, n, c, -errno);
+	if (!err && !r->huge &&
+	    fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps)))
+		err = -errno;
+	if (err) {
+		fail_run(r, first, n, c, err);
 		return;
 	}
 	STAT_ADD(r->rt, pages_zero_filled, n);
@@ -309,6 +354,74 @@ static bool needs_read(const struct upg_region *r, uint32_t s)
 	return !r->anon || (s & PS_HAS_DATA);
 }
 
+/*
+ * Claim the unit of a hugetlb region at @u, all its pages or none, and
+ * say whether it needs no read (*@zero: no page holds data).  Units
+ * change state in ascending order from their first page (region.h), so
+ * whoever wins the first page owns the unit: the others are ABSENT or
+ * about to be (an eviction or failed fill still finishing), and are
+ * waited for.
+ */
+static bool claim_unit(struct upg_region *r, uint64_t u, bool *zero)
+{
+	uint64_t unit = region_unit_pages(r), k;
+
+	*zero = true;
+	for (k = 0; k < unit; k++) {
+		_Atomic uint32_t *p = region_page(r, u + k);
+		uint32_t s = atomic_load(p), new;
+
+		for (;;) {
+			if (ps_state(s) != PS_ABSENT) {
+				if (!k)
+					return false;
+				ps_wait(p, s);
+				s = atomic_load(p);
+				continue;
+			}
+			new = (s & (PS_HAS_DATA | PS_WAITERS | PS_PIN_MASK)) |
+			      PS_FILLING;
+			if (s & PS_ZERO_FILL)
+				new |= PS_DIRTY;
+			if (ps_cas(p, &s, new))
+				break;
+		}
+		*zero &= !needs_read(r, s);
+	}
+	region_resident_add(r, (int64_t)unit);
+	return true;
+}
+
+/* fill_range() of a hugetlb region: [first, end) is unit aligned. */
+static uint64_t fill_units(struct upg_io_queue *q, struct upg_region *r,
+			   uint64_t first, uint64_t end,
+			   const struct fill_ctl *c)
+{
+	uint64_t unit = region_unit_pages(r), u, got = 0;
+	uint64_t run_start = 0, run_n = 0;
+	bool run_zero = false;
+
+	for (u = first; u < end; u += unit) {
+		bool zero = false, claimed = claim_unit(r, u, &zero);
+
+		if (run_n && (!claimed || zero != run_zero)) {
+			start_run(q, r, run_start, run_n, run_zero, c);
+			run_n = 0;
+		}
+		if (!claimed)
+			continue;
+		if (!run_n) {
+			run_start = u;
+			run_zero = zero;
+		}
+		run_n += unit;
+		got += unit;
+	}
+	if (run_n)
+		start_run(q, r, run_start, run_n, run_zero, c);
+	return got;
+}
+
 uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c)
 {
@@ -316,6 +429,13 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	uint64_t want = 0, got = 0, i, run_start = 0;
 	bool claimed_prev = false, zero_prev = false;
 
+	if (r->huge) {
+		/* Whole huge pages only (npages is a multiple of them). */
+		first = region_unit_first(r, first);
+		end = region_unit_first(r, end + region_unit_pages(r) - 1);
+		if (end > r->npages)
+			end = r->npages;
+	}
 	for (i = first; i < end; i++)
 		want += ps_state(atomic_load(region_page(r, i))) == PS_ABSENT;
 	if (!want)
@@ -326,6 +446,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages)
 		evict_batch(rt, q, (unsigned)want, false);
 	budget_reserve(rt, q, want);
+	if (r->huge) {
+		got = fill_units(q, r, first, end, c);
+		goto out_settle;
+	}
 
 	/*
 	 * Claim the absent pages and start each contiguous run of the same
@@ -380,6 +504,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		claimed_prev = claimed;
 		zero_prev = zero;
 	}
+out_settle:
 	if (got < want)
 		budget_release(rt, want - got);
 	else if (got > want)
@@ -433,6 +558,13 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 	struct fill_ctl c = { .fault_pg = pg, .write_fault = write,
 			      .tid = tid };
 	struct ra_plan plan;
+
+	if (r->huge) {
+		/* No read-ahead: the 2 MiB unit is already as much as one
+		 * fault should bring, and windows would split huge pages. */
+		fill_range(&h->q, r, first, end, &c);
+		return;
+	}
 
 	/* The detector first (it must see the page's read-ahead marker
 	 * before the claim clears it), then the fault's own unit, then the

@@ -66,16 +66,26 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 	    !(notify_tid_in_callback(&rt->notify, tid) ||
 	      atomic_load(&r->mm->inval_waiting)))
 		return false;
-	if (!minor || write || !region_uffd(r)->continue_wp)
+	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r), k;
+	size_t len = unit * rt->page_size;
+
+	if (!minor || write || !region_uffd(r)->continue_wp || r->huge)
 		set |= PS_DIRTY;
 	if (!ps_cas(p, &s, s | set))
 		return false;
 	s |= set;
+	/* A huge page is mapped and unprotected whole: all of it is dirty
+	 * from here.  Our LOCK on @pg alone holds off the write-protection
+	 * of the whole batch (end_notifying() waits for it). */
+	for (k = 0; k < unit && r->huge; k++)
+		atomic_fetch_or(region_page(r, u + k), PS_DIRTY);
+	addr = region_page_addr(r, u);
 	if (minor)
-		uffd_continue(region_uffd(r), addr, rt->page_size,
-			      !(s & PS_DIRTY) && (r->prot & PROT_WRITE));
+		uffd_continue_unit(region_uffd(r), addr, len,
+				   !(s & PS_DIRTY) && (r->prot & PROT_WRITE),
+				   len);
 	else
-		uffd_writeprotect(region_uffd(r), addr, rt->page_size, false);
+		uffd_writeprotect(region_uffd(r), addr, len, false);
 	ps_wake(p, atomic_fetch_and(p, ~(PS_LOCK | PS_WAITERS)));
 	return true;
 }
@@ -86,6 +96,65 @@ static bool park(_Atomic uint32_t *p, uint32_t s)
 	return ps_cas(p, &s, s | PS_PARKED);
 }
 
+/*
+ * resolve_wp() for a hugetlb region: write-protection is lifted from the
+ * whole huge page, so every page of the unit is marked dirty and locked
+ * first.  A unit in transition (being filled, evicted) is met at its
+ * first page not resident; the fault then parks on its own page, whose
+ * transition wakes it (UFFDIO_WAKE must cover the faulting address).
+ */
+static void resolve_wp_unit(struct handler *h, struct upg_region *r,
+			    uint64_t pg)
+{
+	struct upg_runtime *rt = h->rt;
+	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r);
+	_Atomic uint32_t *p = region_page(r, pg);
+	uint64_t k, i;
+
+	for (;;) {
+		uint32_t s, sk;
+		int err;
+
+		for (k = 0; k < unit; k++)
+			if (!ps_lock_resident(region_page(r, u + k),
+					      PS_DIRTY | PS_REF))
+				break;
+		if (k == unit) {
+			err = uffd_writeprotect(region_uffd(r),
+						region_page_addr(r, u),
+						unit * rt->page_size, false);
+			for (i = 0; i < unit; i++)
+				ps_unlock(region_page(r, u + i));
+			if (err && err != -ENOENT)
+				rt_err(rt, "un-write-protect %#lx: %d",
+				       (unsigned long)region_page_addr(r, u),
+				       err);
+			return;
+		}
+		for (i = 0; i < k; i++)
+			ps_unlock(region_page(r, u + i));
+		s = atomic_load(p);
+		switch (ps_state(s)) {
+		case PS_RESIDENT:
+			/* Our page is, another of the unit is not yet (or no
+			 * more): wait for it to settle. */
+			sk = atomic_load(region_page(r, u + k));
+			if (ps_state(sk) != PS_RESIDENT)
+				ps_wait(region_page(r, u + k), sk);
+			continue;
+		case PS_EVICTING:
+		case PS_FILLING:
+			if (park(p, s))
+				return;
+			continue;
+		default:
+			uffd_wake(region_uffd(r), region_page_addr(r, pg),
+				  rt->page_size);
+			return;
+		}
+	}
+}
+
 static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 		       pid_t tid)
 {
@@ -93,6 +162,15 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 	_Atomic uint32_t *p = region_page(r, pg);
 	uintptr_t addr = region_page_addr(r, pg);
 
+	if (r->huge) {
+		uint32_t s = atomic_load(p);
+
+		if (ps_state(s) == PS_EVICTING &&
+		    serve_in_callback(h, r, pg, s, tid, false, true))
+			return;
+		resolve_wp_unit(h, r, pg);
+		return;
+	}
 	for (;;) {
 		uint32_t s = atomic_load(p);
 		int err;
@@ -128,6 +206,55 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 	}
 }
 
+/*
+ * map_resident_page() for a hugetlb region: the whole huge page is mapped,
+ * so all of its pages are locked, and it is mapped write-protected only if
+ * none of them is dirty (else all of them become dirty).
+ */
+static bool map_resident_unit(struct upg_region *r, uint64_t pg, bool write,
+			      bool unprotect)
+{
+	struct upg_runtime *rt = r->rt;
+	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r);
+	size_t len = unit * rt->page_size;
+	uint32_t set = PS_REF;
+	bool dirty = false;
+	uintptr_t addr;
+	uint64_t k, i;
+	int err = 0;
+
+	if (write || !region_uffd(r)->continue_wp)
+		set |= PS_DIRTY;
+	for (k = 0; k < unit; k++) {
+		uint32_t s = ps_lock_resident(region_page(r, u + k), set);
+
+		if (!s)
+			break;
+		dirty |= s & PS_DIRTY;
+	}
+	if (k < unit) {
+		for (i = 0; i < k; i++)
+			ps_unlock(region_page(r, u + i));
+		return false;
+	}
+	for (k = 0; k < unit && dirty; k++)
+		atomic_fetch_or(region_page(r, u + k), PS_DIRTY);
+	addr = (uintptr_t)r->addr;
+	if (addr && !atomic_load(&r->detached)) {
+		addr = region_page_addr(r, u);
+		err = uffd_continue_unit(region_uffd(r), addr, len,
+					 !dirty && (r->prot & PROT_WRITE), len);
+		if (!err && unprotect)
+			err = uffd_writeprotect(region_uffd(r), addr, len,
+						false);
+	}
+	for (k = 0; k < unit; k++)
+		ps_unlock(region_page(r, u + k));
+	if (err && err != -ENOENT)
+		rt_err(rt, "map huge page %#lx: %d", (unsigned long)addr, err);
+	return true;
+}
+
 bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
 		       bool unprotect)
 {
@@ -138,6 +265,8 @@ bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
 	uint32_t s;
 	int err = 0;
 
+	if (r->huge)
+		return map_resident_unit(r, pg, write, unprotect);
 	/* Mapped writable means dirty: its writes will raise no fault.
 	 * Without CONTINUE_MODE_WP a clean page can only be mapped writable:
 	 * count it dirty (never lose a write). */

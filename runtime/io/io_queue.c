@@ -15,6 +15,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <numa.h>
+#include <numaif.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,14 +31,86 @@ struct io_req {
 	int fd;
 };
 
+/*
+ * NUMA placement of a ring.  The kernel allocates a ring's memory (SQ and
+ * CQ rings, SQE array) when it is set up, under the calling thread's
+ * memory policy, and the ring is touched from then on by its owner's CPU
+ * (submissions, completions) and by the kernel on that CPU: local is
+ * right.  "Local" is made explicit, MPOL_PREFERRED on the node of the CPU
+ * setting the ring up, so that a process running under an interleave or
+ * bind policy (numactl) still gets its rings next to their threads.
+ *
+ * Why not rings on the node of a region's policy: rings are per thread
+ * (io_queue.h), and one handler thread serves every region, whatever its
+ * node.  What a region's policy must govern is where its data lands, and
+ * it does: fills read the store straight into the region's memfd through
+ * the alias and writeback writes from there (no staging copy anywhere on
+ * those paths), and the memfd's pages follow the region's mbind() policy
+ * (region/numa.c).  The ring's 64-byte SQEs are not worth a remote node.
+ */
+static int current_node(void)
+{
+	int cpu = sched_getcpu();
+	int node = cpu < 0 || numa_available() < 0 ? -1 :
+						     numa_node_of_cpu(cpu);
+
+	return node < 0 ? 0 : node;
+}
+
+/* Prefer @node for the calling thread's allocations; *@saved_mode and
+ * @saved_mask receive the policy to put back (saved_mode -1: none). */
+static int prefer_node(int node, int *saved_mode, unsigned long *saved_mask)
+{
+	unsigned long mask;
+
+	*saved_mode = -1;
+	if (node < 0 || node >= (int)(sizeof(mask) * 8))
+		return node < 0 ? 0 : -EINVAL;
+	if (get_mempolicy(saved_mode, saved_mask, sizeof(mask) * 8, NULL, 0)) {
+		/* ENOSYS: a kernel without NUMA, nothing to place.  EINVAL:
+		 * a policy over more nodes than a word holds, which we could
+		 * not put back: leave it alone. */
+		*saved_mode = -1;
+		return errno == ENOSYS || errno == EINVAL ? 0 : -errno;
+	}
+	mask = 1ul << node;
+	if (set_mempolicy(MPOL_PREFERRED, &mask, sizeof(mask) * 8 + 1)) {
+		*saved_mode = -1;
+		return -errno;
+	}
+	return 0;
+}
+
+static void restore_policy(int saved_mode, unsigned long *saved_mask)
+{
+	if (saved_mode < 0)
+		return;
+	/* MPOL_DEFAULT takes no mask; the others take the one saved. */
+	set_mempolicy(saved_mode, saved_mode == MPOL_DEFAULT ? NULL : saved_mask,
+		      saved_mode == MPOL_DEFAULT ? 0 : sizeof(*saved_mask) * 8 + 1);
+}
+
 int io_queue_init(struct upg_io_queue *q, unsigned depth)
 {
-	struct io_uring_params p;
-	int ret;
+	return io_queue_init_node(q, depth, IO_QUEUE_NODE_LOCAL);
+}
 
-	if (!q || !depth)
+int io_queue_init_node(struct upg_io_queue *q, unsigned depth, int node)
+{
+	struct io_uring_params p;
+	unsigned long saved_mask = 0;
+	int saved_mode, ret;
+
+	if (!q || !depth || node < IO_QUEUE_NODE_LOCAL)
+		return -EINVAL;
+	if (node == IO_QUEUE_NODE_LOCAL)
+		node = current_node();
+	if (numa_available() >= 0 && node > numa_max_node())
 		return -EINVAL;
 	memset(q, 0, sizeof(*q));
+	ret = prefer_node(node, &saved_mode, &saved_mask);
+	if (ret)
+		return ret;
 
 	/*
 	 * SUBMIT_ALL keeps one bad SQE from stranding the ones behind it, so
@@ -51,10 +126,12 @@ int io_queue_init(struct upg_io_queue *q, unsigned depth)
 		p.flags = IORING_SETUP_CLAMP;
 		ret = io_uring_queue_init_params(depth, &q->ring, &p);
 	}
+	restore_policy(saved_mode, &saved_mask);
 	if (ret < 0)
 		return ret;
 
 	q->depth = p.sq_entries;
+	q->node = node;
 	q->ready = true;
 	return 0;
 }
@@ -229,6 +306,29 @@ int io_queue_reap(struct upg_io_queue *q, bool wait)
 		completed += io_req_advance(q, req, res);
 	}
 	return completed;
+}
+
+int io_queue_ring_node(const struct upg_io_queue *q)
+{
+	void *addr[3];
+	int status[3] = { -1, -1, -1 }, node = -1, i;
+
+	if (!q || !q->ready)
+		return -EINVAL;
+	addr[0] = q->ring.sq.ring_ptr;
+	addr[1] = q->ring.cq.ring_ptr;
+	addr[2] = q->ring.sq.sqes;
+	/* Query mode (no target nodes): moves nothing. */
+	if (move_pages(0, 3, addr, NULL, status, 0))
+		return -errno;
+	for (i = 0; i < 3; i++) {
+		if (status[i] < 0)
+			return status[i];
+		if (node >= 0 && status[i] != node)
+			return -EXDEV; /* split over nodes */
+		node = status[i];
+	}
+	return node;
 }
 
 UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io)

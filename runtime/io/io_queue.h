@@ -28,14 +28,37 @@ struct upg_io_queue {
 	unsigned depth;
 	unsigned queued;   /* SQEs prepared, not yet submitted */
 	unsigned inflight; /* SQEs submitted, CQE not yet reaped */
+	int node;          /* NUMA node asked for the ring's memory */
 	bool ready;
 };
 
+/* io_queue_init_node(): the node of the CPU calling it. */
+#define IO_QUEUE_NODE_LOCAL (-1)
+
 /**
- * io_queue_init() - set up a ring of @depth entries for the calling thread.
+ * io_queue_init() - set up a ring of @depth entries for the calling
+ * thread, its memory on the thread's node (io_queue_init_node() with
+ * IO_QUEUE_NODE_LOCAL; see io_queue.c for why local).
  * Return: 0 or a negative errno from io_uring_queue_init().
  */
 int io_queue_init(struct upg_io_queue *q, unsigned depth);
+
+/**
+ * io_queue_init_node() - io_queue_init() with the ring's memory preferred
+ * on NUMA node @node (IO_QUEUE_NODE_LOCAL: the calling CPU's node).  The
+ * calling thread's memory policy is set for the setup and put back after.
+ * Return: 0; -EINVAL (bad @depth, or @node not a node of this machine);
+ * or a negative errno from io_uring_queue_init().
+ */
+int io_queue_init_node(struct upg_io_queue *q, unsigned depth, int node);
+
+/**
+ * io_queue_ring_node() - the node the ring's memory is on now (its SQ and
+ * CQ rings and SQE array, asked with move_pages() in query mode).
+ * Return: the node; -EXDEV if they are on different nodes; -EINVAL if @q
+ * is not set up; another negative errno from move_pages().
+ */
+int io_queue_ring_node(const struct upg_io_queue *q);
 
 /**
  * io_queue_fini() - wait for every request in flight, then free the ring.

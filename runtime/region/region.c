@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/memfd.h> /* MFD_HUGE_2MB */
 
 #include "client/client.h"
 #include "common/handles.h"
@@ -26,13 +27,56 @@
 /* 64 TiB: the page table (4 bytes a page) stays below 64 GiB. */
 #define REGION_MAX_BYTES (1ull << 46)
 #define FILL_UNIT_MAX (2ull << 20)
+/* The huge page size of UPG_REGION_HUGETLB (MFD_HUGE_2MB). */
+#define HUGE_PAGE_BYTES (2ull << 20)
+#define HUGE_SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
 struct map_args {
 	uint64_t length;
 	uint64_t store_off;
 	uint64_t fill_unit;
+	unsigned flags;
 	int prot;
 };
+
+static uint64_t read_sysfs_u64(const char *name)
+{
+	char buf[32] = "";
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtoull(buf, NULL, 10) : 0;
+}
+
+/*
+ * Can a 2 MiB huge page be had at all?  A hint only (the pool is shared
+ * and may empty later: then a fill fails with SIGBUS), but it turns the
+ * common mistake, no pool reserved, into -ENOMEM at map time.
+ */
+static bool huge_pool_has_room(void)
+{
+	uint64_t over = read_sysfs_u64(HUGE_SYSFS "nr_overcommit_hugepages");
+	uint64_t surplus = read_sysfs_u64(HUGE_SYSFS "surplus_hugepages");
+
+	return read_sysfs_u64(HUGE_SYSFS "free_hugepages") || over > surplus;
+}
+
+/* What a hugetlb region needs of the runtime; -EOPNOTSUPP otherwise. */
+static int check_huge(struct upg_runtime *rt)
+{
+	if (rt_remote(rt) || rt->fork.enabled)
+		return -EOPNOTSUPP;
+	if ((rt->self.uffd.features & UFFD_HUGETLB_FEATURES) !=
+	    UFFD_HUGETLB_FEATURES)
+		return -EOPNOTSUPP;
+	if (!huge_pool_has_room())
+		return -ENOMEM;
+	return 0;
+}
 
 /* Check everything before anything is created: bad input has no side
  * effect. */
@@ -47,6 +91,9 @@ static int check_args(struct upg_runtime *rt, uint64_t length,
 	a->prot = OPTS_GET(o, prot, 0);
 	a->store_off = OPTS_GET(o, store_offset, 0);
 	a->fill_unit = OPTS_GET(o, fill_unit, 0);
+	a->flags = OPTS_GET(o, flags, 0);
+	if (a->flags & ~UPG_REGION_HUGETLB)
+		return -EINVAL;
 	if (!a->prot)
 		a->prot = PROT_READ | PROT_WRITE;
 	if (a->prot != PROT_READ && a->prot != (PROT_READ | PROT_WRITE))
@@ -57,6 +104,12 @@ static int check_args(struct upg_runtime *rt, uint64_t length,
 		return -EOVERFLOW;
 	if (a->store_off & (rt->page_size - 1))
 		return -EINVAL;
+	if (a->flags & UPG_REGION_HUGETLB) {
+		/* The kernel moves a huge page whole: so does every fill. */
+		if (a->fill_unit && a->fill_unit != HUGE_PAGE_BYTES)
+			return -EINVAL;
+		a->fill_unit = HUGE_PAGE_BYTES;
+	}
 	if (!a->fill_unit)
 		a->fill_unit = rt->page_size;
 	if (a->fill_unit < rt->page_size || a->fill_unit > FILL_UNIT_MAX ||
@@ -65,12 +118,17 @@ static int check_args(struct upg_runtime *rt, uint64_t length,
 	if (a->fill_unit > rt->budget_pages << rt->page_shift)
 		return -EINVAL;
 	err = region_numa_check(o);
+	if (!err && (a->flags & UPG_REGION_HUGETLB))
+		err = check_huge(rt);
 	return err;
 }
 
-int region_sealed_memfd(const char *name, uint64_t len)
+/* @huge: on hugetlbfs, 2 MiB pages (@len a multiple of that). */
+static int region_memfd(const char *name, uint64_t len, bool huge)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING |
+					    (huge ? MFD_HUGETLB | MFD_HUGE_2MB :
+						    0));
 
 	if (fd < 0)
 		return -errno;
@@ -86,11 +144,28 @@ int region_sealed_memfd(const char *name, uint64_t len)
 	return fd;
 }
 
+int region_sealed_memfd(const char *name, uint64_t len)
+{
+	return region_memfd(name, len, false);
+}
+
+/*
+ * A hugetlb mapping reserves huge pages for its whole length at mmap time
+ * unless MAP_NORESERVE: a region several times its budget would then
+ * need a pool several times the budget.  Without the reservation pages
+ * are taken when a fill populates them (fault/fill.c), which reports an
+ * empty pool as an error instead of a SIGBUS in the runtime.
+ */
+static int region_map_flags(const struct upg_region *r)
+{
+	return MAP_SHARED | (r->huge ? MAP_NORESERVE : 0);
+}
+
 /* The runtime's own mapping of r->memfd. */
 static int map_alias(struct upg_region *r)
 {
-	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			r->memfd, 0);
+	r->alias = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE,
+			region_map_flags(r), r->memfd, 0);
 	if (r->alias == MAP_FAILED)
 		return -errno;
 	/* A fork child gets no copy of the alias. */
@@ -103,7 +178,7 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 {
 	int err;
 
-	r->memfd = region_sealed_memfd("upager-region", r->map_len);
+	r->memfd = region_memfd("upager-region", r->map_len, r->huge);
 	if (r->memfd < 0)
 		return r->memfd;
 	err = map_alias(r);
@@ -112,7 +187,8 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 	err = region_numa_apply(rt, r, o);
 	if (err)
 		goto out_unmap_alias;
-	r->addr = mmap(NULL, r->map_len, r->prot, MAP_SHARED, r->memfd, 0);
+	r->addr = mmap(NULL, r->map_len, r->prot, region_map_flags(r),
+		       r->memfd, 0);
 	if (r->addr == MAP_FAILED) {
 		err = -errno;
 		goto out_unmap_alias;
@@ -223,13 +299,18 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	r->pinfd = r->client_store_fd = -1;
 	r->length = a->length;
 	r->npages = rt_pages(rt, a->length);
+	r->huge = a->flags & UPG_REGION_HUGETLB;
+	r->fill_pages = (unsigned)(a->fill_unit >> rt->page_shift);
+	/* A hugetlb memfd holds whole huge pages (a unit each). */
+	if (r->huge)
+		r->npages = (r->npages + r->fill_pages - 1) &
+			    ~(uint64_t)(r->fill_pages - 1);
 	r->map_len = r->npages << rt->page_shift;
 	r->prot = a->prot;
 	r->store = store;
 	r->store_off = a->store_off;
 	r->store_limit = a->store_off + (anon ? r->map_len : a->length);
 	r->anon = anon;
-	r->fill_pages = (unsigned)(a->fill_unit >> rt->page_shift);
 	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
 	pthread_mutex_init(&r->remove_lock, NULL);
 	ra_init(&r->ra);
@@ -247,6 +328,8 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	err = handle_add(r);
 	if (err)
 		goto out_remove;
+	if (r->huge)
+		atomic_fetch_add(&rt->huge_regions, 1);
 	store_get(store);
 	*out = r;
 	return 0;
@@ -361,7 +444,7 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 {
 	struct upg_store *swap;
 	struct map_args a;
-	uint64_t off;
+	uint64_t off, swap_len;
 	int err;
 
 	err = map_prologue(rt, length, opts, out, &a);
@@ -379,13 +462,19 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 	err = swap_get(rt, &swap);
 	if (err)
 		return err == -ENOMEM ? err : -EIO;
-	err = swap_alloc(swap, rt_pages(rt, length) << rt->page_shift, &off);
+	/* As much swap as the region maps (whole huge pages for hugetlb),
+	 * which is what its writeback may fill and its unmap frees. */
+	swap_len = rt_pages(rt, length) << rt->page_shift;
+	if (a.flags & UPG_REGION_HUGETLB)
+		swap_len = (swap_len + HUGE_PAGE_BYTES - 1) &
+			   ~(HUGE_PAGE_BYTES - 1);
+	err = swap_alloc(swap, swap_len, &off);
 	if (err)
 		return err;
 	a.store_off = off;
 	err = region_create(rt, swap, &a, true, opts, NULL, out);
 	if (err)
-		swap_free(swap, off, rt_pages(rt, length) << rt->page_shift);
+		swap_free(swap, off, swap_len);
 	return err;
 }
 
@@ -595,6 +684,8 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		}
 		r->torn_down = true;
 		region_table_remove(rt, r);
+		if (r->huge)
+			atomic_fetch_sub(&rt->huge_regions, 1);
 		prefetch_drop_region(rt, r);
 		fork_forget_region(r);
 		drain_refs(r);

@@ -43,6 +43,14 @@ struct upg_region {
 	bool anon;
 	unsigned fill_pages;
 	int numa_policy;
+	/* UPG_REGION_HUGETLB: the memfd is on hugetlbfs (2 MiB pages).  The
+	 * page table stays in base pages, but every state change covers a
+	 * whole unit of fill_pages pages, always in ascending order from the
+	 * unit's first page (region_unit_first()): the kernel refuses
+	 * CONTINUE, write-protection and MADV_DONTNEED on part of a huge
+	 * page, and a punch of part of one zeroes that part instead of
+	 * freeing it. */
+	bool huge;
 
 	_Atomic uint32_t *pages;
 	_Atomic uint64_t resident; /* pages of this region counted in budget */
@@ -97,6 +105,19 @@ static inline _Atomic uint32_t *region_page(struct upg_region *r,
 					    uint64_t pg)
 {
 	return &r->pages[pg];
+}
+
+/* Pages per unit of state changes: fill_pages for a hugetlb region,
+ * else 1 (see @huge). */
+static inline uint64_t region_unit_pages(const struct upg_region *r)
+{
+	return r->huge ? r->fill_pages : 1;
+}
+
+static inline uint64_t region_unit_first(const struct upg_region *r,
+					 uint64_t pg)
+{
+	return pg & ~(region_unit_pages(r) - 1);
 }
 
 static inline uintptr_t region_page_addr(const struct upg_region *r,

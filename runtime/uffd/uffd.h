@@ -31,7 +31,11 @@ struct uffd_ctx {
 	 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_EVENT_REMAP |       \
 	 UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE)
 /* Features used when the kernel has them. */
-#define UFFD_OPTIONAL_FEATURES (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID)
+/* Hugetlbfs MISSING and MINOR: only for UPG_REGION_HUGETLB regions. */
+#define UFFD_HUGETLB_FEATURES \
+	(UFFD_FEATURE_MISSING_HUGETLBFS | UFFD_FEATURE_MINOR_HUGETLBFS)
+#define UFFD_OPTIONAL_FEATURES \
+	(UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID | UFFD_HUGETLB_FEATURES)
 
 /**
  * uffd_open() - open a non-blocking userfaultfd and enable the features.
@@ -68,6 +72,11 @@ int uffd_unregister(const struct uffd_ctx *u, void *addr, size_t len);
  * under uffd write-protect. */
 int uffd_continue(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		  bool wp);
+/* The same on a mapping of @page-sized pages (a hugetlb region: 2 MiB;
+ * @addr and @len are multiples of it): an already mapped page is skipped
+ * whole, since the kernel refuses ranges that split one. */
+int uffd_continue_unit(const struct uffd_ctx *u, uintptr_t addr, size_t len,
+		       bool wp, size_t page);
 /* Set (@wp) or clear write-protection; clearing wakes the writers. */
 int uffd_writeprotect(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		      bool wp);

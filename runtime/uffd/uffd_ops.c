@@ -40,8 +40,13 @@ int uffd_unregister(const struct uffd_ctx *u, void *addr, size_t len)
 int uffd_continue(const struct uffd_ctx *u, uintptr_t addr, size_t len,
 		  bool wp)
 {
-	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return uffd_continue_unit(u, addr, len, wp,
+				  (size_t)sysconf(_SC_PAGESIZE));
+}
 
+int uffd_continue_unit(const struct uffd_ctx *u, uintptr_t addr, size_t len,
+		       bool wp, size_t page)
+{
 	while (len) {
 		struct uffdio_continue c = {
 			.range = { addr, len },

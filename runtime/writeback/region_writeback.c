@@ -99,6 +99,7 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 		       struct upg_io_queue *q)
 {
 	struct upg_runtime *rt = r->rt;
+	uint64_t first, last;
 	size_t i = 0, j;
 	int ret = 0;
 
@@ -116,9 +117,17 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 				!w[j].keep_dirty;
 		     j++)
 			;
+		/* A hugetlb region is protected by whole huge pages (the
+		 * kernel refuses less).  Pages of the unit not being written
+		 * stay dirty: protected, their next write faults and is
+		 * seen, so nothing is lost; pinned ones included, which then
+		 * take that one fault (docs in upager.h). */
+		first = region_unit_first(r, w[i].pg);
+		last = region_unit_first(r, w[j - 1].pg) +
+		       region_unit_pages(r);
 		err = uffd_writeprotect(region_uffd(r),
-					region_page_addr(r, w[i].pg),
-					(j - i) << rt->page_shift, true);
+					region_page_addr(r, first),
+					(last - first) << rt->page_shift, true);
 		/* -ESRCH: the process of the mapping is gone (upagerd):
 		 * nobody writes there any more. */
 		if (err == -ESRCH)

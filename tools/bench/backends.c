@@ -196,6 +196,8 @@ static void run_upager(const struct config *c, const struct trace *t,
 	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = c->budget,
 		 .swap_dir = c->dir, .handler_threads = c->handler_threads,
 		 .flags = UPG_RT_READAHEAD);
+	UPG_OPTS(upg_region_opts, rop, .fill_unit = c->fill_unit,
+		 .flags = c->hugetlb ? UPG_REGION_HUGETLB : 0);
 	UPG_OPTS(upg_stats, st);
 	struct upg_runtime *rt = NULL;
 	struct upg_region *reg = NULL;
@@ -226,10 +228,15 @@ static void run_upager(const struct config *c, const struct trace *t,
 			fail(r, 1, "open %s: %s", datapath, strerror(errno));
 			goto out_rt;
 		}
-		ret = upg_region_map_file(rt, fd, c->size, NULL, &reg);
+		ret = upg_region_map_file(rt, fd, c->size, &rop, &reg);
 		close(fd);
 	} else {
-		ret = upg_region_map_anon(rt, c->size, NULL, &reg);
+		ret = upg_region_map_anon(rt, c->size, &rop, &reg);
+	}
+	if (ret == -ENOMEM && c->hugetlb) {
+		fail(r, 77, "skipped: no free 2 MiB huge page (reserve a pool: "
+		     "echo N > /proc/sys/vm/nr_hugepages)");
+		goto out_rt;
 	}
 	if (ret) {
 		fail(r, 1, "upg_region_map_%s: %s", c->store == STORE_FILE ? "file" : "anon",
@@ -537,9 +544,12 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 			ci = cgroups();
 			limit = c->budget + UPAGER_CG_SLACK;
 		}
-		snprintf(br->store_io, sizeof(br->store_io), "%s",
+		snprintf(br->store_io, sizeof(br->store_io), "%s, fill %lluK%s",
 			 c->store == STORE_ANON ? "runtime swap file" :
-			 c->upager_direct ? "file O_DIRECT" : "file buffered");
+			 c->upager_direct ? "file O_DIRECT" : "file buffered",
+			 (unsigned long long)(c->hugetlb ? 2048 :
+					      c->fill_unit ? c->fill_unit >> 10 : 4),
+			 c->hugetlb ? ", hugetlb" : "");
 		break;
 	default:
 		break;

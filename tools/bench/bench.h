@@ -74,6 +74,8 @@ struct config {
 	uint64_t accesses;	/* measured accesses */
 	uint64_t warmup;	/* accesses before the measurement */
 	unsigned handler_threads;
+	uint64_t fill_unit;	/* --fill-unit (0: the runtime's default) */
+	bool hugetlb;		/* --hugetlb: UPG_REGION_HUGETLB */
 };
 
 /* One access: page number, bit 31 = write. */
@@ -128,7 +130,7 @@ struct backend_result {
 	char reason[256];
 	char cgroup[64];	/* "v1", "v2" or "none" */
 	uint64_t cg_limit;
-	char store_io[32];
+	char store_io[64];
 	unsigned nruns;
 	struct run_result runs[BENCH_MAX_RUNS];
 };

@@ -6,7 +6,7 @@
  *                [--store file|anon] [--backend LIST|all] [--runs N]
  *                [--zipf-s S] [--json] [--dir DIR] [--seed N] [--keep]
  *                [--accesses N] [--warmup N] [--upager-io direct|buffered]
- *                [--handlers N]
+ *                [--handlers N] [--fill-unit S] [--hugetlb]
  *
  * See usage() and BENCHMARKS.md.  Exit status: 0 ok, 1 a run failed
  * (verification mismatch, I/O error, a child that died), 2 bad usage,
@@ -65,6 +65,10 @@ static void usage(FILE *f)
 "  --upager-io direct|buffered  how upager's file store is opened\n"
 "                   (default direct: O_DIRECT, no second cache)\n"
 "  --handlers N     upager handler threads (default: the runtime's)\n"
+"  --fill-unit S    upager's fill unit: bytes filled per fault, a power of\n"
+"                   two from 4K to 2M (default: the runtime's, 4K)\n"
+"  --hugetlb        upager's region on 2 MiB huge pages (UPG_REGION_HUGETLB;\n"
+"                   fill unit 2M); needs a pool in /proc/sys/vm/nr_hugepages\n"
 "  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
 "                   (default on, when cgroups are available)\n"
 "\n"
@@ -175,7 +179,8 @@ static int parse_backends(struct config *c, const char *arg)
 static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
-	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG };
+	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
+	       O_FILL_UNIT, O_HUGETLB };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -194,6 +199,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "upager-io", required_argument, NULL, O_UIO },
 		{ "handlers", required_argument, NULL, O_HANDLERS },
 		{ "upager-cgroup", required_argument, NULL, O_UCG },
+		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
+		{ "hugetlb", no_argument, NULL, O_HUGETLB },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -311,6 +318,16 @@ static int parse_args(int argc, char **argv, struct config *c)
 				c->upager_cgroup = false;
 			else
 				return bad_usage("--upager-cgroup %s: must be on or off", a);
+			break;
+		case O_FILL_UNIT:
+			if (parse_size(a, &v) || v < 4096 || v > (2u << 20) ||
+			    (v & (v - 1)))
+				return bad_usage("--fill-unit %s: must be a power of two "
+						 "from 4K to 2M", a);
+			c->fill_unit = v;
+			break;
+		case O_HUGETLB:
+			c->hugetlb = true;
 			break;
 		case 'h':
 			usage(stdout);
