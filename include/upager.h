@@ -103,6 +103,27 @@ enum upg_uffd_mode {
  * (2 hangs in 27 loaded runs of test_roundtrip, none without). */
 #define UPG_RT_READAHEAD (1u << 2)
 
+/*
+ * struct upg_runtime_opts.handler_wait: how an idle handler thread waits
+ * for the next fault and for its store reads to complete
+ * (docs/handler-modes.md has the measured trade-off).
+ */
+enum upg_handler_wait {
+	/* The default: UPG_WAIT_EPOLL. */
+	UPG_WAIT_DEFAULT = 0,
+	/* Sleep in epoll_wait() on every userfaultfd served, the thread's
+	 * io_uring and the runtime's eventfds.  No CPU while idle. */
+	UPG_WAIT_EPOLL = 1,
+	/* The same set with poll(2), rebuilt on every wait. */
+	UPG_WAIT_POLL = 2,
+	/* Busy-poll: poll every userfaultfd (non-blocking) and the io_uring
+	 * completion queue without sleeping, for handler_spin_us after the
+	 * last fault or completion; then sleep as UPG_WAIT_EPOLL.
+	 * Saves the wake-ups of a sleeping handler; costs up to one CPU per
+	 * handler thread while faults keep coming. */
+	UPG_WAIT_SPIN = 3,
+};
+
 struct upg_runtime_opts {
 	size_t sz;
 	/* Bytes resident across all regions of this runtime (default 256 MiB).
@@ -134,6 +155,15 @@ struct upg_runtime_opts {
 	/* How long background eviction waits for an ephemeral pin to go
 	 * before it skips the page, in ms (default 100). */
 	unsigned ephemeral_pin_wait_ms;
+	/* New fields go here, at the end. */
+	/* How idle handler threads wait (enum upg_handler_wait; default
+	 * UPG_WAIT_EPOLL).  In daemon mode the daemon's handlers wait as
+	 * upagerd does, as with handler_threads. */
+	enum upg_handler_wait handler_wait;
+	/* UPG_WAIT_SPIN: microseconds a handler keeps busy-polling after its
+	 * last fault or completion before it sleeps (default 1000, at most
+	 * 1000000).  Must be 0 with the other modes. */
+	unsigned handler_spin_us;
 };
 
 struct upg_stats {

@@ -27,6 +27,9 @@
 #define MAX_EVICT_BATCH 4096
 #define DEFAULT_IO_DEPTH 64
 #define MAX_IO_DEPTH 4096
+#define DEFAULT_HANDLER_WAIT UPG_WAIT_EPOLL
+#define DEFAULT_SPIN_US 1000
+#define MAX_SPIN_US 1000000
 #define KNOWN_FLAGS \
 	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD)
 
@@ -37,6 +40,7 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	unsigned low = OPTS_GET(o, low_watermark_pct, 0);
 	const char *dir = OPTS_GET(o, swap_dir, NULL);
 	long ps = sysconf(_SC_PAGESIZE);
+	unsigned spin_us;
 
 	rt->page_size = (size_t)ps;
 	rt->page_shift = (unsigned)__builtin_ctzl((unsigned long)ps);
@@ -62,6 +66,15 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	    rt->evict_batch > MAX_EVICT_BATCH || rt->io_depth > MAX_IO_DEPTH ||
 	    (rt->flags & ~KNOWN_FLAGS))
 		return -EINVAL;
+	rt->handler_wait = OPTS_GET(o, handler_wait, UPG_WAIT_DEFAULT);
+	spin_us = OPTS_GET(o, handler_spin_us, 0);
+	if (rt->handler_wait > UPG_WAIT_SPIN || spin_us > MAX_SPIN_US ||
+	    (spin_us && rt->handler_wait != UPG_WAIT_SPIN))
+		return -EINVAL;
+	if (rt->handler_wait == UPG_WAIT_DEFAULT)
+		rt->handler_wait = DEFAULT_HANDLER_WAIT;
+	rt->handler_spin_ns = (uint64_t)(spin_us ? spin_us : DEFAULT_SPIN_US) *
+			      1000;
 	rt->pin_limit_pages = OPTS_GET(o, pin_limit_bytes, 0) >> rt->page_shift;
 	if (!OPTS_GET(o, pin_limit_bytes, 0))
 		rt->pin_limit_pages = rt->budget_pages / 4;

@@ -109,6 +109,10 @@ struct upg_runtime {
 	uint64_t pin_limit_pages;
 	unsigned ephemeral_wait_ms;
 	unsigned nr_handlers, evict_batch, io_depth, flags;
+	/* enum upg_handler_wait (never DEFAULT here), and the spin window of
+	 * UPG_WAIT_SPIN in ns (fault/handler.c). */
+	unsigned handler_wait;
+	uint64_t handler_spin_ns;
 	char *swap_dir;
 	upg_log_fn log_fn;
 	void *log_ctx;

@@ -8,6 +8,7 @@
 #define UPAGER_FAULT_H
 
 #include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -31,6 +32,11 @@ struct handler {
 	} backlog[HANDLER_BACKLOG];
 	unsigned backlog_head, backlog_len;
 	int epfd;
+	/* UPG_WAIT_POLL: the poll set, rebuilt on each wait, and each entry's
+	 * epoll tag (fault/handler.c). */
+	struct pollfd *poll_fds;
+	uint64_t *poll_tags;
+	unsigned poll_cap;
 	bool started;
 };
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handler threads.  Each owns an io_uring queue and waits (epoll) on: the
+ * Handler threads.  Each owns an io_uring queue and waits on: the
  * userfaultfd of every address space served (this process's, and in
  * upagerd each client's: struct upg_mm), its queue (completed fills), the
- * stop eventfd and the prefetch eventfd (pin/prefetch.c).  All threads read
+ * stop eventfd and the prefetch eventfd (pin/prefetch.c); by default
+ * asleep in epoll_wait(), or as struct upg_runtime_opts.handler_wait says
+ * (handler_wait(), docs/handler-modes.md).  All threads read
  * every userfaultfd; a read returns as many messages as are pending (up to
  * a batch), and duplicates within a batch (several threads faulting on one
  * page) are dropped.
@@ -16,10 +18,12 @@
  * address) before the REMAP that tells us where the region went.
  */
 #include <errno.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -237,6 +241,114 @@ static void run_backlog(struct handler *h)
 	}
 }
 
+/*
+ * UPG_WAIT_POLL: poll(2) on what the epoll set holds, rebuilt each time
+ * (a client added meanwhile is seen at the next wait: handlers_add_mm()
+ * wakes the handlers through the prefetch eventfd).
+ */
+static int wait_poll(struct handler *h, struct epoll_event *ev, int max)
+{
+	struct upg_runtime *rt = h->rt;
+	struct upg_mm *mm;
+	unsigned n = 0, i;
+	int ret, k = 0;
+
+	pthread_rwlock_rdlock(&rt->mms_lock);
+	for (mm = rt->mms; mm; mm = mm->next)
+		n++;
+	if (n + 3 > h->poll_cap) {
+		void *fds = realloc(h->poll_fds, (n + 3) * sizeof(*h->poll_fds));
+		void *tags = fds ? realloc(h->poll_tags,
+					   (n + 3) * sizeof(*h->poll_tags)) :
+				   NULL;
+
+		if (fds)
+			h->poll_fds = fds;
+		if (tags)
+			h->poll_tags = tags;
+		if (!fds || !tags) {
+			pthread_rwlock_unlock(&rt->mms_lock);
+			/* Without memory, sleep as the default mode does. */
+			return epoll_wait(h->epfd, ev, max, -1);
+		}
+		h->poll_cap = n + 3;
+	}
+	n = 0;
+	h->poll_fds[n] = (struct pollfd){ .fd = rt->stop_efd, .events = POLLIN };
+	h->poll_tags[n++] = TAG_STOP;
+	h->poll_fds[n] = (struct pollfd){ .fd = io_queue_pollfd(&h->q),
+					  .events = POLLIN };
+	h->poll_tags[n++] = TAG_RING;
+	h->poll_fds[n] = (struct pollfd){ .fd = rt->prefetch_efd,
+					  .events = POLLIN };
+	h->poll_tags[n++] = TAG_PREFETCH;
+	for (mm = rt->mms; mm; mm = mm->next) {
+		h->poll_fds[n] = (struct pollfd){ .fd = mm->uffd.fd,
+						  .events = POLLIN };
+		h->poll_tags[n++] = (uintptr_t)mm;
+	}
+	pthread_rwlock_unlock(&rt->mms_lock);
+	ret = poll(h->poll_fds, n, -1);
+	if (ret <= 0)
+		return ret;
+	for (i = 0; i < n && k < max; i++)
+		if (h->poll_fds[i].revents)
+			ev[k++].data.u64 = h->poll_tags[i];
+	return k;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * UPG_WAIT_SPIN: look for work without sleeping (every uffd is
+ * non-blocking; a zero-timeout epoll_wait() tells which fds are ready in
+ * one system call, and completions are seen in the ring's memory first)
+ * for rt->handler_spin_ns after the last work, then sleep.  A fault or a
+ * completion is picked up within one turn of the loop instead of after
+ * the scheduler wakes a sleeping thread.
+ */
+static int wait_spin(struct handler *h, struct epoll_event *ev, int max)
+{
+	struct upg_runtime *rt = h->rt;
+	uint64_t start = mono_ns();
+	int n;
+
+	for (;;) {
+		if (io_uring_cq_ready(&h->q.ring)) {
+			ev[0].data.u64 = TAG_RING;
+			return 1;
+		}
+		n = epoll_wait(h->epfd, ev, max, 0);
+		if (n)
+			return n;
+		if (mono_ns() - start > rt->handler_spin_ns)
+			return epoll_wait(h->epfd, ev, max, -1);
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+}
+
+/* Wait for a fault, a completion, a prefetch request or the stop, as
+ * rt->handler_wait says.  Return: as epoll_wait() (ev[].data.u64 = tag). */
+static int handler_wait(struct handler *h, struct epoll_event *ev, int max)
+{
+	switch (h->rt->handler_wait) {
+	case UPG_WAIT_POLL:
+		return wait_poll(h, ev, max);
+	case UPG_WAIT_SPIN:
+		return wait_spin(h, ev, max);
+	default:
+		return epoll_wait(h->epfd, ev, max, -1);
+	}
+}
+
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
@@ -257,9 +369,21 @@ static void *handler_main(void *arg)
 		 * and no new message will wake our poll. */
 		if (h->backlog_len)
 			continue;
-		n = epoll_wait(h->epfd, ev, 8, -1);
+		n = handler_wait(h, ev, 8);
 		if (n < 0 && errno != EINTR)
 			break;
+		/*
+		 * Completions before new faults: a finished read's thread has
+		 * waited longest, and mapping its page costs one ioctl, while
+		 * submitting new reads costs an io_uring_enter() that can take
+		 * tens of microseconds on a virtual disk (the notification of
+		 * the device).  Measured in BENCHMARKS.md "Handler threads".
+		 */
+		for (i = 0; i < n; i++)
+			if (ev[i].data.u64 == TAG_RING) {
+				io_queue_reap(&h->q, false);
+				break;
+			}
 		for (i = 0; i < n; i++) {
 			uint64_t tag = ev[i].data.u64, v;
 
@@ -334,6 +458,14 @@ int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm)
 	if (!err) {
 		mm->next = rt->mms;
 		rt->mms = mm;
+		/* Pollers sleep on a set built before: wake them to rebuild
+		 * it (an empty prefetch queue makes this a no-op). */
+		if (rt->handler_wait == UPG_WAIT_POLL) {
+			uint64_t one = 1;
+
+			if (write(rt->prefetch_efd, &one, sizeof(one)) < 0)
+				(void)0; /* the counter is non-zero already */
+		}
 	} else {
 		while (i--)
 			epoll_ctl(rt->handlers[i].epfd, EPOLL_CTL_DEL,
@@ -424,6 +556,8 @@ void handlers_stop(struct upg_runtime *rt)
 		pthread_join(h->thread, NULL);
 		close(h->epfd);
 		io_queue_fini(&h->q);
+		free(h->poll_fds);
+		free(h->poll_tags);
 	}
 	free(rt->handlers);
 	rt->handlers = NULL;

@@ -512,6 +512,71 @@ START_TEST(test_workload)
 }
 END_TEST
 
+/* The handler wait-mode backends, named (they are not in "all"), and the
+ * floors that go with them: the disk at QD1 and QDn, and the raw round
+ * trip of every wait mode, SIGBUS included. */
+START_TEST(test_wait_mode_backends)
+{
+	static const char *const names[] = { "upager-poll", "upager-spin",
+					     "raw-sigbus" };
+	static const char *const modes[] = { "read", "poll", "busy-poll",
+					     "sigbus" };
+	char *argv[] = { (char *)tool(), "fault-latency", "--size", "48M",
+			 "--budget", "24M", "--runs", "1", "--accesses", "256",
+			 "--json", "--dir", scratch, "--spin-us", "200",
+			 "--backend", "upager-poll,upager-spin,raw-sigbus", NULL };
+	const struct jval *bks, *fl, *rt, *qd;
+	const char *err = NULL;
+	struct jval *doc;
+	char *out = NULL;
+	size_t i;
+	int rc;
+
+	rc = run_tool(argv, &out);
+	ck_assert_msg(rc == 0 || rc == 77, "exit status %d", rc);
+	doc = jparse(out, &err);
+	ck_assert_msg(doc, "invalid JSON (%s): %.300s", err ? err : "?", out);
+	fl = jget(doc, "floors");
+	ck_assert(fl);
+	rt = jget(fl, "raw_round_trip_us");
+	ck_assert_msg(rt && rt->t == J_OBJ, "raw_round_trip_us missing");
+	for (i = 0; i < 4; i++) {
+		const struct jval *v = jget(rt, modes[i]);
+
+		ck_assert_msg(v, "raw round trip %s missing", modes[i]);
+		if (v->t == J_NUM)
+			ck_assert_msg(v->num > 0, "raw round trip %s: %g",
+				      modes[i], v->num);
+	}
+	qd = jget(fl, "odirect_qd");
+	ck_assert(qd);
+	if (qd->t == J_OBJ) {
+		ck_assert(jnum(qd, "qd", "odirect_qd") >= 4);
+		ck_assert(jnum(qd, "qd1_reads_per_s", "odirect_qd") > 0);
+		ck_assert(jnum(qd, "qdn_reads_per_s", "odirect_qd") > 0);
+	}
+	bks = jget(doc, "backends");
+	ck_assert_msg(bks && bks->t == J_ARR && bks->n == 3, "backends");
+	for (i = 0; i < bks->n; i++) {
+		const struct jval *b = bks->items[i], *runs;
+		const char *name = jstrv(b, "name", "wait"),
+			   *st = jstrv(b, "status", name);
+
+		ck_assert_str_eq(name, names[i]);
+		ck_assert_msg(strcmp(st, "failed"), "%s failed: %s", name,
+			      jstrv(b, "reason", name));
+		if (!strcmp(st, "skipped"))
+			continue;
+		runs = jget(b, "runs");
+		ck_assert_msg(runs && runs->t == J_ARR && runs->n == 1, "%s: runs",
+			      name);
+		check_run(runs->items[0], "fault-latency", name);
+	}
+	jfree(doc);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_usage_errors)
 {
 	char *a1[] = { (char *)tool(), "rand-read", "--budget", "0", NULL };
@@ -634,6 +699,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_workload, 0, NWL);
 	tcase_add_test(tc, test_usage_errors);
+	tcase_add_test(tc, test_wait_mode_backends);
 	tcase_add_test(tc, test_only_backend_unavailable);
 	tcase_add_test(tc, test_nothing_left);
 	suite_add_tcase(s, tc);

@@ -408,7 +408,7 @@ struct racer {
 	char *base;
 	uint64_t npages;
 	atomic_bool stop;
-	uint64_t rounds;
+	_Atomic uint64_t rounds; /* completed passes over every page */
 };
 
 static void *racing_writer(void *p)
@@ -420,9 +420,9 @@ static void *racing_writer(void *p)
 		for (pg = 0; pg < w->npages; pg++)
 			((volatile uint64_t *)(w->base + pg * PS))[pg % 8] =
 				seq << 16 | pg;
+		atomic_store(&w->rounds, seq);
 		seq++;
 	}
-	w->rounds = seq - 1;
 	return NULL;
 }
 
@@ -452,9 +452,13 @@ START_TEST(test_flush_races_writes)
 	ck_assert_int_eq(pthread_create(&t, NULL, racing_writer, &w), 0);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
+	/* On a loaded machine 20 flushes can end before the writer's first
+	 * pass over the 64 pages (seen under ASan at load 16): wait for one
+	 * instead of assuming it. */
+	TU_WAIT_FOR(atomic_load(&w.rounds) > 0, 60000);
 	atomic_store(&w.stop, true);
 	pthread_join(t, NULL);
-	ck_assert_uint_gt(w.rounds, 0);
+	ck_assert_uint_gt(atomic_load(&w.rounds), 0);
 	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
 	b = malloc(PS);
 	ck_assert_ptr_nonnull(b);

@@ -190,12 +190,17 @@ static void kernel_counts(const struct snap *s, struct run_result *r)
 }
 
 static void run_upager(const struct config *c, const struct trace *t,
-		       const char *datapath, bool daemon, struct run_result *r)
+		       const char *datapath, enum backend bk, struct run_result *r)
 {
+	bool daemon = bk == BK_UPAGER_DAEMON;
 	/* Read-ahead is opt-in in the runtime for now: measure with it. */
 	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = c->budget,
 		 .swap_dir = c->dir, .handler_threads = c->handler_threads,
-		 .flags = UPG_RT_READAHEAD);
+		 .flags = UPG_RT_READAHEAD,
+		 .handler_wait = bk == BK_UPAGER_POLL ? UPG_WAIT_POLL :
+				 bk == BK_UPAGER_SPIN ? UPG_WAIT_SPIN :
+							UPG_WAIT_DEFAULT,
+		 .handler_spin_us = bk == BK_UPAGER_SPIN ? c->spin_us : 0);
 	UPG_OPTS(upg_region_opts, rop, .fill_unit = c->fill_unit,
 		 .flags = c->hugetlb ? UPG_REGION_HUGETLB : 0);
 	UPG_OPTS(upg_stats, st);
@@ -321,9 +326,11 @@ static void run_kernel_mmap(const struct config *c, const struct trace *t,
 	munmap(m, c->size);
 }
 
-static void run_anon(const struct config *c, const struct trace *t, bool uffd,
-		     struct run_result *r)
+/* @mode: the raw handler's, or RAW_NMODES for none (kernel-swap). */
+static void run_anon(const struct config *c, const struct trace *t,
+		     enum raw_mode mode, struct run_result *r)
 {
+	bool uffd = mode != RAW_NMODES;
 	struct snap s = { 0 };
 	struct exec_out o;
 	char err[200];
@@ -337,7 +344,8 @@ static void run_anon(const struct config *c, const struct trace *t, bool uffd,
 		return;
 	}
 	if (uffd) {
-		s.u = rawuffd_start(m, c->size, true, c->seed, err, sizeof(err));
+		s.u = rawuffd_start(m, c->size, true, c->seed, mode, err,
+				    sizeof(err));
 		if (!s.u) {
 			fail(r, 77, "skipped: %s", err);
 			munmap(m, c->size);
@@ -368,16 +376,19 @@ static void child_main(const struct config *c, enum backend bk,
 	switch (bk) {
 	case BK_UPAGER:
 	case BK_UPAGER_DAEMON:
-		run_upager(c, t, datapath, bk == BK_UPAGER_DAEMON, r);
+	case BK_UPAGER_POLL:
+	case BK_UPAGER_SPIN:
+		run_upager(c, t, datapath, bk, r);
 		return;
 	case BK_KERNEL_MMAP:
 		run_kernel_mmap(c, t, datapath, r);
 		break;
 	case BK_KERNEL_SWAP:
-		run_anon(c, t, false, r);
+		run_anon(c, t, RAW_NMODES, r);
 		break;
 	case BK_RAW_UFFD:
-		run_anon(c, t, true, r);
+	case BK_RAW_SIGBUS:
+		run_anon(c, t, bk == BK_RAW_SIGBUS ? RAW_SIGBUS : RAW_READ, r);
 		if (!r->status && r->accesses) {
 			double miss = (double)r->uffd_faults / (double)r->accesses;
 
@@ -485,7 +496,7 @@ static void one_run(const struct config *c, enum backend bk,
 			kill(pid, SIGKILL);
 			fail(r, 1, "teardown hung: %s did not return within %d s "
 			     "(child killed; figures above were measured before)",
-			     bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ?
+			     bk_is_upager(bk) ?
 			     "upg_region_unmap()/upg_runtime_destroy()" : "munmap()",
 			     limit_s);
 		} else if (read_full(res[0], &tdr, sizeof(tdr))) {
@@ -540,6 +551,8 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 		break;
 	case BK_UPAGER:
 	case BK_UPAGER_DAEMON:
+	case BK_UPAGER_POLL:
+	case BK_UPAGER_SPIN:
 		if (c->upager_cgroup && cgroups()->version) {
 			ci = cgroups();
 			limit = c->budget + UPAGER_CG_SLACK;

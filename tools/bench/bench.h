@@ -49,8 +49,24 @@ enum backend {
 	BK_KERNEL_MMAP,
 	BK_KERNEL_SWAP,
 	BK_RAW_UFFD,
+	/* Not in "all": named with --backend (handler wait modes). */
+	BK_UPAGER_POLL,
+	BK_UPAGER_SPIN,
+	BK_RAW_SIGBUS,
 	BK_COUNT
 };
+#define BK_COUNT_ALL (BK_RAW_UFFD + 1)	/* the backends "all" means */
+
+static inline bool bk_is_upager(int bk)
+{
+	return bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ||
+	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN;
+}
+
+static inline bool bk_is_raw(int bk)
+{
+	return bk == BK_RAW_UFFD || bk == BK_RAW_SIGBUS;
+}
 
 enum store_kind { STORE_FILE, STORE_ANON };
 
@@ -76,6 +92,7 @@ struct config {
 	unsigned handler_threads;
 	uint64_t fill_unit;	/* --fill-unit (0: the runtime's default) */
 	bool hugetlb;		/* --hugetlb: UPG_REGION_HUGETLB */
+	unsigned spin_us;	/* --spin-us: upager-spin's handler_spin_us */
 };
 
 /* One access: page number, bit 31 = write. */
@@ -135,15 +152,27 @@ struct backend_result {
 	struct run_result runs[BENCH_MAX_RUNS];
 };
 
+/* How the raw handler waits for faults (rawuffd.c). */
+enum raw_mode { RAW_READ, RAW_POLL, RAW_SPIN, RAW_SIGBUS, RAW_NMODES };
+
 struct floors {
 	bool have_odirect;
 	char odirect_reason[160];
 	uint64_t odirect_reads;
 	double odirect_mean_us, odirect_p50_us, odirect_p99_us;
+	/* The disk's random 4 KiB O_DIRECT reads per second at queue depth
+	 * 1 and at odirect_qd (the --threads, at least 4): the ceiling of
+	 * what more faulting threads can gain. */
+	bool have_odirect_qd;
+	unsigned odirect_qd;
+	double odirect_qd1_iops, odirect_qdn_iops;
 	bool have_uffd;
 	char uffd_reason[160];
 	uint64_t uffd_pages;
 	double uffd_mean_us;
+	/* The round trip with the other wait modes of rawuffd.c (index
+	 * enum raw_mode; [RAW_READ] is uffd_mean_us); < 0: unavailable. */
+	double raw_mode_mean_us[RAW_NMODES];
 };
 
 /* main.c */
@@ -181,8 +210,10 @@ void exec_latency_summary(struct exec_out *o, struct run_result *r);
 
 /* rawuffd.c */
 struct rawuffd;
+extern const char *const raw_mode_names[RAW_NMODES];
 struct rawuffd *rawuffd_start(void *addr, uint64_t len, bool pattern,
-			      uint64_t seed, char *err, size_t errsz);
+			      uint64_t seed, enum raw_mode mode, char *err,
+			      size_t errsz);
 uint64_t rawuffd_faults(const struct rawuffd *u);
 void rawuffd_stop(struct rawuffd *u);
 

@@ -33,6 +33,7 @@ const char *const workload_names[WL_COUNT] = {
 
 const char *const backend_names[BK_COUNT] = {
 	"upager", "upager-daemon", "kernel-mmap", "kernel-swap", "raw-uffd",
+	"upager-poll", "upager-spin", "raw-sigbus",
 };
 
 static void usage(FILE *f)
@@ -49,7 +50,10 @@ static void usage(FILE *f)
 "  --store file|anon  upager's store: the data file, or an anonymous region\n"
 "                   populated with the pattern first (default file)\n"
 "  --backend LIST   comma-separated: upager upager-daemon kernel-mmap\n"
-"                   kernel-swap raw-uffd, or all (default all)\n"
+"                   kernel-swap raw-uffd, or all (default all); and, not in\n"
+"                   all: upager-poll upager-spin (upager with handler_wait\n"
+"                   UPG_WAIT_POLL, UPG_WAIT_SPIN), raw-sigbus (raw-uffd with\n"
+"                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page)\n"
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
@@ -69,6 +73,7 @@ static void usage(FILE *f)
 "                   two from 4K to 2M (default: the runtime's, 4K)\n"
 "  --hugetlb        upager's region on 2 MiB huge pages (UPG_REGION_HUGETLB;\n"
 "                   fill unit 2M); needs a pool in /proc/sys/vm/nr_hugepages\n"
+"  --spin-us N      upager-spin's busy-poll window (default: the runtime's)\n"
 "  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
 "                   (default on, when cgroups are available)\n"
 "\n"
@@ -155,7 +160,7 @@ static int parse_backends(struct config *c, const char *arg)
 	snprintf(buf, sizeof(buf), "%s", arg);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "all")) {
-			for (i = 0; i < BK_COUNT; i++)
+			for (i = 0; i < BK_COUNT_ALL; i++)
 				c->backends[i] = true;
 			continue;
 		}
@@ -164,7 +169,8 @@ static int parse_backends(struct config *c, const char *arg)
 				break;
 		if (i == BK_COUNT)
 			return bad_usage("--backend %s: unknown backend '%s' (upager, "
-					 "upager-daemon, kernel-mmap, kernel-swap, raw-uffd, all)",
+					 "upager-daemon, kernel-mmap, kernel-swap, raw-uffd, all, "
+					 "upager-poll, upager-spin, raw-sigbus)",
 					 arg, tok);
 		c->backends[i] = true;
 	}
@@ -180,7 +186,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
-	       O_FILL_UNIT, O_HUGETLB };
+	       O_FILL_UNIT, O_HUGETLB, O_SPIN };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -201,6 +207,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "upager-cgroup", required_argument, NULL, O_UCG },
 		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
 		{ "hugetlb", no_argument, NULL, O_HUGETLB },
+		{ "spin-us", required_argument, NULL, O_SPIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -220,9 +227,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 	c->upager_direct = true;
 	c->upager_cgroup = true;
 	c->warmup = UINT64_MAX;
-	for (i = 0; i < BK_COUNT; i++)
+	for (i = 0; i < BK_COUNT_ALL; i++)
 		c->backends[i] = true;
-	c->nbackends = BK_COUNT;
+	c->nbackends = BK_COUNT_ALL;
 	snprintf(c->dir, sizeof(c->dir), "%s", tmp && *tmp ? tmp : "/var/tmp");
 
 	opterr = 0;
@@ -310,6 +317,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 			if (parse_u64(a, &v) || v < 1 || v > 64)
 				return bad_usage("--handlers %s: must be 1 to 64", a);
 			c->handler_threads = (unsigned)v;
+			break;
+		case O_SPIN:
+			if (parse_u64(a, &v) || v < 1 || v > 1000000)
+				return bad_usage("--spin-us %s: must be 1 to 1000000", a);
+			c->spin_us = (unsigned)v;
 			break;
 		case O_UCG:
 			if (!strcmp(a, "on"))

@@ -160,6 +160,18 @@ void report_human(const struct config *c, const struct trace *t,
 	if (f->have_odirect && f->have_uffd)
 		printf("\n        physical limit for a dependent random miss = sum = %.1f us",
 		       f->odirect_mean_us + f->uffd_mean_us);
+	if (f->have_odirect_qd)
+		printf("\n        O_DIRECT random 4 KiB reads/s: QD1 %.0f, QD%u %.0f "
+		       "(%.2fx: the most %u faulting threads can gain)",
+		       f->odirect_qd1_iops, f->odirect_qd, f->odirect_qdn_iops,
+		       f->odirect_qdn_iops / f->odirect_qd1_iops, f->odirect_qd);
+	printf("\n        raw round trip by wait mode, mean us:");
+	for (q = 0; q < RAW_NMODES; q++) {
+		if (f->raw_mode_mean_us[q] >= 0)
+			printf(" %s %.1f", raw_mode_names[q], f->raw_mode_mean_us[q]);
+		else
+			printf(" %s -", raw_mode_names[q]);
+	}
 	printf("\n\n%-14s %-8s %-24s %10s %8s %8s %8s %6s %9s %9s %9s %9s\n",
 	       "backend", "status", "time s med [min-max]", "access/s", "MB/s",
 	       "us/acc", ref_backend(c) == BK_KERNEL_SWAP ? "vs kswap" : "vs kmmap",
@@ -193,7 +205,7 @@ void report_human(const struct config *c, const struct trace *t,
 			snprintf(ev, sizeof(ev), "%llu", (unsigned long long)r->pages_evicted);
 			snprintf(wr, sizeof(wr), "%llu", (unsigned long long)r->pages_written_back);
 			snprintf(pk, sizeof(pk), "%.1f", (double)r->resident_peak_bytes / (1 << 20));
-		} else if (b->bk == BK_RAW_UFFD) {
+		} else if (bk_is_raw(b->bk)) {
 			snprintf(miss, sizeof(miss), "%llu", (unsigned long long)r->uffd_faults);
 			snprintf(pk, sizeof(pk), "-");
 		} else {
@@ -450,6 +462,28 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 		jstr(f->uffd_reason);
 		fprintf(jout, "}");
 	}
+	fprintf(jout, ",\"odirect_qd\":");
+	if (f->have_odirect_qd) {
+		fprintf(jout, "{\"qd\":%u,\"qd1_reads_per_s\":", f->odirect_qd);
+		jnum(f->odirect_qd1_iops);
+		fprintf(jout, ",\"qdn_reads_per_s\":");
+		jnum(f->odirect_qdn_iops);
+		fprintf(jout, "}");
+	} else {
+		fprintf(jout, "null");
+	}
+	fprintf(jout, ",\"raw_round_trip_us\":{");
+	for (i = 0; i < RAW_NMODES; i++) {
+		if (i)
+			fputc_j(',');
+		jstr(raw_mode_names[i]);
+		fprintf(jout, ":");
+		if (f->raw_mode_mean_us[i] >= 0)
+			jnum(f->raw_mode_mean_us[i]);
+		else
+			fprintf(jout, "null");
+	}
+	fprintf(jout, "}");
 	fprintf(jout, ",\"dependent_miss_limit_us\":");
 	if (f->have_odirect && f->have_uffd)
 		jnum(f->odirect_mean_us + f->uffd_mean_us);
