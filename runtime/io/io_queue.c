@@ -28,6 +28,9 @@ struct io_req {
 	int fd;
 };
 
+__thread void (*io_queue_wait_hook)(void *arg);
+__thread void *io_queue_wait_arg;
+
 int io_queue_init(struct upg_io_queue *q, unsigned depth)
 {
 	struct io_uring_params p;

@@ -17,6 +17,13 @@
  * The hold: this program's ioctl() takes the place of libc's for the
  * statically linked library, and stops the store's completion thread just
  * after its UFFDIO_CONTINUE returns, before the fill publishes the page.
+ *
+ * test_store_thread_meets_pending_event: a store that completes on its own
+ * thread finishes a fill while an event (a madvise's REMOVE) waits to be
+ * read; its CONTINUE fails with -EAGAIN until a handler reads the event,
+ * but the only handler waits for that same thread to complete an eviction
+ * write.  Before the fix nobody read the event (the rare hang of
+ * test_roundtrip's plugin-store cases, far likelier with read-ahead).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +34,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -213,6 +221,214 @@ START_TEST(test_minor_fault_between_continue_and_publish)
 }
 END_TEST
 
+/* ---- a store thread that meets a pending event ------------------------ */
+
+#define QCAP 16
+
+struct wstore {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct upg_io *q[QCAP];
+	unsigned head, n, writes;
+	bool hold, stop;
+	char *data;
+	pthread_t thread;
+};
+
+static int wstore_submit(void *ctx, struct upg_io_queue *q, struct upg_io *io)
+{
+	struct wstore *s = ctx;
+
+	(void)q;
+	pthread_mutex_lock(&s->lock);
+	if (s->n == QCAP) {
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	s->q[(s->head + s->n++) % QCAP] = io;
+	s->writes += io->op == UPG_IO_WRITE;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Completes requests in order, on its own thread, unless held. */
+static void *wstore_main(void *arg)
+{
+	struct wstore *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct upg_io *io;
+
+		while (!s->stop && (!s->n || s->hold))
+			pthread_cond_wait(&s->cv, &s->lock);
+		if (!s->n)
+			break;
+		io = s->q[s->head];
+		s->head = (s->head + 1) % QCAP;
+		s->n--;
+		pthread_mutex_unlock(&s->lock);
+		if (io->op == UPG_IO_READ)
+			memcpy(io->buf, s->data + io->offset, io->len);
+		else
+			memcpy(s->data + io->offset, io->buf, io->len);
+		upg_io_complete(io, (ssize_t)io->len);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void wstore_set_hold(struct wstore *s, bool hold)
+{
+	pthread_mutex_lock(&s->lock);
+	s->hold = hold;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Requests queued, and writes among all submitted so far. */
+static void wstore_count(struct wstore *s, unsigned *queued, unsigned *writes)
+{
+	pthread_mutex_lock(&s->lock);
+	*queued = s->n;
+	*writes = s->writes;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool wstore_queued(struct wstore *s, unsigned queued, unsigned writes)
+{
+	unsigned n, w;
+
+	wstore_count(s, &n, &w);
+	return n == queued && w >= writes;
+}
+
+struct zapper {
+	void *addr;
+	_Atomic pid_t tid;
+	atomic_bool done;
+	int ret;
+};
+
+static void *zap(void *arg)
+{
+	struct zapper *z = arg;
+
+	atomic_store(&z->tid, (pid_t)syscall(SYS_gettid));
+	z->ret = madvise(z->addr, PS, MADV_DONTNEED);
+	atomic_store(&z->done, true);
+	return NULL;
+}
+
+/* Is thread @tid of this process asleep in the kernel function @fn? */
+static bool sleeps_in(pid_t tid, const char *fn)
+{
+	char path[64], buf[128];
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = (ssize_t)fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = 0;
+	return !strcmp(buf, fn);
+}
+
+START_TEST(test_store_thread_meets_pending_event)
+{
+	static const struct upg_store_ops ops = {
+		.sz = sizeof(struct upg_store_ops),
+		.submit = wstore_submit,
+	};
+	/* One handler, 5 pages, and no background eviction (its sample
+	 * zaps would raise events of their own). */
+	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = 5 * 4096,
+		 .handler_threads = 1, .high_watermark_pct = 100);
+	struct wstore ws = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			     .cv = PTHREAD_COND_INITIALIZER };
+	struct reader r8 = { 0 }, r9 = { 0 };
+	struct zapper z = { 0 };
+	pthread_t t8, t9, tz;
+	struct upg_runtime *rt = NULL;
+	struct upg_region *r;
+	struct upg_store *st;
+	uint64_t pg;
+	char *p;
+	int err;
+
+	PS = (size_t)sysconf(_SC_PAGESIZE);
+	ck_assert_uint_eq(PS, 4096);
+	ws.data = malloc(NPAGES * PS);
+	ck_assert_ptr_nonnull(ws.data);
+	tu_fill(ws.data, 0, NPAGES * PS, SEED);
+	ck_assert_int_eq(pthread_create(&ws.thread, NULL, wstore_main, &ws), 0);
+	ck_assert_int_eq(upg_store_create(&ops, &ws, &st), 0);
+	err = upg_runtime_create(&o, &rt);
+	if (err == -EPERM || err == -EACCES || err == -EOPNOTSUPP)
+		exit(TEST_SKIP);
+	ck_assert_int_eq(err, 0);
+	ck_assert_int_eq(upg_region_map_store(rt, st, NPAGES * PS, NULL, &r),
+			 0);
+	p = upg_region_addr(r);
+
+	/* Four resident dirty pages: the budget has room for one more. */
+	for (pg = 0; pg < 4; pg++)
+		tu_fill(p + pg * PS, pg * PS, PS, ~SEED);
+
+	/* A fill whose read the store holds: the budget is full now. */
+	wstore_set_hold(&ws, true);
+	r8.page = p + 8 * PS;
+	r8.off = 8 * PS;
+	ck_assert_int_eq(pthread_create(&t8, NULL, read_page, &r8), 0);
+	TU_WAIT_FOR(wstore_queued(&ws, 1, 0), WAIT_MS);
+	/* A fault that must evict a dirty page: the handler waits for the
+	 * write, queued behind that read. */
+	r9.page = p + 9 * PS;
+	r9.off = 9 * PS;
+	ck_assert_int_eq(pthread_create(&t9, NULL, read_page, &r9), 0);
+	TU_WAIT_FOR(wstore_queued(&ws, 2, 1), WAIT_MS);
+
+	/* An event for the handler to read, while it waits. */
+	z.addr = p + 12 * PS;
+	ck_assert_int_eq(pthread_create(&tz, NULL, zap, &z), 0);
+	TU_WAIT_FOR(atomic_load(&z.done) ||
+			    (atomic_load(&z.tid) &&
+			     sleeps_in(atomic_load(&z.tid),
+				       "userfaultfd_event_wait_completion")),
+		    WAIT_MS);
+
+	/* The store completes the read first: its CONTINUE meets the event
+	 * (if still unread), then the write the handler waits for. */
+	wstore_set_hold(&ws, false);
+	TU_WAIT_FOR(atomic_load(&r8.done) && atomic_load(&r9.done) &&
+			    atomic_load(&z.done),
+		    WAIT_MS);
+	pthread_join(t8, NULL);
+	pthread_join(t9, NULL);
+	pthread_join(tz, NULL);
+	ck_assert_int_eq(z.ret, 0);
+	ck_assert(r8.ok && r9.ok);
+	for (pg = 0; pg < 4; pg++)
+		ck_assert_uint_eq(tu_check(p + pg * PS, pg * PS, PS, ~SEED),
+				  UINT64_MAX);
+
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	upg_store_put(st);
+	pthread_mutex_lock(&ws.lock);
+	ws.stop = true;
+	pthread_cond_broadcast(&ws.cv);
+	pthread_mutex_unlock(&ws.lock);
+	pthread_join(ws.thread, NULL);
+	free(ws.data);
+}
+END_TEST
+
 static Suite *fill_races_suite(void)
 {
 	Suite *s = suite_create("fill_races");
@@ -220,6 +436,11 @@ static Suite *fill_races_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_minor_fault_between_continue_and_publish);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("store_thread_eagain");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_store_thread_meets_pending_event);
 	suite_add_tcase(s, tc);
 	return s;
 }
