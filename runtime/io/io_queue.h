@@ -9,6 +9,10 @@
  * queue their requests here through upg_io_queue_fd(); other stores
  * complete requests themselves (upg_io_complete() from any thread).
  *
+ * A queue keeps at most as many requests in flight as its completion ring
+ * holds, so that the kernel never has to park a completion on its overflow
+ * list (an allocation that may fail, and then the completion is lost).
+ *
  * Short transfers are finished here: a read or write that moved fewer bytes
  * than asked is resubmitted for the rest; a read that reaches end of file
  * (res == 0) completes with the bytes moved so far; a write that moves
