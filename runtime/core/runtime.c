@@ -28,7 +28,8 @@
 #define DEFAULT_IO_DEPTH 64
 #define MAX_IO_DEPTH 4096
 #define KNOWN_FLAGS \
-	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD)
+	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD | \
+	 UPG_RT_NO_READAHEAD)
 
 static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 {
@@ -62,6 +63,11 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	    rt->evict_batch > MAX_EVICT_BATCH || rt->io_depth > MAX_IO_DEPTH ||
 	    (rt->flags & ~KNOWN_FLAGS))
 		return -EINVAL;
+	/* Read-ahead is on unless turned off; asking for both is a mistake. */
+	if ((rt->flags & UPG_RT_READAHEAD) && (rt->flags & UPG_RT_NO_READAHEAD))
+		return -EINVAL;
+	if (!(rt->flags & UPG_RT_NO_READAHEAD))
+		rt->flags |= UPG_RT_READAHEAD;
 	rt->pin_limit_pages = OPTS_GET(o, pin_limit_bytes, 0) >> rt->page_shift;
 	if (!OPTS_GET(o, pin_limit_bytes, 0))
 		rt->pin_limit_pages = rt->budget_pages / 4;

@@ -33,7 +33,7 @@ struct daemon_opts {
 	unsigned socket_mode;      /* permission bits of the socket */
 	bool foreground;
 	bool syslog;
-	bool readahead; /* UPG_RT_READAHEAD for every client */
+	bool no_readahead; /* UPG_RT_NO_READAHEAD for every client */
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;
 	upg_log_fn log_fn; /* NULL: stderr */

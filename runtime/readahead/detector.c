@@ -272,8 +272,8 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 	int advice;
 
 	memset(plan, 0, sizeof(*plan));
-	/* Opt-in for now (UPG_RT_READAHEAD in include/upager.h): without it
-	 * every miss would take the region's lock for an empty plan. */
+	/* Turned off (UPG_RT_NO_READAHEAD): do not take the region's lock
+	 * for an empty plan on every miss. */
 	if (!(r->rt->flags & UPG_RT_READAHEAD))
 		return;
 	pthread_mutex_lock(&ra->lock);

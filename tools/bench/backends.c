@@ -192,10 +192,8 @@ static void kernel_counts(const struct snap *s, struct run_result *r)
 static void run_upager(const struct config *c, const struct trace *t,
 		       const char *datapath, bool daemon, struct run_result *r)
 {
-	/* Read-ahead is opt-in in the runtime for now: measure with it. */
 	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = c->budget,
-		 .swap_dir = c->dir, .handler_threads = c->handler_threads,
-		 .flags = UPG_RT_READAHEAD);
+		 .swap_dir = c->dir, .handler_threads = c->handler_threads);
 	UPG_OPTS(upg_stats, st);
 	struct upg_runtime *rt = NULL;
 	struct upg_region *reg = NULL;
