@@ -172,7 +172,8 @@ START_TEST(test_minor_fault_between_continue_and_publish)
 	ck_assert_ptr_nonnull(hs.data);
 	tu_fill(hs.data, 0, NPAGES * PS, SEED);
 	ck_assert_int_eq(upg_store_create(&ops, &hs, &st), 0);
-	rt = tu_runtime(1 << 20, 2);
+	/* One read at a time in this store: no read-ahead windows. */
+	rt = tu_runtime_flags(1 << 20, 2, UPG_RT_NO_READAHEAD);
 	ck_assert_int_eq(upg_region_map_store(rt, st, NPAGES * PS, NULL, &r),
 			 0);
 	p = upg_region_addr(r);
@@ -345,10 +346,12 @@ START_TEST(test_store_thread_meets_pending_event)
 		.sz = sizeof(struct upg_store_ops),
 		.submit = wstore_submit,
 	};
-	/* One handler, 5 pages, and no background eviction (its sample
-	 * zaps would raise events of their own). */
+	/* One handler, 5 pages, no background eviction (its sample zaps
+	 * would raise events of their own), and no read-ahead (exactly the
+	 * requests below reach the store). */
 	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = 5 * 4096,
-		 .handler_threads = 1, .high_watermark_pct = 100);
+		 .handler_threads = 1, .high_watermark_pct = 100,
+		 .flags = UPG_RT_NO_READAHEAD);
 	struct wstore ws = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			     .cv = PTHREAD_COND_INITIALIZER };
 	struct reader r8 = { 0 }, r9 = { 0 };
