@@ -98,10 +98,13 @@ enum upg_uffd_mode {
  * SIGSEGV).  See docs/app-events.md for what a child may do. */
 #define UPG_RT_FORK_EVENTS (1u << 1)
 /* Read ahead where the access-pattern detector sees sequential or strided
- * streams (docs/readahead.md).  Off by default for now: with it, a rare
- * race left a fault unresolved under concurrent plugin-store completions
- * (2 hangs in 27 loaded runs of test_roundtrip, none without). */
+ * streams (docs/readahead.md).  The default: this flag changes nothing and
+ * is kept for callers that set it when read-ahead was opt-in. */
 #define UPG_RT_READAHEAD (1u << 2)
+/* No read-ahead: every miss reads its fill unit only (upg_advise() still
+ * works: WILLNEED and DONTNEED act, SEQUENTIAL changes nothing).  With
+ * UPG_RT_READAHEAD as well: -EINVAL. */
+#define UPG_RT_NO_READAHEAD (1u << 3)
 
 /*
  * struct upg_runtime_opts.handler_wait: how an idle handler thread waits

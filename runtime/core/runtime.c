@@ -31,7 +31,8 @@
 #define DEFAULT_SPIN_US 1000
 #define MAX_SPIN_US 1000000
 #define KNOWN_FLAGS \
-	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD)
+	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD | \
+	 UPG_RT_NO_READAHEAD)
 
 static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 {
@@ -75,6 +76,11 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 		rt->handler_wait = DEFAULT_HANDLER_WAIT;
 	rt->handler_spin_ns = (uint64_t)(spin_us ? spin_us : DEFAULT_SPIN_US) *
 			      1000;
+	/* Read-ahead is on unless turned off; asking for both is a mistake. */
+	if ((rt->flags & UPG_RT_READAHEAD) && (rt->flags & UPG_RT_NO_READAHEAD))
+		return -EINVAL;
+	if (!(rt->flags & UPG_RT_NO_READAHEAD))
+		rt->flags |= UPG_RT_READAHEAD;
 	rt->pin_limit_pages = OPTS_GET(o, pin_limit_bytes, 0) >> rt->page_shift;
 	if (!OPTS_GET(o, pin_limit_bytes, 0))
 		rt->pin_limit_pages = rt->budget_pages / 4;

@@ -37,7 +37,7 @@ struct daemon_opts {
 	unsigned socket_mode;      /* permission bits of the socket */
 	bool foreground;
 	bool syslog;
-	bool readahead; /* UPG_RT_READAHEAD for every client */
+	bool no_readahead; /* UPG_RT_NO_READAHEAD for every client */
 	unsigned ack_timeout_ms; /* bound of the wait for INVALIDATE_ACK */
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;

@@ -254,7 +254,7 @@ static int setup(struct daemon *d)
 		 .handler_threads = d->o.threads, .swap_dir = d->o.swap_dir,
 		 .log_level = (enum upg_log_level)d->o.log_level,
 		 .log_fn = d->o.log_fn,
-		 .flags = d->o.readahead ? UPG_RT_READAHEAD : 0);
+		 .flags = d->o.no_readahead ? UPG_RT_NO_READAHEAD : 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t sigs;
 	int err;

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"usage: upagerd [--socket PATH] [--budget BYTES] [--threads N]\n"
 		"               [--client-cap BYTES] [--socket-mode MODE]\n"
 		"               [--swap-dir DIR] [--foreground] [--syslog]\n"
-		"               [--readahead] [--ack-timeout MS]\n"
+		"               [--readahead | --no-readahead] [--ack-timeout MS]\n"
 		"               [--log-level error|warn|info|debug]\n"
 		"               [--config PATH]\n"
 		"Sizes take K, M, G suffixes. Defaults: socket %s (or\n"
@@ -120,7 +120,7 @@ static int set_opt(struct daemon_opts *o, const char *key, const char *val,
 		if (*end || !o->ack_timeout_ms || o->ack_timeout_ms > 600000)
 			goto bad;
 	} else if (!strcmp(key, "readahead")) {
-		o->readahead = is_yes(val);
+		o->no_readahead = !is_yes(val);
 	} else if (!strcmp(key, "syslog")) {
 		o->syslog = is_yes(val);
 	} else {
@@ -265,8 +265,10 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'C' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "syslog", no_argument, NULL, 'S' },
+		/* On by default; --readahead is kept for old command lines. */
 		{ "readahead", no_argument, NULL, 'R' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
+		{ "no-readahead", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -298,7 +300,10 @@ int main(int argc, char **argv)
 			o.syslog = true;
 			break;
 		case 'R':
-			o.readahead = true;
+			o.no_readahead = false;
+			break;
+		case 'N':
+			o.no_readahead = true;
 			break;
 		case 'C':
 			break;

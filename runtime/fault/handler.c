@@ -358,6 +358,10 @@ static void *handler_main(void *arg)
 
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
+	/* Waiting for a store's own threads, keep reading events: one of
+	 * those threads may need one read (io/io_queue.h). */
+	io_queue_wait_hook = drain_events;
+	io_queue_wait_arg = h;
 	for (;;) {
 		bool stop = false;
 		int n, i;

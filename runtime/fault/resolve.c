@@ -2,11 +2,11 @@
 /*
  * Resolving one page fault, by kind and by the page's state.
  *
- *  MISSING  the page is not in the memfd.  ABSENT: fill it.  FILLING: the
- *           fill's UFFDIO_CONTINUE will wake us (a read-ahead page may be
- *           the window's trigger, which is not mapped: park, and the fill
- *           wakes us when it publishes the page).  EVICTING: park; the
- *           evictor wakes us after the punch and we fault again.
+ *  MISSING  the page is not in the memfd.  ABSENT: fill it.  FILLING:
+ *           park; the fill wakes us when it publishes the page (see
+ *           "Why a fault on a page being filled must park" below).
+ *           EVICTING: park; the evictor wakes us after the punch and we
+ *           fault again.
  *           RESIDENT: usually a stale message (two threads faulted, the
  *           other's fill won, ours was read before it was woken): wake.
  *           Only if the memfd really lacks the page did the application
@@ -34,6 +34,23 @@
  *
  * Had the handler lifted the protection, the write would have landed after
  * the copy and been punched away.
+ *
+ * Why a fault on a page being filled must park, whatever fills it: the
+ * fill's UFFDIO_CONTINUE wakes the faults waiting on its pages, but only
+ * those that came before it.  The PTE it installs can be zapped before the
+ * filler publishes RESIDENT (the application's MADV_DONTNEED, or a clock
+ * sample zap of a page chosen before it was evicted and filled again):
+ *
+ *   filler (a handler, or a store's own thread)      application
+ *   UFFDIO_CONTINUE: maps pg, wakes its faults
+ *   (preempted)                                      MADV_DONTNEED pg
+ *                                                    touches pg: MINOR
+ *                  handler: pg is FILLING; not parked, it sleeps for ever
+ *   publishes RESIDENT: PARKED is clear, no wake
+ *
+ * (test_madvise's test_dontneed_keeps_data hung so, once.)  A read-ahead
+ * trigger page gets no CONTINUE at all.  Publishing wakes parked faults;
+ * a fault that did not need it costs one UFFDIO_WAKE.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -314,9 +331,10 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 				return;
 			continue;
 		case PS_FILLING:
-			/* The fill's CONTINUE wakes us; a read-ahead trigger
-			 * page gets none: park, publish wakes us. */
-			if (!(s & PS_READAHEAD) || park(p, s))
+			/* Park: see the file comment.  A minor fault on a
+			 * page being filled is often one whose CONTINUE is
+			 * over (mapped, then zapped). */
+			if (park(p, s))
 				return;
 			continue;
 		default:
@@ -340,8 +358,9 @@ static void resolve_missing(struct handler *h, struct upg_region *r,
 			fill_start(h, r, pg, write, tid);
 			return;
 		case PS_FILLING:
-			/* As in resolve_minor(). */
-			if (!(s & PS_READAHEAD) || park(p, s))
+			/* As in resolve_minor() (an application's MADV_REMOVE
+			 * after the CONTINUE makes this a MISSING fault). */
+			if (park(p, s))
 				return;
 			continue;
 		case PS_EVICTING:

@@ -90,6 +90,9 @@ static void restore_policy(int saved_mode, unsigned long *saved_mask)
 		      saved_mode == MPOL_DEFAULT ? 0 : sizeof(*saved_mask) * 8 + 1);
 }
 
+__thread void (*io_queue_wait_hook)(void *arg);
+__thread void *io_queue_wait_arg;
+
 int io_queue_init(struct upg_io_queue *q, unsigned depth)
 {
 	return io_queue_init_node(q, depth, IO_QUEUE_NODE_LOCAL);
@@ -182,6 +185,22 @@ static int io_queue_get_sqe(struct upg_io_queue *q, struct io_uring_sqe **out)
 	struct io_uring_sqe *sqe;
 	int ret, reaped;
 
+	/*
+	 * Never more requests in flight than the CQ holds.  A completion the
+	 * kernel finds no room for waits on an overflow list, in an entry it
+	 * allocates with GFP_ATOMIC and charges to the memory cgroup; when
+	 * that allocation fails (a cgroup at its limit) the completion is
+	 * dropped, and whoever waits for that request sleeps in
+	 * io_uring_wait_cqe() for ever.  (BENCHMARKS.md, runtime finding 1:
+	 * a 1024-page writeback of an anonymous region on a 128-entry CQ
+	 * under memcg pressure lost 34 writes so.)  Reaping runs callbacks
+	 * here, as a full SQ below does.
+	 */
+	while (q->queued + q->inflight >= q->ring.cq.ring_entries) {
+		reaped = io_queue_reap(q, true);
+		if (reaped < 0 && reaped != -EINTR)
+			return reaped;
+	}
 	while (!(sqe = io_uring_get_sqe(&q->ring))) {
 		ret = io_queue_submit(q);
 		if (!ret && io_uring_sq_space_left(&q->ring))

@@ -9,6 +9,10 @@
  * queue their requests here through upg_io_queue_fd(); other stores
  * complete requests themselves (upg_io_complete() from any thread).
  *
+ * A queue keeps at most as many requests in flight as its completion ring
+ * holds, so that the kernel never has to park a completion on its overflow
+ * list (an allocation that may fail, and then the completion is lost).
+ *
  * Short transfers are finished here: a read or write that moved fewer bytes
  * than asked is resubmitted for the rest; a read that reaches end of file
  * (res == 0) completes with the bytes moved so far; a write that moves
@@ -97,11 +101,31 @@ static inline int io_queue_pollfd(const struct upg_io_queue *q)
 	return q->ring.ring_fd;
 }
 
+/*
+ * Run by io_queue_wait_counter() on the thread that set it, between short
+ * waits for completions that are not on its ring (a store completing on
+ * its own threads).  Fault handler threads set it to read userfaultfd
+ * events: such a store's thread may be inside an uffd ioctl that fails
+ * with -EAGAIN until a pending event (a madvise's REMOVE, say) is read,
+ * and if every handler waited for that thread without reading events,
+ * nobody would ever read it:
+ *
+ *   store thread          handlers               evictor
+ *                         evict: write victims,
+ *                         wait for the store
+ *                                                sample zap: REMOVE,
+ *                                                waits for a handler
+ *   fill done: CONTINUE
+ *   -EAGAIN, retry...     (waiting)              (waiting)
+ */
+extern __thread void (*io_queue_wait_hook)(void *arg);
+extern __thread void *io_queue_wait_arg;
+
 /**
  * io_queue_wait_counter() - wait until *@pending, a count of requests the
  * caller started (decremented and futex-woken by their completions), is 0.
  * Reaps @q meanwhile; requests of stores that complete on their own threads
- * are waited for on the futex.
+ * are waited for on the futex (running io_queue_wait_hook between waits).
  */
 static inline void io_queue_wait_counter(struct upg_io_queue *q,
 					 _Atomic uint32_t *pending)
@@ -112,10 +136,14 @@ static inline void io_queue_wait_counter(struct upg_io_queue *q,
 
 		if (!left)
 			return;
-		if (io_queue_pending(q))
+		if (io_queue_pending(q)) {
 			io_queue_reap(q, true);
-		else
+		} else if (io_queue_wait_hook) {
+			io_queue_wait_hook(io_queue_wait_arg);
+			futex_wait(pending, left, 1000 * 1000);
+		} else {
 			futex_wait(pending, left, 10 * 1000 * 1000);
+		}
 	}
 }
 

@@ -272,8 +272,8 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 	int advice;
 
 	memset(plan, 0, sizeof(*plan));
-	/* Opt-in for now (UPG_RT_READAHEAD in include/upager.h): without it
-	 * every miss would take the region's lock for an empty plan. */
+	/* Turned off (UPG_RT_NO_READAHEAD): do not take the region's lock
+	 * for an empty plan on every miss. */
 	if (!(r->rt->flags & UPG_RT_READAHEAD))
 		return;
 	pthread_mutex_lock(&ra->lock);
@@ -322,11 +322,21 @@ void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
 	struct ra_plan plan;
 	struct ra_stream *s = NULL;
 	uint64_t lo, hi, base;
+	uint32_t word;
 	int advice;
 	unsigned i;
 
-	if (atomic_fetch_and(p, ~PS_READAHEAD) & PS_READAHEAD)
-		STAT_ADD(r->rt, ra_pages_used, 1);
+	/* Not on a page being filled: since the fault read its state the page
+	 * may have been evicted and claimed again by another window, maybe as
+	 * its trigger, and fill.c's wait_for_readahead() parks a fault on a
+	 * FILLING trigger page only if it still carries the marker. */
+	word = atomic_load(p);
+	while ((word & PS_READAHEAD) && ps_state(word) != PS_FILLING) {
+		if (ps_cas(p, &word, word & ~PS_READAHEAD)) {
+			STAT_ADD(r->rt, ra_pages_used, 1);
+			break;
+		}
+	}
 	memset(&plan, 0, sizeof(plan));
 	pthread_mutex_lock(&ra->lock);
 	for (i = 0; i < RA_STREAMS && !s; i++)

@@ -693,6 +693,41 @@ START_TEST(test_advice_ranges)
 }
 END_TEST
 
+/* ---- on by default, UPG_RT_NO_READAHEAD turns it off -------------------- */
+
+/* Pages read ahead during a sequential scan of a file region. */
+static uint64_t scan_read_ahead(struct upg_runtime *rt, uint64_t seed)
+{
+	struct upg_stats s0, s1;
+	struct upg_region *r;
+	int fd;
+
+	r = map_data(rt, false, seed, &fd);
+	s0 = tu_stats(rt);
+	ck_assert_uint_eq(scan(upg_region_addr(r), SEQ_UP, 0, NPAGES, seed),
+			  UINT64_MAX);
+	s1 = tu_stats(rt);
+	unmap_data(rt, r, fd);
+	return s1.pages_read_ahead - s0.pages_read_ahead;
+}
+
+START_TEST(test_readahead_flags)
+{
+	UPG_OPTS(upg_runtime_opts, both, .budget_bytes = BUDGET,
+		 .flags = UPG_RT_READAHEAD | UPG_RT_NO_READAHEAD);
+	struct upg_runtime *rt = NULL;
+
+	ck_assert_uint_ge(scan_read_ahead(tu_runtime(BUDGET, 2), 901),
+			  NPAGES / 2);
+	ck_assert_uint_eq(scan_read_ahead(tu_runtime_flags(BUDGET, 2,
+							   UPG_RT_NO_READAHEAD),
+					  902),
+			  0);
+	ck_assert_int_eq(upg_runtime_create(&both, &rt), -EINVAL);
+	ck_assert_ptr_null(rt);
+}
+END_TEST
+
 static Suite *readahead_suite(void)
 {
 	Suite *s = suite_create("readahead");
@@ -728,6 +763,11 @@ static Suite *readahead_suite(void)
 	tcase_add_test(tc, test_waste_counted);
 	tcase_add_test(tc, test_advise_errors);
 	tcase_add_test(tc, test_advice_ranges);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flags");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_readahead_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }

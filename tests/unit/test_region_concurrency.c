@@ -408,7 +408,8 @@ struct racer {
 	char *base;
 	uint64_t npages;
 	atomic_bool stop;
-	_Atomic uint64_t rounds; /* completed passes over every page */
+	_Atomic uint64_t done; /* rounds finished so far */
+	uint64_t rounds;
 };
 
 static void *racing_writer(void *p)
@@ -420,9 +421,10 @@ static void *racing_writer(void *p)
 		for (pg = 0; pg < w->npages; pg++)
 			((volatile uint64_t *)(w->base + pg * PS))[pg % 8] =
 				seq << 16 | pg;
-		atomic_store(&w->rounds, seq);
+		atomic_store(&w->done, seq);
 		seq++;
 	}
+	w->rounds = seq - 1;
 	return NULL;
 }
 
@@ -441,7 +443,7 @@ START_TEST(test_flush_races_writes)
 	struct upg_region *r;
 	pthread_t t;
 	char *a, *b;
-	uint64_t pg;
+	uint64_t pg, deadline;
 	int i;
 
 	ck_assert_int_eq(upg_region_map_file(rt, fd, n * PS, NULL, &r), 0);
@@ -450,15 +452,18 @@ START_TEST(test_flush_races_writes)
 	a = upg_region_addr(r);
 	w = (struct racer){ .base = a, .npages = n };
 	ck_assert_int_eq(pthread_create(&t, NULL, racing_writer, &w), 0);
-	for (i = 0; i < 20; i++)
+	/* At least 20 flushes, and at least one whole round of writes
+	 * among them: on a loaded machine 20 flushes may end before the
+	 * writer's first round does. */
+	deadline = tu_now_ns() + 30ull * 1000 * 1000 * 1000;
+	for (i = 0; i < 20 || !atomic_load(&w.done); i++) {
+		ck_assert_msg(tu_now_ns() < deadline,
+			      "the writer finished no round in 30 s");
 		ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
-	/* On a loaded machine 20 flushes can end before the writer's first
-	 * pass over the 64 pages (seen under ASan at load 16): wait for one
-	 * instead of assuming it. */
-	TU_WAIT_FOR(atomic_load(&w.rounds) > 0, 60000);
+	}
 	atomic_store(&w.stop, true);
 	pthread_join(t, NULL);
-	ck_assert_uint_gt(atomic_load(&w.rounds), 0);
+	ck_assert_uint_gt(w.rounds, 0);
 	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
 	b = malloc(PS);
 	ck_assert_ptr_nonnull(b);

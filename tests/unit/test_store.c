@@ -256,6 +256,51 @@ START_TEST(test_io_many_inflight)
 }
 END_TEST
 
+/*
+ * A queue never lets more requests be in flight than its CQ holds: a
+ * completion the kernel must park on its overflow list needs an entry it
+ * allocates GFP_ATOMIC and charges to the memory cgroup, and when that
+ * fails the completion is dropped and its waiter sleeps for ever.  Reads
+ * of cached data complete inside the submit, so queueing many without a
+ * reap used to overflow an 8-entry CQ at once.
+ */
+START_TEST(test_io_never_overflows_cq)
+{
+	struct upg_io_queue q;
+	struct tio *t = calloc(NREQ, sizeof(*t));
+	char *buf = malloc((size_t)NREQ * REQ_LEN);
+	int fd = make_tmpfile();
+	unsigned i;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(buf);
+	fill_pattern(buf, (size_t)NREQ * REQ_LEN, 0);
+	ck_assert_int_eq(pwrite(fd, buf, (size_t)NREQ * REQ_LEN, 0),
+			 (ssize_t)NREQ * REQ_LEN);
+	memset(buf, 0xaa, (size_t)NREQ * REQ_LEN);
+	ck_assert_int_eq(io_queue_init(&q, 4), 0);
+	for (i = 0; i < NREQ; i++) {
+		tio_init(&t[i], UPG_IO_READ, (uint64_t)i * REQ_LEN,
+			 buf + (size_t)i * REQ_LEN, REQ_LEN);
+		ck_assert_int_eq(upg_io_queue_fd(&q, fd, &t[i].io), 0);
+		ck_assert_uint_le(io_queue_pending(&q), q.ring.cq.ring_entries);
+		ck_assert_msg(!io_uring_cq_has_overflow(&q.ring),
+			      "CQ overflowed after %u requests", i + 1);
+	}
+	drain(&q);
+	ck_assert_uint_eq(*q.ring.cq.koverflow, 0);
+	for (i = 0; i < NREQ; i++) {
+		ck_assert_int_eq(t[i].calls, 1);
+		ck_assert_int_eq(t[i].res, REQ_LEN);
+	}
+	ck_assert(check_pattern(buf, (size_t)NREQ * REQ_LEN, 0));
+	io_queue_fini(&q);
+	close(fd);
+	free(buf);
+	free(t);
+}
+END_TEST
+
 START_TEST(test_io_short_read_at_eof)
 {
 	struct upg_io_queue q;
@@ -1233,6 +1278,7 @@ static Suite *store_suite(void)
 	tc = tcase_create("io_queue");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_io_many_inflight);
+	tcase_add_test(tc, test_io_never_overflows_cq);
 	tcase_add_test(tc, test_io_short_read_at_eof);
 	tcase_add_test(tc, test_io_hole_reads_zeros);
 	tcase_add_test(tc, test_io_error_completes);

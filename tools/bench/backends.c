@@ -193,10 +193,8 @@ static void run_upager(const struct config *c, const struct trace *t,
 		       const char *datapath, enum backend bk, struct run_result *r)
 {
 	bool daemon = bk == BK_UPAGER_DAEMON;
-	/* Read-ahead is opt-in in the runtime for now: measure with it. */
 	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = c->budget,
 		 .swap_dir = c->dir, .handler_threads = c->handler_threads,
-		 .flags = UPG_RT_READAHEAD,
 		 .handler_wait = bk == BK_UPAGER_POLL ? UPG_WAIT_POLL :
 				 bk == BK_UPAGER_SPIN ? UPG_WAIT_SPIN :
 							UPG_WAIT_DEFAULT,
