@@ -124,6 +124,7 @@ static struct upg_runtime *runtime_alloc(void)
 	pthread_mutex_init(&rt->self.read_lock, NULL);
 	pthread_rwlock_init(&rt->mms_lock, NULL);
 	pthread_rwlock_init(&rt->takeover_lock, NULL);
+	pthread_mutex_init(&rt->watch_lock, NULL);
 	return rt;
 }
 
@@ -138,6 +139,7 @@ static void runtime_free(struct upg_runtime *rt)
 	pthread_mutex_destroy(&rt->self.read_lock);
 	pthread_rwlock_destroy(&rt->mms_lock);
 	pthread_rwlock_destroy(&rt->takeover_lock);
+	pthread_mutex_destroy(&rt->watch_lock);
 	pthread_mutex_destroy(&rt->prefetch_lock);
 	notify_fini(&rt->notify);
 	free(rt->swap_dir);

@@ -22,6 +22,8 @@ struct handler;
 struct prefetch_req;
 struct upg_mm;
 
+#define WATCH_DEFER_MAX 16
+
 /*
  * upagerd: how evictions and application events reach the interval
  * notifiers of a client, which run in the client (daemon/invalidate.c).
@@ -61,10 +63,11 @@ struct upg_mm {
 	 * upagerd --client-cap or the client's HELLO). */
 	_Atomic uint64_t resident;
 	uint64_t cap_pages;
-	/* evict/clock.c, under clock_lock: above its fair share now; pages
+	/* evict/clock.c, under clock_lock: its fair share of the low
+	 * watermark in pages (set each pass); pages
 	 * chosen as victims and not evicted yet (the share counts without
 	 * them, or successive batches would all take from one client). */
-	bool over_share;
+	uint64_t share;
 	_Atomic uint64_t evicting;
 	/* upagerd: the client's notifiers (NULL: none, or in-process). */
 	const struct mm_notify_ops *notify_ops;
@@ -205,6 +208,15 @@ struct upg_runtime {
 	 * took over from a daemon that died: client/takeover.c). */
 	struct client_conn *remote;
 	atomic_bool served_remotely;
+	/* upagerd: watched pages (a client's notifiers) that an eviction
+	 * on the fault path had to leave, since it cannot wait for a client:
+	 * the evictor asks and evicts them (evict/evict.c). */
+	pthread_mutex_t watch_lock;
+	struct watch_defer {
+		struct upg_region *r; /* with a reference */
+		uint64_t first, n;
+	} watch_defer[WATCH_DEFER_MAX];
+	unsigned nr_watch_defer;
 	/* Daemon mode: held for reading by the calls that act on the
 	 * shared marks (pins, nofault copies), for writing by a takeover,
 	 * which moves the pins from the marks to the state words. */

@@ -185,9 +185,22 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
  * address space (in-process) nothing changes.  Returns whether any is
  * over.  Locks held.
  */
+/* At its share already: fair game (someone must be when the budget is
+ * full); below it: spared.  Asked again for every page the hand meets, not
+ * once a pass: the victims a pass takes count at once (mm->evicting), so
+ * one large batch cannot take a client far below its share. */
+static bool over_share(const struct upg_mm *mm)
+{
+	uint64_t res = atomic_load(&mm->resident);
+	uint64_t ev = atomic_load(&mm->evicting);
+
+	res = res > ev ? res - ev : 0;
+	return res >= mm->share || (mm->cap_pages && res >= mm->cap_pages);
+}
+
 static bool mark_over_share(struct upg_runtime *rt)
 {
-	uint64_t share, active = 0, res, ev;
+	uint64_t share, active = 0;
 	struct upg_mm *last = NULL, *mm;
 	bool any = false;
 	size_t i;
@@ -209,14 +222,8 @@ static bool mark_over_share(struct upg_runtime *rt)
 		if (mm == last)
 			continue;
 		last = mm;
-		/* At its share already: fair game (someone must be when the
-		 * budget is full); below it: spared. */
-		res = atomic_load(&mm->resident);
-		ev = atomic_load(&mm->evicting);
-		res = res > ev ? res - ev : 0;
-		mm->over_share = res >= share ||
-				 (mm->cap_pages && res >= mm->cap_pages);
-		any |= mm->over_share;
+		mm->share = share;
+		any |= over_share(mm);
 	}
 	return any;
 }
@@ -265,7 +272,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 
 			scanned += region_unit_pages(r);
 			rt->clock_page = u + region_unit_pages(r);
-			if (fair && scanned <= 2 * total && !r->mm->over_share)
+			if (fair && scanned <= 2 * total && !over_share(r->mm))
 				continue;
 			got += clock_unit(r, u, out + got, want - got,
 					  evicting);
@@ -276,7 +283,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		scanned++;
 		/* Spare the clients below their share (not in the last
 		 * revolution: never fail for fairness). */
-		if (fair && scanned <= 2 * total && !r->mm->over_share) {
+		if (fair && scanned <= 2 * total && !over_share(r->mm)) {
 			rt->clock_page++;
 			continue;
 		}

@@ -59,6 +59,24 @@ struct remote_inval {
 	uint64_t cookie;
 };
 
+static void defer_watched(struct upg_region *r, uint64_t first, uint64_t n)
+{
+	struct upg_runtime *rt = r->rt;
+	bool queued = false;
+
+	pthread_mutex_lock(&rt->watch_lock);
+	if (rt->nr_watch_defer < WATCH_DEFER_MAX) {
+		region_get(r);
+		rt->watch_defer[rt->nr_watch_defer++] =
+			(struct watch_defer){ r, first, n };
+		queued = true;
+	}
+	pthread_mutex_unlock(&rt->watch_lock);
+	/* A full queue: the pages stay, the clock comes back to them. */
+	if (queued)
+		evictor_kick(rt);
+}
+
 /* Step 1b for a run of another process's pages (upagerd): its notifiers
  * are in that process, asked only for the pages it watches. */
 static void notify_remote_run(struct victim *v, size_t len, bool *ok,
@@ -78,6 +96,15 @@ static void notify_remote_run(struct victim *v, size_t len, bool *ok,
 		}
 	if (first == len)
 		return;
+	if (!blockable) {
+		/* A fault path cannot wait for a client: leave the pages to
+		 * the evictor, which can (evict_deferred_watched()). */
+		defer_watched(v[0].r, v[first].pg,
+			      v[last].pg - v[first].pg + 1);
+		for (k = first; k <= last; k++)
+			ok[k] = false;
+		return;
+	}
 	cookie = mm->notify_ops->start(mm, v[0].r, v[first].pg,
 				       v[last].pg - v[first].pg + 1,
 				       UPG_NOTIFY_EVICT, blockable, &run_ok);
@@ -356,35 +383,29 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 /* Huge page units are evicted whole: a batch has room for one at least. */
 #define HUGE_UNIT_PAGES 512u
 
-unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
-		     unsigned want, bool background)
+/*
+ * Steps 1b-4 for victims already moved to EVICTING (with a region
+ * reference and mm->evicting counted each); drops both.  @v has room for
+ * @n.  Returns the pages evicted.
+ */
+static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
+			      struct victim *v, size_t n, bool background)
 {
-	struct victim *v;
-	struct wb_page *wb;
-	bool *ok;
-	struct remote_inval *ri;
-	size_t n, i, nwb = 0, nri = 0;
-	unsigned evicted = 0, notified = 0, nr_ewait = 0;
-	struct victim ewait[EPHEMERAL_WAITS];
+	struct wb_page *wb = calloc(n, sizeof(*wb));
+	bool *ok = calloc(n, sizeof(*ok));
+	struct remote_inval *ri = calloc(n, sizeof(*ri));
+	size_t i, nwb = 0, nri = 0;
+	unsigned evicted = 0, notified = 0;
 
-	if (atomic_load(&rt->huge_regions) && want < HUGE_UNIT_PAGES)
-		want = HUGE_UNIT_PAGES;
-	v = calloc(want, sizeof(*v));
-	wb = calloc(want, sizeof(*wb));
-	ok = calloc(want, sizeof(*ok));
-	ri = calloc(want, sizeof(*ri));
-	if (!v || !wb || !ok || !ri)
+	if (!wb || !ok || !ri) {
+		/* No memory to evict with: give them back, untouched. */
+		for (i = 0; i < n; i++) {
+			abort_eviction(rt, &v[i]);
+			atomic_fetch_sub(&v[i].r->mm->evicting, 1);
+			region_put(v[i].r);
+		}
 		goto out_free;
-	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
-	if (n < want) {
-		n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
-	} else {
-		/* Enough victims without them: nothing to wait for. */
-		for (i = 0; i < nr_ewait; i++)
-			region_put(ewait[i].r);
 	}
-	if (!n)
-		goto out_free;
 	qsort(v, n, sizeof(*v), victim_cmp);
 
 	for (i = 0; i < n; i++)
@@ -440,6 +461,74 @@ out_free:
 	free(ri);
 	free(ok);
 	free(wb);
+	return evicted;
+}
+
+unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
+		     unsigned want, bool background)
+{
+	struct victim *v;
+	size_t n, i;
+	unsigned evicted = 0, nr_ewait = 0;
+	struct victim ewait[EPHEMERAL_WAITS];
+
+	if (atomic_load(&rt->huge_regions) && want < HUGE_UNIT_PAGES)
+		want = HUGE_UNIT_PAGES;
+	v = calloc(want, sizeof(*v));
+	if (!v)
+		return 0;
+	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
+	if (n < want) {
+		n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
+	} else {
+		/* Enough victims without them: nothing to wait for. */
+		for (i = 0; i < nr_ewait; i++)
+			region_put(ewait[i].r);
+	}
+	if (n)
+		evicted = evict_victims(rt, q, v, n, background);
 	free(v);
 	return evicted;
+}
+
+void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
+{
+	struct watch_defer d[WATCH_DEFER_MAX];
+	unsigned nd, i;
+
+	pthread_mutex_lock(&rt->watch_lock);
+	nd = rt->nr_watch_defer;
+	memcpy(d, rt->watch_defer, nd * sizeof(*d));
+	rt->nr_watch_defer = 0;
+	pthread_mutex_unlock(&rt->watch_lock);
+	for (i = 0; i < nd; i++) {
+		struct upg_region *r = d[i].r;
+		struct victim *v = calloc(d[i].n, sizeof(*v));
+		uint64_t pg;
+		size_t n = 0;
+
+		/* Only while memory is still short, and only pages still as
+		 * the fault path left them (resident, unreferenced since). */
+		for (pg = d[i].first; v && !atomic_load(&rt->stopping) &&
+				      !atomic_load(&r->detached) &&
+				      atomic_load(&rt->resident_pages) >
+					      rt->low_pages &&
+				      pg < d[i].first + d[i].n;
+		     pg++) {
+			_Atomic uint32_t *p = region_page(r, pg);
+			uint32_t s = atomic_load(p);
+
+			if (ps_state(s) != PS_RESIDENT ||
+			    (s & (PS_LOCK | PS_WRITEBACK | PS_REF | PS_PIN_MASK)) ||
+			    !ps_cas(p, &s, s | PS_EVICTING | PS_NOTIFYING))
+				continue;
+			region_get(r);
+			atomic_fetch_add(&r->mm->evicting, 1);
+			v[n++] = (struct victim){ .r = r, .pg = pg };
+		}
+		if (n)
+			evict_victims(rt, q, v, n, true);
+		free(v);
+		region_put(r);
+	}
 }

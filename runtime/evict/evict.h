@@ -84,6 +84,14 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 		     unsigned want, bool background);
 
 /**
+ * evict_deferred_watched() - evict the pages a fault-path eviction left
+ * because an upagerd client watches them (it cannot wait for the client's
+ * answer; we can), while residency is still above the low watermark.
+ * Context: the evictor thread, with its queue @q.
+ */
+void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q);
+
+/**
  * unpoison_tick() - clear the poison markers of pages whose fill failed at
  * least one tick ago, so that their next access retries the read.
  * Context: the evictor thread (it zaps application PTEs).

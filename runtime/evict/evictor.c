@@ -42,6 +42,7 @@ static void *evictor_main(void *arg)
 		if (atomic_load(&rt->poisoned_pages))
 			unpoison_tick(rt);
 		remove_tick(rt);
+		evict_deferred_watched(rt, &q);
 		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
 			continue;
 		while (!atomic_load(&rt->stopping) &&
