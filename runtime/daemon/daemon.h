@@ -63,6 +63,10 @@ struct daemon_out {
 	bool got_ack;
 	/* Missed an ack: not waited for again until it answers one. */
 	bool hung;
+	/* The main thread serves a request of this client: an evicting
+	 * thread must not wait for an ack now (the main thread, the only
+	 * reader of acks, may itself wait for the pages being evicted). */
+	bool busy;
 	uint64_t seq; /* INVALIDATE sequence numbers */
 	_Atomic uint64_t invalidations; /* asked, for upagerctl */
 };
@@ -136,6 +140,16 @@ struct daemon_out *daemon_out_new(struct daemon *d, struct daemon_client *c);
 void daemon_out_free(struct daemon_out *o);
 /* The client is dropped: no send after this, waiters wake up. */
 void daemon_out_close(struct daemon_out *o);
+/*
+ * daemon_out_begin_request() - before the main thread serves a request of
+ * @c: if an evicting thread waits for @c's ack, read @c's socket for it
+ * first (bounded by the ack timeout; the client has no other request
+ * outstanding), then mark @c busy so that no eviction starts waiting for
+ * it meanwhile.  False if @c was dropped (it sent something else).
+ * daemon_out_end_request() - the request is served.
+ */
+bool daemon_out_begin_request(struct daemon *d, struct daemon_client *c);
+void daemon_out_end_request(struct daemon_out *o);
 /* An INVALIDATE_ACK arrived: false if its cookie was never sent. */
 bool daemon_out_ack(struct daemon_out *o, uint64_t cookie, int status);
 extern const struct mm_notify_ops daemon_notify_ops;

@@ -149,17 +149,27 @@ static uint64_t out_start(struct upg_mm *mm, struct upg_region *r,
 		pthread_mutex_unlock(&o->lock);
 		return 0;
 	}
+	/* The main thread serves a request of this client and may wait
+	 * for these very pages: back off, the clock comes back to them. */
+	if (o->busy) {
+		pthread_mutex_unlock(&o->lock);
+		*ok = false;
+		return 0;
+	}
 	cookie = ++o->next_cookie;
+	/* Its faults on the pages are served from now on (fault/resolve.c):
+	 * a callback may touch them, and its fault may arrive before we
+	 * are done sending (a fault parked then would wait for the end of
+	 * the eviction, which waits for the callback). */
+	atomic_fetch_add(&mm->inval_waiting, 1);
 	err = send_inval(o, r->remote_id, first << shift, n << shift, event,
 			 cookie, PROTO_INVAL_BLOCKABLE);
 	if (err || o->hung) {
 		/* Gone, or known not to answer: nothing to wait for. */
+		atomic_fetch_sub(&mm->inval_waiting, 1);
 		pthread_mutex_unlock(&o->lock);
 		return err ? 0 : cookie;
 	}
-	/* Its faults on the pages are served meanwhile (fault/resolve.c):
-	 * a callback may touch them. */
-	atomic_fetch_add(&mm->inval_waiting, 1);
 	o->waiting = cookie;
 	o->got_ack = false;
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -192,6 +202,45 @@ static void out_end(struct upg_mm *mm, uint64_t cookie)
 	/* The range does not matter to the end: the cookie names it. */
 	pthread_mutex_lock(&o->lock);
 	send_inval(o, 0, 0, 1, UPG_NOTIFY_EVICT, cookie, PROTO_INVAL_END);
+	pthread_mutex_unlock(&o->lock);
+}
+
+bool daemon_out_begin_request(struct daemon *d, struct daemon_client *c)
+{
+	struct daemon_out *o = c->out;
+
+	pthread_mutex_lock(&o->lock);
+	while (o->waiting && o->sock >= 0) {
+		struct proto_msg m;
+		int err;
+		bool ack;
+
+		pthread_mutex_unlock(&o->lock);
+		err = proto_recv_timeout(&c->conn, &m, (int)o->ack_timeout_ms);
+		ack = !err && m.hdr.type == PROTO_INVALIDATE_ACK;
+		if (ack && !daemon_out_ack(o, m.u.invalidate_ack.cookie,
+					   m.u.invalidate_ack.status))
+			ack = false;
+		if (!err)
+			proto_msg_release(&m);
+		if (!ack && err != -ETIMEDOUT) {
+			daemon_drop_client(d, c, err ? "connection lost" :
+						       "a request before the "
+						       "answer to the last one");
+			return false;
+		}
+		pthread_mutex_lock(&o->lock);
+		/* Timed out: the evicting thread gives up at its own bound. */
+	}
+	o->busy = true;
+	pthread_mutex_unlock(&o->lock);
+	return true;
+}
+
+void daemon_out_end_request(struct daemon_out *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->busy = false;
 	pthread_mutex_unlock(&o->lock);
 }
 

@@ -241,7 +241,16 @@ static bool serve_client(struct daemon *d, struct daemon_client *c)
 			}
 			continue;
 		}
-		keep = daemon_request(d, c, &m);
+		if (m.hdr.type == PROTO_INVALIDATE_ACK) {
+			keep = daemon_request(d, c, &m);
+		} else if (!daemon_out_begin_request(d, c)) {
+			keep = false; /* dropped while we waited */
+		} else {
+			keep = daemon_request(d, c, &m);
+			/* Not when it dropped the client (c is freed). */
+			if (keep)
+				daemon_out_end_request(c->out);
+		}
 		proto_msg_release(&m);
 		if (!keep)
 			return false;

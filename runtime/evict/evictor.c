@@ -47,6 +47,9 @@ static void *evictor_main(void *arg)
 			continue;
 		while (!atomic_load(&rt->stopping) &&
 		       atomic_load(&rt->resident_pages) > rt->low_pages) {
+			/* Between batches too: under steady pressure this
+			 * loop may not end for a long time. */
+			evict_deferred_watched(rt, &q);
 			if (!evict_batch(rt, &q, rt->evict_batch, true))
 				break;
 		}

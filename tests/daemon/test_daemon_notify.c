@@ -111,7 +111,10 @@ static void thrash_until_evicted(const char *a, uint64_t seed, uint64_t off,
 		if (resident_pages(a + off, len) < len / PS)
 			return;
 	}
-	ck_abort_msg("the watched pages were never evicted");
+	ck_abort_msg("the watched pages were never evicted (%llu of %llu "
+		     "resident after %d rounds)",
+		     (unsigned long long)resident_pages(a + off, len),
+		     (unsigned long long)(len / PS), round);
 }
 
 START_TEST(test_eviction_asks_the_client)
