@@ -11,9 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+#include "upager.h"
 #include "daemon_util.h"
 #include "proto/proto.h"
 #include "testutil.h"
+#include "upager.h"
 
 static int try_connect(const char *path)
 {
@@ -238,4 +241,26 @@ int dt_main(Suite *s, const char *upagerd)
 		return TEST_SKIP;
 	}
 	return tu_run(s);
+}
+
+struct upg_runtime *dt_connect(const struct dt_daemon *d)
+{
+	struct upg_runtime *rt = NULL;
+
+	ck_assert_int_eq(upg_runtime_connect(d->sock, NULL, &rt), 0);
+	return rt;
+}
+
+uint64_t dt_resident_pages(const void *p, uint64_t len)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t n = len / ps, i, got = 0;
+	unsigned char *v = malloc(n ? n : 1);
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(mincore((void *)p, len, v), 0);
+	for (i = 0; i < n; i++)
+		got += v[i] & 1;
+	free(v);
+	return got;
 }

@@ -50,6 +50,16 @@ uint64_t dt_counter(const struct dt_daemon *d, uint32_t id);
 /* Wait (bounded, failing the test) until counter @id equals @want. */
 void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want);
 
+struct upg_runtime;
+
+/* upg_runtime_connect() to @d in the test process; fails the test on an
+ * error. */
+struct upg_runtime *dt_connect(const struct dt_daemon *d);
+
+/* Pages of [p, p + len) resident in their memfd: mincore() on a shared
+ * mapping reports the page cache, not the page tables. */
+uint64_t dt_resident_pages(const void *p, uint64_t len);
+
 /* main() of a daemon test: skip (77) if @upagerd is not built, else run
  * @s and return Check's verdict. */
 int dt_main(Suite *s, const char *upagerd);

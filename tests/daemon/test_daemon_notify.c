@@ -78,27 +78,6 @@ static bool invalidate(struct upg_interval_notifier *n,
 
 static const struct upg_interval_notifier_ops ops = { .invalidate = invalidate };
 
-static struct upg_runtime *connect_rt(const struct dt_daemon *d)
-{
-	struct upg_runtime *rt = NULL;
-
-	ck_assert_int_eq(upg_runtime_connect(d->sock, NULL, &rt), 0);
-	return rt;
-}
-
-static uint64_t resident_pages(const void *p, uint64_t len)
-{
-	uint64_t n = len / PS, i, got = 0;
-	unsigned char *v = malloc(n);
-
-	ck_assert_ptr_nonnull(v);
-	ck_assert_int_eq(mincore((void *)p, len, v), 0);
-	for (i = 0; i < n; i++)
-		got += v[i] & 1;
-	free(v);
-	return got;
-}
-
 /* Read the region (verified) until a page of [off, off + len) is gone
  * from memory: the daemon evicted a watched page.  Bounded. */
 static void thrash_until_evicted(const char *a, uint64_t seed, uint64_t off,
@@ -108,12 +87,12 @@ static void thrash_until_evicted(const char *a, uint64_t seed, uint64_t off,
 
 	for (round = 0; round < 20; round++) {
 		ck_assert_uint_eq(tu_check(a, 0, REGION_LEN, seed), UINT64_MAX);
-		if (resident_pages(a + off, len) < len / PS)
+		if (dt_resident_pages(a + off, len) < len / PS)
 			return;
 	}
 	ck_abort_msg("the watched pages were never evicted (%llu of %llu "
 		     "resident after %d rounds)",
-		     (unsigned long long)resident_pages(a + off, len),
+		     (unsigned long long)dt_resident_pages(a + off, len),
 		     (unsigned long long)(len / PS), round);
 }
 
@@ -131,7 +110,7 @@ START_TEST(test_eviction_asks_the_client)
 	/* A callback whose faults were parked would hold the eviction
 	 * for the whole (long) ack timeout: the test would time out. */
 	dt_start_opt(&d, UPAGERD_PATH, "4M", "--ack-timeout=200000");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	w->touch = true;
@@ -186,7 +165,7 @@ START_TEST(test_madv_remove_is_told)
 	char *a;
 
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_anon(rt, 1 * MiB, NULL, &r), 0);
 	a = upg_region_addr(r);
 	memset(a, 0x5a, 16 * PS);
@@ -220,7 +199,7 @@ START_TEST(test_hung_client_evicted_anyway)
 	char *a;
 
 	dt_start_opt(&d, UPAGERD_PATH, "4M", "--ack-timeout=300");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	atomic_store(&w->block, true);

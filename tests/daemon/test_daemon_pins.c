@@ -29,29 +29,6 @@
 
 static size_t PS;
 
-static struct upg_runtime *connect_rt(const struct dt_daemon *d)
-{
-	struct upg_runtime *rt = NULL;
-
-	ck_assert_int_eq(upg_runtime_connect(d->sock, NULL, &rt), 0);
-	return rt;
-}
-
-/* Pages of [p, p + len) resident in the memfd (mincore on a shared
- * mapping reports the page cache, not the page tables). */
-static uint64_t resident_pages(const void *p, uint64_t len)
-{
-	uint64_t n = len / PS, i, got = 0;
-	unsigned char *v = malloc(n);
-
-	ck_assert_ptr_nonnull(v);
-	ck_assert_int_eq(mincore((void *)p, len, v), 0);
-	for (i = 0; i < n; i++)
-		got += v[i] & 1;
-	free(v);
-	return got;
-}
-
 /* A region 4x the 4 MiB budget, read through twice and verified (seed
  * @seed, but @len bytes at @off hold @seed2): every unpinned page is
  * evicted at least once. */
@@ -82,7 +59,7 @@ START_TEST(test_pins_survive_pressure)
 	char *a;
 
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	ck_assert_int_eq(upg_pin(rt, a + off, len, &pin), 0);
@@ -90,14 +67,14 @@ START_TEST(test_pins_survive_pressure)
 	 * sees no fault; the DIRTY mark must carry the write. */
 	tu_fill(a + off, off, len, 32);
 	thrash(a, 31, off, len, 32);
-	ck_assert_uint_eq(resident_pages(a + off, len), len / PS);
-	ck_assert_uint_lt(resident_pages(a, REGION_LEN), REGION_LEN / PS / 2);
+	ck_assert_uint_eq(dt_resident_pages(a + off, len), len / PS);
+	ck_assert_uint_lt(dt_resident_pages(a, REGION_LEN), REGION_LEN / PS / 2);
 
 	/* Unpinned, the written pages go like any other, to the file. */
 	ck_assert_int_eq(upg_unpin(pin), 0);
 	ck_assert_int_eq(upg_unpin(pin), -EINVAL);
 	thrash(a, 31, off, len, 32);
-	ck_assert_uint_lt(resident_pages(a + off, len), len / PS);
+	ck_assert_uint_lt(dt_resident_pages(a + off, len), len / PS);
 	ck_assert_int_eq(upg_region_unmap(r), 0);
 	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
 	ck_assert_uint_eq(tur_file_check(fd, off, len, 32), UINT64_MAX);
@@ -120,7 +97,7 @@ START_TEST(test_nofault_copies)
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(want);
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 
@@ -138,14 +115,14 @@ START_TEST(test_nofault_copies)
 	/* Evicted by the daemon: nothing copied, nothing faulted in. */
 	thrash(a, 41, 0, len, 42);
 	for (pg = len / PS; pg < REGION_LEN / PS && absent == UINT64_MAX; pg++)
-		if (!resident_pages(a + pg * PS, PS))
+		if (!dt_resident_pages(a + pg * PS, PS))
 			absent = pg;
 	ck_assert_uint_ne(absent, UINT64_MAX);
 	ck_assert_uint_eq(upg_copy_from_nofault(rt, buf, a + absent * PS, PS),
 			  PS);
 	ck_assert_uint_eq(upg_copy_to_nofault(rt, a + absent * PS, want, PS),
 			  PS);
-	ck_assert_uint_eq(resident_pages(a + absent * PS, PS), 0);
+	ck_assert_uint_eq(dt_resident_pages(a + absent * PS, PS), 0);
 	/* Unmanaged memory: nothing. */
 	ck_assert_uint_eq(upg_copy_from_nofault(rt, buf, want, 16), 16);
 
@@ -173,7 +150,7 @@ START_TEST(test_pin_errors)
 	char *a, local[64];
 
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	/* Over the limit (a quarter of the daemon's budget): nothing. */
@@ -206,7 +183,7 @@ START_TEST(test_pins_across_takeover)
 	char *a;
 
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	ck_assert_int_eq(upg_pin(rt, a + off, len, &pin), 0);
@@ -215,7 +192,7 @@ START_TEST(test_pins_across_takeover)
 	/* Served in-process from here (the first fault waits for the
 	 * takeover): the pinned pages are kept through the same pressure. */
 	thrash(a, 61, off, len, 62);
-	ck_assert_uint_eq(resident_pages(a + off, len), len / PS);
+	ck_assert_uint_eq(dt_resident_pages(a + off, len), len / PS);
 	ck_assert_int_eq(upg_unpin(pin), 0);
 	ck_assert_int_eq(upg_region_unmap(r), 0);
 	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
@@ -238,7 +215,7 @@ START_TEST(test_lying_client_cannot_hold_memory)
 	char *a;
 
 	dt_start(&d, UPAGERD_PATH, "4M");
-	rt = connect_rt(&d);
+	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, REGION_LEN, NULL, &r), 0);
 	a = upg_region_addr(r);
 	/* The library never does this: write the shared words directly. */
