@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
 #include "client/client_rpc.h"
+#include "common/deadline.h"
 #include "common/log.h"
 #include "core/runtime.h"
 
@@ -42,16 +42,9 @@ static int recv_direct(struct client_conn *cc, uint64_t seq,
 static int recv_mbox(struct client_conn *cc, struct proto_msg *rep,
 		     int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = deadline_after_ms((unsigned)timeout_ms);
 	int err = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&cc->mbox_lock);
 	while (!cc->have_reply && !cc->broken && !err)
 		err = -pthread_cond_timedwait(&cc->mbox_cond, &cc->mbox_lock,
@@ -220,7 +213,6 @@ static void conn_locks_destroy(struct client_conn *cc)
 int client_connect(struct upg_runtime *rt, const char *path)
 {
 	struct client_conn *cc = calloc(1, sizeof(*cc));
-	pthread_condattr_t ca;
 	int err;
 
 	if (!cc)
@@ -229,10 +221,7 @@ int client_connect(struct upg_runtime *rt, const char *path)
 	pthread_mutex_init(&cc->send_lock, NULL);
 	pthread_mutex_init(&cc->regions_lock, NULL);
 	pthread_mutex_init(&cc->mbox_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&cc->mbox_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&cc->mbox_cond);
 	cc->sock = -1;
 	cc->stop_efd = -1;
 	err = proto_conn_init(&cc->conn, -1);

@@ -296,12 +296,12 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 	return 0;
 }
 
-int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
-			  bool write)
+/* FAULT_IN of pages [first, end) of @r: the daemon's status, and in
+ * @not_done the bytes it could not bring in. */
+static int fault_in_rpc(struct upg_region *r, uint64_t first, uint64_t end,
+			uint32_t flags, uint64_t *not_done)
 {
 	struct proto_msg req;
-	uint64_t not_done = 0;
-	int err;
 
 	proto_msg_init(&req, PROTO_FAULT_IN, 0);
 	req.u.fault_in.range = (struct proto_range){
@@ -309,42 +309,40 @@ int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		.offset = first << r->rt->page_shift,
 		.length = (end - first) << r->rt->page_shift,
 	};
-	req.u.fault_in.flags = write ? PROTO_FAULT_IN_WRITE : 0;
-	err = client_rpc_status(r->rt, &req, NULL, 0, &not_done);
+	req.u.fault_in.flags = flags;
+	*not_done = 0;
+	return client_rpc_status(r->rt, &req, NULL, 0, not_done);
+}
+
+int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
+			  bool write)
+{
+	uint64_t not_done;
+	int err = fault_in_rpc(r, first, end,
+			       write ? PROTO_FAULT_IN_WRITE : 0, &not_done);
+
 	return err ? err : not_done ? -EFAULT : 0;
 }
 
 size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		       bool write, bool async)
 {
-	struct client_conn *cc = rt->remote;
 	uintptr_t a = (uintptr_t)addr;
-	struct upg_region *r;
-	struct proto_msg req;
-	uint64_t not_done = 0;
+	struct upg_region *r = client_region_lookup_get(rt, a);
+	uint64_t not_done;
 	uintptr_t base;
 	size_t n;
+	int err;
 
-	pthread_mutex_lock(&cc->regions_lock);
-	for (r = cc->regions; r; r = r->client_next)
-		if (a >= (uintptr_t)r->addr && a - (uintptr_t)r->addr < r->map_len)
-			break;
-	pthread_mutex_unlock(&cc->regions_lock);
 	if (!r)
 		return len;
 	base = (uintptr_t)r->addr;
 	n = len < r->map_len - (a - base) ? len : r->map_len - (a - base);
-	proto_msg_init(&req, PROTO_FAULT_IN, 0);
-	req.u.fault_in.range = (struct proto_range){
-		.region_id = r->remote_id,
-		.offset = (a - base) & ~(uint64_t)(rt->page_size - 1),
-	};
-	req.u.fault_in.range.length =
-		rt_pages(rt, a - base + n) * rt->page_size -
-		req.u.fault_in.range.offset;
-	req.u.fault_in.flags = (write ? PROTO_FAULT_IN_WRITE : 0) |
-			       (async ? PROTO_FAULT_IN_ASYNC : 0);
-	if (client_rpc_status(rt, &req, NULL, 0, &not_done) || not_done)
-		return len;
-	return len - n;
+	err = fault_in_rpc(r, (a - base) >> rt->page_shift,
+			   rt_pages(rt, a - base + n),
+			   (write ? PROTO_FAULT_IN_WRITE : 0) |
+				   (async ? PROTO_FAULT_IN_ASYNC : 0),
+			   &not_done);
+	region_put(r);
+	return err || not_done ? len : len - n;
 }

@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "common/deadline.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "region/region.h"
@@ -38,15 +38,11 @@
 struct daemon_out *daemon_out_new(struct daemon *d, struct daemon_client *c)
 {
 	struct daemon_out *o = calloc(1, sizeof(*o));
-	pthread_condattr_t ca;
 
 	if (!o)
 		return NULL;
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&o->acked, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&o->acked);
 	o->sock = c->sock;
 	o->client_id = c->id;
 	o->pid = c->cred.pid;
@@ -172,13 +168,7 @@ static uint64_t out_start(struct upg_mm *mm, struct upg_region *r,
 	}
 	o->waiting = cookie;
 	o->got_ack = false;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += o->ack_timeout_ms / 1000;
-	until.tv_nsec += (long)(o->ack_timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = deadline_after_ms(o->ack_timeout_ms);
 	while (!o->got_ack && o->sock >= 0 && !err)
 		err = pthread_cond_timedwait(&o->acked, &o->lock, &until);
 	if (!o->got_ack && o->sock >= 0) {
