@@ -87,6 +87,7 @@ static void *agent_main(void *arg)
 		{ .fd = cc->stop_efd, .events = POLLIN },
 	};
 
+	pthread_setname_np(pthread_self(), "upg-agent");
 	for (;;) {
 		if (poll(p, 2, -1) < 0)
 			continue;

@@ -25,6 +25,7 @@ static void *evictor_main(void *arg)
 	struct pollfd pfd = { .fd = rt->kick_efd, .events = POLLIN };
 	int err;
 
+	pthread_setname_np(pthread_self(), "upg-evictor");
 	err = io_queue_init(&q, rt->io_depth);
 	if (err) {
 		rt_err(rt, "evictor: no io_uring (%s): eviction only on the "

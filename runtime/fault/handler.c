@@ -356,6 +356,8 @@ static void *handler_main(void *arg)
 	struct uffd_msg msgs[HANDLER_MSG_BATCH];
 	struct epoll_event ev[8];
 
+	/* Named for top, perf and gdb: "which runtime thread is this". */
+	pthread_setname_np(pthread_self(), "upg-handler");
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
 	/* Waiting for a store's own threads, keep reading events: one of

@@ -157,6 +157,7 @@ static void *view_main(void *arg)
 	struct fork_view **pv = NULL;
 	size_t cap = 0;
 
+	pthread_setname_np(pthread_self(), "upg-forkview");
 	uffd_eagain_hook = view_drain;
 	uffd_eagain_arg = rt;
 	while (!atomic_load(&fs->stopping)) {
