@@ -328,21 +328,38 @@ static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
 	run_done(c, 0);
 }
 
+/*
+ * Largest read of one fill, in bytes.  A read-ahead window (up to 8 MiB)
+ * goes out as several reads in flight rather than one: measured on the
+ * 2-vCPU VM (docs/seq-read.md), O_DIRECT reads into fresh memfd pages
+ * moved 1.86 GB/s as one 8 MiB read at a time and 2.9 GB/s as 4 MiB
+ * reads two at a time; and each piece is mapped as soon as it lands.  A
+ * multiple of the 2 MiB huge page, so hugetlb units are never split.
+ */
+#define FILL_IO_MAX_BYTES (4u << 20)
+
 /* Start the run [first, first+n), all claimed FILLING by this thread. */
 static void start_run(struct upg_io_queue *q, struct upg_region *r,
 		      uint64_t first, uint64_t n, bool zero,
 		      const struct fill_ctl *c)
 {
-	struct fill_ctl run = *c;
+	uint64_t max = zero ? n : FILL_IO_MAX_BYTES >> r->rt->page_shift;
 
-	if (run.fault_pg < first || run.fault_pg >= first + n)
-		run.fault_pg = UINT64_MAX;
-	if (run.pending)
-		atomic_fetch_add(run.pending, 1);
-	if (zero)
-		start_zero(r, first, n, &run);
-	else
-		start_read(q, r, first, n, &run);
+	while (n) {
+		struct fill_ctl run = *c;
+		uint64_t len = n < max ? n : max;
+
+		if (run.fault_pg < first || run.fault_pg >= first + len)
+			run.fault_pg = UINT64_MAX;
+		if (run.pending)
+			atomic_fetch_add(run.pending, 1);
+		if (zero)
+			start_zero(r, first, len, &run);
+		else
+			start_read(q, r, first, len, &run);
+		first += len;
+		n -= len;
+	}
 }
 
 /* Does page state @s need I/O to fill?  Anonymous pages never written

@@ -41,7 +41,7 @@ struct upg_io_queue;
 #define RA_STREAMS 8
 /* Largest window, in pages (also at most an eighth of the budget, shared
  * by the region's streams that have a window). */
-#define RA_MAX_PAGES 256
+#define RA_MAX_PAGES 2048
 /* First window of a stream the detector confirmed, in pages. */
 #define RA_INIT_PAGES 8
 /* Largest distance between two faults taken as a stride, in pages. */
