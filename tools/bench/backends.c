@@ -69,7 +69,7 @@ bool backend_available(const struct config *c, enum backend bk, char *why,
 	case BK_KERNEL_MMAP:
 	case BK_KERNEL_SWAP:
 		if (cgroups()->version == 0) {
-			snprintf(why, whysz, "skipped: %s", cgroups()->reason);
+			snprintf(why, whysz, "skipped: %.200s", cgroups()->reason);
 			return false;
 		}
 		return true;
