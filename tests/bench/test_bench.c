@@ -577,6 +577,53 @@ START_TEST(test_wait_mode_backends)
 }
 END_TEST
 
+/* --store-cache warm: the data file is wholly in the page cache when each
+ * run starts (counted by the tool with mincore), and the config says so;
+ * without it (cold, the default) it is dropped first. */
+START_TEST(test_store_cache)
+{
+	static const char *const modes[] = { "warm", "cold" };
+	unsigned m;
+
+	for (m = 0; m < 2; m++) {
+		char *argv[] = { (char *)tool(), "fault-latency", "--size", "8M",
+				 "--budget", "4M", "--runs", "1", "--accesses",
+				 "64", "--json", "--dir", scratch, "--upager-io",
+				 "buffered", "--store-cache", (char *)modes[m],
+				 "--backend", "upager", NULL };
+		const struct jval *cfg, *b, *run;
+		const char *err = NULL;
+		struct jval *doc;
+		char *out = NULL;
+		double pages, cached;
+		int rc;
+
+		rc = run_tool(argv, &out);
+		ck_assert_msg(rc == 0, "%s: exit status %d", modes[m], rc);
+		doc = jparse(out, &err);
+		ck_assert_msg(doc, "invalid JSON (%s): %.300s", err ? err : "?",
+			      out);
+		cfg = jget(doc, "config");
+		ck_assert_str_eq(jstrv(cfg, "store_cache", modes[m]), modes[m]);
+		ck_assert_str_eq(jstrv(cfg, "upager_io", modes[m]), "buffered");
+		pages = jnum(cfg, "pages", modes[m]);
+		b = jget(doc, "backends")->items[0];
+		ck_assert_str_eq(jstrv(b, "status", modes[m]), "ok");
+		run = jget(b, "runs")->items[0];
+		cached = jnum(run, "cached_pages_at_start", modes[m]);
+		if (m == 0)
+			ck_assert_msg(cached == pages, "warm: %g of %g pages "
+				      "cached", cached, pages);
+		else
+			ck_assert_msg(cached < pages, "cold: all %g pages "
+				      "cached", pages);
+		check_run(run, "fault-latency", modes[m]);
+		jfree(doc);
+		free(out);
+	}
+}
+END_TEST
+
 START_TEST(test_usage_errors)
 {
 	char *a1[] = { (char *)tool(), "rand-read", "--budget", "0", NULL };
@@ -584,12 +631,14 @@ START_TEST(test_usage_errors)
 	char *a3[] = { (char *)tool(), "rand-read", "--backend", "kernel-pagecache", NULL };
 	char *a4[] = { (char *)tool(), NULL };
 	char *a5[] = { (char *)tool(), "rand-read", "--size", "12X", NULL };
+	char *a6[] = { (char *)tool(), "rand-read", "--store-cache", "hot", NULL };
 
 	ck_assert_int_eq(run_tool(a1, NULL), 2);
 	ck_assert_int_eq(run_tool(a2, NULL), 2);
 	ck_assert_int_eq(run_tool(a3, NULL), 2);
 	ck_assert_int_eq(run_tool(a4, NULL), 2);
 	ck_assert_int_eq(run_tool(a5, NULL), 2);
+	ck_assert_int_eq(run_tool(a6, NULL), 2);
 }
 END_TEST
 
@@ -702,6 +751,7 @@ int main(void)
 	tcase_add_test(tc, test_wait_mode_backends);
 	tcase_add_test(tc, test_only_backend_unavailable);
 	tcase_add_test(tc, test_nothing_left);
+	tcase_add_test(tc, test_store_cache);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -4,8 +4,9 @@
  * child, so that no state (resident pages, page tables, runtime threads,
  * cgroup charges) leaks from one run into the next; the child reports a
  * struct run_result through a pipe.  Before each run the data file's page
- * cache is written back and dropped (fdatasync + POSIX_FADV_DONTNEED); the
- * pages still cached are counted with mincore() and reported.
+ * cache is written back and dropped (fdatasync + POSIX_FADV_DONTNEED), or
+ * with --store-cache warm read in whole; the pages cached are counted with
+ * mincore() and reported.
  *
  *   upager         libupager in the child, budget_bytes = --budget; a file
  *                  region over the data file (opened O_DIRECT unless
@@ -583,7 +584,10 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 		char cgpath[600] = "", err[200];
 		uint64_t cached;
 
-		data_drop_cache(datapath);
+		if (c->store_warm)
+			data_warm_cache(datapath);
+		else
+			data_drop_cache(datapath);
 		cached = data_cached_pages(datapath, c->size);
 		if (ci && cgroup_create(ci, limit, swap, cgpath, sizeof(cgpath), err,
 					sizeof(err))) {

@@ -84,6 +84,7 @@ struct config {
 	char json_file[512];	/* --json-file: JSON there, table on stdout */
 	bool keep;
 	bool upager_direct;	/* file store opened O_DIRECT (default) */
+	bool store_warm;	/* --store-cache warm: data file cached before each run */
 	bool upager_cgroup;	/* upager in a cgroup of budget + 64 MiB (default) */
 	char dir[512];
 	uint64_t seed;
@@ -188,6 +189,7 @@ void fill_page(void *buf, uint64_t seed, uint64_t page);
 int data_prepare(const struct config *c, char *path, size_t pathsz,
 		 bool *created, char *err, size_t errsz);
 int data_drop_cache(const char *path);
+int data_warm_cache(const char *path);
 uint64_t data_cached_pages(const char *path, uint64_t size);
 bool dir_is_tmpfs(const char *dir);
 int device_read_ahead_kb(const char *path);

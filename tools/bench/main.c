@@ -6,6 +6,7 @@
  *                [--store file|anon] [--backend LIST|all] [--runs N]
  *                [--zipf-s S] [--json] [--dir DIR] [--seed N] [--keep]
  *                [--accesses N] [--warmup N] [--upager-io direct|buffered]
+ *                [--store-cache cold|warm]
  *                [--handlers N] [--fill-unit S] [--hugetlb]
  *
  * See usage() and BENCHMARKS.md.  Exit status: 0 ok, 1 a run failed
@@ -68,6 +69,10 @@ static void usage(FILE *f)
 "                   pages for seq-*, scan; 10%% of --accesses for random)\n"
 "  --upager-io direct|buffered  how upager's file store is opened\n"
 "                   (default direct: O_DIRECT, no second cache)\n"
+"  --store-cache cold|warm  the data file's page cache before each run:\n"
+"                   dropped (default), or read in whole: with --upager-io\n"
+"                   buffered, upager's store reads are then memory copies,\n"
+"                   and what is left of a fault is the runtime's own cost\n"
 "  --handlers N     upager handler threads (default: the runtime's)\n"
 "  --fill-unit S    upager's fill unit: bytes filled per fault, a power of\n"
 "                   two from 4K to 2M (default: the runtime's, 4K)\n"
@@ -186,7 +191,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
-	       O_FILL_UNIT, O_HUGETLB, O_SPIN };
+	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -203,6 +208,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "accesses", required_argument, NULL, O_ACCESSES },
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "upager-io", required_argument, NULL, O_UIO },
+		{ "store-cache", required_argument, NULL, O_SCACHE },
 		{ "handlers", required_argument, NULL, O_HANDLERS },
 		{ "upager-cgroup", required_argument, NULL, O_UCG },
 		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
@@ -312,6 +318,12 @@ static int parse_args(int argc, char **argv, struct config *c)
 				c->upager_direct = false;
 			else
 				return bad_usage("--upager-io %s: must be direct or buffered", a);
+			break;
+		case O_SCACHE:
+			if (!strcmp(a, "cold") || !strcmp(a, "warm"))
+				c->store_warm = !strcmp(a, "warm");
+			else
+				return bad_usage("--store-cache %s: must be cold or warm", a);
 			break;
 		case O_HANDLERS:
 			if (parse_u64(a, &v) || v < 1 || v > 64)

@@ -130,11 +130,13 @@ void report_human(const struct config *c, const struct trace *t,
 		summarize(c, &br[i], &sm[i]);
 	ref = find_ref(c, br, sm, nbr);
 	printf("\nupager-bench %s: data %s (%llu pages), budget %s (%llu pages), "
-	       "%u thread%s, store %s, %u run%s, seed %llu\n",
+	       "%u thread%s, store %s%s, %u run%s, seed %llu\n",
 	       workload_names[c->wl], human_bytes(c->size, b1, sizeof(b1)),
 	       (unsigned long long)c->npages, human_bytes(c->budget, b2, sizeof(b2)),
 	       (unsigned long long)c->budget_pages, c->threads, c->threads > 1 ? "s" : "",
-	       c->store == STORE_ANON ? "anon" : "file", c->runs, c->runs > 1 ? "s" : "",
+	       c->store == STORE_ANON ? "anon" : "file",
+	       c->store_warm ? " (page cache warm before each run)" : "",
+	       c->runs, c->runs > 1 ? "s" : "",
 	       (unsigned long long)c->seed);
 	printf("trace: %llu measured accesses (+%llu warm-up), %llu writes, "
 	       "%llu distinct pages",
@@ -420,6 +422,8 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 	jstr(datapath);
 	fprintf(jout, ",\"upager_io\":");
 	jstr(c->upager_direct ? "direct" : "buffered");
+	fprintf(jout, ",\"store_cache\":");
+	jstr(c->store_warm ? "warm" : "cold");
 	fprintf(jout, ",\"handler_threads\":%u,\"upager_cgroup\":%s}", c->handler_threads,
 		c->upager_cgroup ? "true" : "false");
 	fprintf(jout, ",\"machine\":{\"kernel\":");
