@@ -141,8 +141,9 @@ struct upg_runtime_opts {
 	 * percent of the budget (defaults 95 and 85; low < high <= 100). */
 	unsigned high_watermark_pct;
 	unsigned low_watermark_pct;
-	/* Pages evicted per batch (default 256, max 4096): one write-protect,
-	 * one punch per contiguous run of a batch. */
+	/* Pages evicted per batch (default 256, or budget/32 when that is
+	 * smaller, at least 16; max 4096): one write-protect, one punch per
+	 * contiguous run of a batch. */
 	unsigned evict_batch_pages;
 	/* io_uring queue depth of each I/O ring (default 64, max 4096). */
 	unsigned io_queue_depth;

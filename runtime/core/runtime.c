@@ -24,6 +24,7 @@
 #define DEFAULT_HIGH_PCT 95
 #define DEFAULT_LOW_PCT 85
 #define DEFAULT_EVICT_BATCH 256
+#define MIN_DEFAULT_EVICT_BATCH 16
 #define MAX_EVICT_BATCH 4096
 #define DEFAULT_IO_DEPTH 64
 #define MAX_IO_DEPTH 4096
@@ -58,8 +59,17 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	rt->nr_handlers = OPTS_GET(o, handler_threads, 0);
 	rt->nr_handlers = rt->nr_handlers ? rt->nr_handlers : DEFAULT_HANDLERS;
 	rt->evict_batch = OPTS_GET(o, evict_batch_pages, 0);
-	rt->evict_batch = rt->evict_batch ? rt->evict_batch :
-					    DEFAULT_EVICT_BATCH;
+	/* The default scales down with small budgets: a batch that takes a
+	 * thirty-second of the budget at most keeps the victims of one batch
+	 * (which the clock's fair share counts only page by page) from
+	 * taking an upagerd client far below its share; 16 at the least. */
+	if (!rt->evict_batch) {
+		rt->evict_batch = DEFAULT_EVICT_BATCH;
+		if (rt->evict_batch > rt->budget_pages / 32)
+			rt->evict_batch = (unsigned)(rt->budget_pages / 32);
+		if (rt->evict_batch < MIN_DEFAULT_EVICT_BATCH)
+			rt->evict_batch = MIN_DEFAULT_EVICT_BATCH;
+	}
 	rt->io_depth = OPTS_GET(o, io_queue_depth, 0);
 	rt->io_depth = rt->io_depth ? rt->io_depth : DEFAULT_IO_DEPTH;
 	rt->flags = OPTS_GET(o, flags, 0);

@@ -186,6 +186,11 @@ static uint32_t cap_elements(const struct upg_region *r,
 	uint64_t cap = r->rt->budget_pages / 8;
 	unsigned i, sharing = 1;
 
+	/* An upagerd client at a cap of its own: an eighth of that, or a
+	 * window as large as the cap would be all in flight at once and
+	 * leave nothing of its own to evict (test_client_cap). */
+	if (r->mm->cap_pages && cap > r->mm->cap_pages / 8)
+		cap = r->mm->cap_pages / 8;
 	if (cap > RA_MAX_PAGES)
 		cap = RA_MAX_PAGES;
 	for (i = 0; i < RA_STREAMS; i++)
