@@ -540,7 +540,10 @@ static void reader_start(struct reader *t, void *p)
 
 START_TEST(test_callback_fault_not_deduplicated)
 {
-	struct upg_runtime *rt = runtime(32, 1, 60, 50, 0);
+	/* A batch of 64, larger than the budget (the default before small
+	 * budgets scaled it down), as this race was written for: the
+	 * evictor's first batch reaches page P. */
+	struct upg_runtime *rt = runtime(32, 1, 60, 50, 64);
 	const uint64_t npg = 64, len = npg * PS, seed = 710;
 	struct nu_store *ns = nu_store_create(len, seed);
 	struct dd d = { 0 };
