@@ -31,6 +31,7 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 	uint64_t cur = atomic_load(&rt->resident_pages);
 
 	for (;;) {
+		struct evict_req req = { 0 };
 		unsigned batch;
 
 		if (cur + n <= rt->budget_pages) {
@@ -47,7 +48,8 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 			batch = (unsigned)(rt->budget_pages / 4);
 		if (batch < n)
 			batch = (unsigned)n;
-		if (!evict_batch(rt, q, batch, false)) {
+		req.want = batch;
+		if (!evict_batch(rt, q, &req)) {
 			if (++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
 				cur = atomic_fetch_add(&rt->resident_pages,
 						       n) + n;

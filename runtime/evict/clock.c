@@ -181,9 +181,13 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
  * that have regions; or at their cap), the first two revolutions
  * take victims only from those; an idle client's pages go first, down to
  * its share, and a client that needs memory keeps at least that much.
- * The third takes from anyone (never fail for fairness).  With one
- * address space (in-process) nothing changes.  Returns whether any is
- * over.  Locks held.
+ * The third takes from anyone (never fail for fairness), but only for a
+ * fill that must have room: a speculative batch (read-ahead, the
+ * background evictor: EVICT_SPECULATIVE) stops after two, and reports
+ * that it spared someone, so that a read-ahead window shrinks instead
+ * (budget.c).  With one address space (in-process) nothing changes.
+ * Returns whether shares apply; *@any_over: whether anyone is at or over
+ * its share.  Locks held.
  */
 /* At its share already: fair game (someone must be when the budget is
  * full); below it: spared.  Asked again for every page the hand meets, not
@@ -198,13 +202,13 @@ static bool over_share(const struct upg_mm *mm)
 	return res >= mm->share || (mm->cap_pages && res >= mm->cap_pages);
 }
 
-static bool mark_over_share(struct upg_runtime *rt)
+static bool mark_over_share(struct upg_runtime *rt, bool *any_over)
 {
 	uint64_t share, active = 0;
 	struct upg_mm *last = NULL, *mm;
-	bool any = false;
 	size_t i;
 
+	*any_over = false;
 	for (i = 0; i < rt->nr_regions; i++) {
 		mm = rt->regions[i]->mm;
 		if (mm != last)
@@ -223,15 +227,17 @@ static bool mark_over_share(struct upg_runtime *rt)
 			continue;
 		last = mm;
 		mm->share = share;
-		any |= over_share(mm);
+		*any_over |= over_share(mm);
 	}
-	return any;
+	return true;
 }
 
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
-		      unsigned want, bool sample, struct victim *ewait,
-		      unsigned *nr_ewait)
+		      unsigned want, struct evict_req *req,
+		      struct victim *ewait, unsigned *nr_ewait)
 {
+	unsigned flags = req->flags;
+	bool sample = flags & EVICT_BACKGROUND;
 	struct zap_run runs[ZAP_RUNS];
 	/* Victims start in the NOTIFYING phase (evict/evict.c, step 1b),
 	 * with or without notifiers now: one may be inserted before the
@@ -239,19 +245,27 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
 	unsigned got = 0, nr_runs = 0;
 	uint64_t total = 0, scanned = 0, limit;
-	bool fair;
+	bool shares, over, fair, idle, spared_any;
 	size_t i;
 
 	pthread_mutex_lock(&rt->clock_lock);
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++)
 		total += rt->regions[i]->npages;
-	fair = mark_over_share(rt);
+	shares = mark_over_share(rt, &over);
 	client_marks_pass_start(rt);
+	/* Everyone below its share, counting the victims in flight (they
+	 * will make the room): a fill that must have room takes from anyone,
+	 * as with one address space; a speculative batch takes nothing. */
+	fair = shares && over;
+	idle = shares && !over && (flags & EVICT_SPECULATIVE);
+	spared_any = idle;
 	/* Two revolutions: the first may only clear reference bits.  With
-	 * fairness, two sparing the clients below their share, then one
-	 * that spares nobody. */
-	limit = (fair ? 3 : 2) * total + 1;
+	 * fairness, two sparing the clients below their share, then (not
+	 * for a speculative batch) one that spares nobody. */
+	limit = (fair && !(flags & EVICT_SPECULATIVE) ? 3 : 2) * total + 1;
+	if (idle)
+		limit = 0;
 	while (total && got < want && scanned < limit) {
 		struct upg_region *r;
 		_Atomic uint32_t *p;
@@ -272,8 +286,11 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 
 			scanned += region_unit_pages(r);
 			rt->clock_page = u + region_unit_pages(r);
-			if (fair && scanned <= 2 * total && !over_share(r->mm))
+			if (fair && scanned <= 2 * total && !over_share(r->mm)) {
+				spared_any |= ps_state(atomic_load(region_page(
+						      r, u))) == PS_RESIDENT;
 				continue;
+			}
 			got += clock_unit(r, u, out + got, want - got,
 					  evicting);
 			continue;
@@ -284,6 +301,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		/* Spare the clients below their share (not in the last
 		 * revolution: never fail for fairness). */
 		if (fair && scanned <= 2 * total && !over_share(r->mm)) {
+			spared_any |= ps_state(s) == PS_RESIDENT;
 			rt->clock_page++;
 			continue;
 		}
@@ -324,5 +342,6 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	pthread_rwlock_unlock(&rt->regions_lock);
 	pthread_mutex_unlock(&rt->clock_lock);
 	zap_runs(rt, runs, nr_runs);
+	req->spared = spared_any;
 	return got;
 }

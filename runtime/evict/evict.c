@@ -465,8 +465,9 @@ out_free:
 }
 
 unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
-		     unsigned want, bool background)
+		     struct evict_req *req)
 {
+	unsigned want = req->want;
 	struct victim *v;
 	size_t n, i;
 	unsigned evicted = 0, nr_ewait = 0;
@@ -477,7 +478,7 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	v = calloc(want, sizeof(*v));
 	if (!v)
 		return 0;
-	n = clock_select(rt, v, want, background, ewait, &nr_ewait);
+	n = clock_select(rt, v, want, req, ewait, &nr_ewait);
 	if (n < want) {
 		n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
 	} else {
@@ -486,7 +487,8 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 			region_put(ewait[i].r);
 	}
 	if (n)
-		evicted = evict_victims(rt, q, v, n, background);
+		evicted = evict_victims(rt, q, v, n,
+					req->flags & EVICT_BACKGROUND);
 	free(v);
 	return evicted;
 }

@@ -59,29 +59,53 @@ void budget_release(struct upg_runtime *rt, uint64_t n);
 /* Pages with only ephemeral pins that background eviction waits for. */
 #define EPHEMERAL_WAITS 8
 
+/*
+ * How a batch is evicted (evict_batch(), clock_select()):
+ * EVICT_BACKGROUND   the evictor thread: counts as background, samples
+ *                    recency (zaps referenced pages, evict/clock.c) and
+ *                    waits for pages held by ephemeral pins.
+ * EVICT_SPECULATIVE  room nobody waits for yet (read-ahead, the evictor
+ *                    working down to the low watermark): with fair shares
+ *                    (upagerd) victims come only from clients at or above
+ *                    their share, never from the last revolution that
+ *                    takes from anyone; that one is for a fill that must
+ *                    have room (never fail for fairness).  Without fair
+ *                    shares (one address space) it changes nothing.
+ */
+#define EVICT_BACKGROUND  (1u << 0)
+#define EVICT_SPECULATIVE (1u << 1)
+
+/* A batch to evict. */
+struct evict_req {
+	unsigned want;	/* victims wanted */
+	unsigned flags; /* EVICT_* */
+	/* Set by clock_select(): fair shares made the hand pass over
+	 * resident pages of clients below their share. */
+	bool spared;
+};
+
 /**
- * clock_select() - choose up to @want victims with the clock.
- * @sample: zap the mappings of referenced pages as the hand passes them,
- *          so that their next access is observed (a minor fault); and
- *          report in @ewait (with a region reference, up to
- *          EPHEMERAL_WAITS) unreferenced pages held only by ephemeral
- *          pins, for the caller to wait on.  Only off handler threads:
- *          see evict/clock.c.
+ * clock_select() - choose up to @want victims with the clock, as @req
+ * says (@req->want is the caller's; evict_batch() may want more).
+ * With EVICT_BACKGROUND, zap the mappings of referenced pages as the hand
+ * passes them, so that their next access is observed (a minor fault); and
+ * report in @ewait (with a region reference, up to EPHEMERAL_WAITS)
+ * unreferenced pages held only by ephemeral pins, for the caller to wait
+ * on.  Only off handler threads: see evict/clock.c.
  * Return: number of victims written to @out.
  */
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
-		      unsigned want, bool sample, struct victim *ewait,
-		      unsigned *nr_ewait);
+		      unsigned want, struct evict_req *req,
+		      struct victim *ewait, unsigned *nr_ewait);
 
 /**
- * evict_batch() - select up to @want victims and evict them following the
- * protocol of DESIGN.md section 3.
- * @q:          this thread's I/O queue, for the writeback.
- * @background: true for the evictor thread (counts, and samples recency).
+ * evict_batch() - select up to @req->want victims and evict them following
+ * the protocol of DESIGN.md section 3.
+ * @q: this thread's I/O queue, for the writeback.
  * Return: pages evicted (0 if nothing was evictable).
  */
 unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
-		     unsigned want, bool background);
+		     struct evict_req *req);
 
 /**
  * evict_deferred_watched() - evict the pages a fault-path eviction left

@@ -33,6 +33,14 @@ static void *evictor_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&rt->stopping)) {
+		/* Speculative: this is room made ahead of need, so with
+		 * fair shares it is taken only from clients at or above
+		 * theirs.  A fill that finds no room evicts for itself
+		 * (budget.c). */
+		struct evict_req req = {
+			.want = rt->evict_batch,
+			.flags = EVICT_BACKGROUND | EVICT_SPECULATIVE,
+		};
 		uint64_t v;
 
 		if (poll(&pfd, 1, EVICTOR_TICK_MS) > 0 &&
@@ -51,7 +59,7 @@ static void *evictor_main(void *arg)
 			/* Between batches too: under steady pressure this
 			 * loop may not end for a long time. */
 			evict_deferred_watched(rt, &q);
-			if (!evict_batch(rt, &q, rt->evict_batch, true))
+			if (!evict_batch(rt, &q, &req))
 				break;
 		}
 	}

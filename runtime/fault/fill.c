@@ -460,8 +460,11 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	/* A client at its cap (upagerd) makes room among its own pages
 	 * first: the clock takes from those at or over their cap. */
 	if (r->mm->cap_pages &&
-	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages)
-		evict_batch(rt, q, (unsigned)want, false);
+	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages) {
+		struct evict_req cap = { .want = (unsigned)want };
+
+		evict_batch(rt, q, &cap);
+	}
 	budget_reserve(rt, q, want);
 	if (r->huge) {
 		got = fill_units(q, r, first, end, c);
