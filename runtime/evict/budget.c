@@ -24,15 +24,41 @@ static void note_peak(struct upg_runtime *rt, uint64_t now)
 		;
 }
 
-void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
-		    uint64_t n)
+/* Count @n pages beyond the budget, without evicting: a fill that cannot
+ * wait for room.  Returns the pages now counted. */
+static uint64_t overshoot(struct upg_runtime *rt, uint64_t n)
+{
+	STAT_ADD(rt, budget_overshoot_pages, n);
+	return atomic_fetch_add(&rt->resident_pages, n) + n;
+}
+
+/* Count what the budget has free of @n pages (maybe none); *@cur is the
+ * count seen last, and becomes the count after.  Returns the pages
+ * taken. */
+static uint64_t take_free(struct upg_runtime *rt, uint64_t *cur, uint64_t n)
+{
+	uint64_t k;
+
+	do {
+		k = *cur < rt->budget_pages ? rt->budget_pages - *cur : 0;
+		if (k > n)
+			k = n;
+	} while (k && !atomic_compare_exchange_weak(&rt->resident_pages, cur,
+						     *cur + k));
+	*cur += k;
+	return k;
+}
+
+uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
+			uint64_t n, bool speculative)
 {
 	unsigned empty_rounds = 0;
-	uint64_t cur = atomic_load(&rt->resident_pages);
+	uint64_t cur = atomic_load(&rt->resident_pages), got = n;
 
 	for (;;) {
-		struct evict_req req = { 0 };
-		unsigned batch;
+		struct evict_req req = {
+			.flags = speculative ? EVICT_SPECULATIVE : 0,
+		};
 
 		if (cur + n <= rt->budget_pages) {
 			if (!atomic_compare_exchange_weak(&rt->resident_pages,
@@ -43,17 +69,22 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 		}
 		/* Evict what this fill needs, or a batch, but never more
 		 * than a quarter of a small budget at once. */
-		batch = rt->evict_batch;
-		if (batch > rt->budget_pages / 4)
-			batch = (unsigned)(rt->budget_pages / 4);
-		if (batch < n)
-			batch = (unsigned)n;
-		req.want = batch;
+		req.want = rt->evict_batch;
+		if (req.want > rt->budget_pages / 4)
+			req.want = (unsigned)(rt->budget_pages / 4);
+		if (req.want < n)
+			req.want = (unsigned)n;
 		if (!evict_batch(rt, q, &req)) {
+			/* Read-ahead is not owed room that only clients
+			 * below their share could give (evict/clock.c): it
+			 * gets what is free, and its window shrinks. */
+			if (speculative && req.spared) {
+				cur = atomic_load(&rt->resident_pages);
+				got = take_free(rt, &cur, n);
+				break;
+			}
 			if (++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
-				cur = atomic_fetch_add(&rt->resident_pages,
-						       n) + n;
-				STAT_ADD(rt, budget_overshoot_pages, n);
+				cur = overshoot(rt, n);
 				break;
 			}
 			/* Let fills in flight (ours too) complete. */
@@ -65,6 +96,17 @@ void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 	note_peak(rt, cur);
 	if (cur > rt->high_pages)
 		evictor_kick(rt);
+	return got;
+}
+
+void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
+			 uint64_t n, bool speculative)
+{
+	uint64_t got = budget_reserve(rt, q, n, speculative);
+
+	/* The pages are claimed already: count the rest beyond. */
+	if (got < n)
+		note_peak(rt, overshoot(rt, n - got));
 }
 
 void budget_release(struct upg_runtime *rt, uint64_t n)

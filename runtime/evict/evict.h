@@ -48,10 +48,26 @@ void client_marks_claim(struct victim *v, size_t n, bool *ok);
  * (every resident page busy) it gives up after a bounded number of tries
  * and overshoots, counting budget_overshoot_pages: a fill never waits
  * forever.  Kicks the background evictor above the high watermark.
+ * @speculative: the pages are read ahead, nobody waits for them: evict
+ *          with EVICT_SPECULATIVE, and when that finds nothing because
+ *          fair shares spare the clients below theirs (upagerd), reserve
+ *          only what the budget has free instead (maybe nothing).
+ * Return: @n, or fewer for a speculative reservation cut short by fair
+ * shares (never without them, so never in-process).
  * Context: handler thread.
  */
-void budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
-		    uint64_t n);
+uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
+			uint64_t n, bool speculative);
+
+/**
+ * budget_reserve_more() - budget_reserve() for @n pages a fill claimed
+ * already (pages that became ABSENT after it counted them): what a
+ * speculative reservation does not get is counted beyond the budget
+ * (budget_overshoot_pages) rather than taken from a client below its
+ * share.  Context: handler thread.
+ */
+void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
+			 uint64_t n, bool speculative);
 
 /* Pages leave the budget (evicted, failed fill, unmapped region). */
 void budget_release(struct upg_runtime *rt, uint64_t n);

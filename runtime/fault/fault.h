@@ -75,6 +75,14 @@ struct fill_ctl {
 	 * @trigger_pg (if claimed) unmapped so that its first touch faults. */
 	bool readahead;
 	uint64_t trigger_pg;
+	/* Read-ahead under upagerd's fair shares: the budget may have room
+	 * for only part of the range (evict/budget.c).  The part kept is the
+	 * stream's side, next to @trigger_pg: the bottom, or the top if the
+	 * stream goes @down; the first page left out, in the stream's
+	 * direction, is written to *@cut (if not NULL; untouched if the
+	 * range is whole). */
+	bool down;
+	uint64_t *cut;
 	/* Publish without REF: the clock may take them first (SEQUENTIAL). */
 	bool cold;
 };
@@ -83,7 +91,9 @@ struct fill_ctl {
  * fill_range() - claim the ABSENT pages of [first, end) of @r and start
  * filling them: reserve budget (evicting with @q if full), read each
  * contiguous run into the alias (async on @q) or zero-fill it, and map it
- * into the application as @c says.
+ * into the application as @c says.  A read-ahead range is cut to whole
+ * fill units from the stream's side when fair shares leave the budget
+ * short (see struct fill_ctl).
  * Return: pages claimed.
  * Context: the thread owning @q.
  */

@@ -349,6 +349,7 @@ static void start_run(struct upg_io_queue *q, struct upg_region *r,
 		struct fill_ctl run = *c;
 		uint64_t len = n < max ? n : max;
 
+		run.cut = NULL; /* fill_range()'s answer, not the I/O's */
 		if (run.fault_pg < first || run.fault_pg >= first + len)
 			run.fault_pg = UINT64_MAX;
 		if (run.pending)
@@ -439,11 +440,66 @@ static uint64_t fill_units(struct upg_io_queue *q, struct upg_region *r,
 	return got;
 }
 
+/* Pages of [first, end) a read-ahead claims (fill_range()). */
+static uint64_t readahead_claimable(struct upg_region *r,
+				    uint64_t first, uint64_t end)
+{
+	uint64_t n = 0, i;
+
+	for (i = first; i < end; i++) {
+		uint32_t s = atomic_load(region_page(r, i));
+
+		n += ps_state(s) == PS_ABSENT && needs_read(r, s);
+	}
+	return n;
+}
+
+/*
+ * A read-ahead that the budget has room for only @room pages of (fair
+ * shares, evict/budget.c): narrow [*first, *end) to the whole fill units
+ * (a window's elements), counted from the stream's side, whose pages to
+ * claim fit in @room, and tell the caller in *c->cut where it was cut.
+ * The stream's side holds the trigger page, which thus stays in the
+ * range and is left unmapped as usual (map_run()); the pages cut off stay
+ * ABSENT, for the stream's own faults.
+ */
+static void readahead_fit(struct upg_region *r, uint64_t *first,
+			  uint64_t *end, uint64_t room, const struct fill_ctl *c)
+{
+	uint64_t mask = ~(uint64_t)(r->fill_pages - 1), pos, k, need;
+
+	if (!c->down) {
+		for (pos = *first; pos < *end; pos = k) {
+			k = (pos & mask) + r->fill_pages;
+			k = k < *end ? k : *end;
+			need = readahead_claimable(r, pos, k);
+			if (need > room)
+				break;
+			room -= need;
+		}
+		if (pos < *end && c->cut)
+			*c->cut = pos;
+		*end = pos;
+		return;
+	}
+	for (pos = *end; pos > *first; pos = k) {
+		k = (pos - 1) & mask;
+		k = k > *first ? k : *first;
+		need = readahead_claimable(r, k, pos);
+		if (need > room)
+			break;
+		room -= need;
+	}
+	if (pos > *first && c->cut)
+		*c->cut = pos - 1;
+	*first = pos;
+}
+
 uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c)
 {
 	struct upg_runtime *rt = r->rt;
-	uint64_t want = 0, got = 0, i, run_start = 0;
+	uint64_t want = 0, got = 0, i, run_start = 0, reserved;
 	bool claimed_prev = false, zero_prev = false;
 
 	if (r->huge) {
@@ -465,7 +521,12 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 
 		evict_batch(rt, q, &cap);
 	}
-	budget_reserve(rt, q, want);
+	/* Read-ahead is speculative: under fair shares it takes no page of
+	 * a client below its share, the reader's included, and reads less
+	 * instead.  Demand fills get all they ask for. */
+	reserved = budget_reserve(rt, q, want, c->readahead);
+	if (reserved < want)
+		readahead_fit(r, &first, &end, reserved, c);
 	if (r->huge) {
 		got = fill_units(q, r, first, end, c);
 		goto out_settle;
@@ -525,10 +586,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		zero_prev = zero;
 	}
 out_settle:
-	if (got < want)
-		budget_release(rt, want - got);
-	else if (got > want)
-		budget_reserve(rt, q, got - want);
+	if (got < reserved)
+		budget_release(rt, reserved - got);
+	else if (got > reserved)
+		budget_reserve_more(rt, q, got - reserved, c->readahead);
 	return got;
 }
 

@@ -20,7 +20,9 @@
  * stream reaches its window, up to min(RA_MAX_PAGES, budget / 8) shared by
  * the region's streams that have a window; halved when the stream faults on
  * a page it read ahead that was evicted before use (the budget is too
- * tight for the window).  SEQUENTIAL advice starts at the largest window.
+ * tight for the window); set to what fit when upagerd's fair shares cut
+ * a window short (readahead_cut()).  SEQUENTIAL advice starts at the
+ * largest window.
  */
 #include <string.h>
 
@@ -120,7 +122,9 @@ static struct ra_stream *match(struct ra_state *ra, uint64_t pg, bool marked,
 	for (i = 0; i < RA_STREAMS; i++) {
 		struct ra_stream *s = &ra->streams[i];
 
-		if (s->live && s->cur.n && pg >= s->exp_lo && pg < s->exp_hi &&
+		/* A window, or one cut to nothing (readahead_cut()): its
+		 * expected range is not empty. */
+		if (s->live && pg >= s->exp_lo && pg < s->exp_hi &&
 		    (marked || unit_start(pg, unit) == s->next) &&
 		    (!best || s->stamp > best->stamp))
 			best = s;
@@ -210,6 +214,29 @@ static uint64_t trigger_of(const struct ra_window *w, unsigned unit)
 	return (uint64_t)((int64_t)w->base + w->step);
 }
 
+/* Where stream @s, at page @from, expects its next miss: up to the
+ * element after its window, @s->cur (s->next). */
+static void expect_next(const struct upg_region *r, struct ra_stream *s,
+			uint64_t from)
+{
+	unsigned unit = r->fill_pages;
+	int64_t next = (int64_t)s->cur.base +
+		       (int64_t)(s->cur.n + 1) * s->cur.step;
+	int64_t a, b;
+
+	s->next = next >= 0 && (uint64_t)next < r->npages ?
+			  unit_start((uint64_t)next, unit) :
+			  RA_NONE;
+	a = (int64_t)from < next ? (int64_t)from : next;
+	b = (int64_t)from < next ? next : (int64_t)from;
+	a = a < 0 ? 0 : a;
+	b = b < 0 ? 0 : b;
+	s->exp_lo = unit_start((uint64_t)a, unit);
+	s->exp_hi = unit_start((uint64_t)b, unit) + unit;
+	if (s->exp_hi > r->npages)
+		s->exp_hi = r->npages;
+}
+
 /*
  * Size and record the next window of @s, starting after page @base (the
  * fault, or the last element of the window just reached), within the
@@ -223,7 +250,6 @@ static void plan_window(const struct upg_region *r, struct ra_state *ra,
 	unsigned unit = r->fill_pages;
 	uint32_t cap = cap_elements(r, ra, s), init, k;
 	struct ra_window w = { base, s->step, 0 };
-	int64_t next, a, b;
 
 	init = RA_INIT_PAGES / unit ? RA_INIT_PAGES / unit : 1;
 	if (advice == UPG_ADV_SEQUENTIAL || !s->win)
@@ -246,18 +272,7 @@ static void plan_window(const struct upg_region *r, struct ra_state *ra,
 		return;
 	}
 	s->trigger = trigger_of(&w, unit);
-	next = (int64_t)base + (int64_t)(w.n + 1) * w.step;
-	s->next = next >= 0 && (uint64_t)next < r->npages ?
-			  unit_start((uint64_t)next, unit) :
-			  RA_NONE;
-	a = (int64_t)from < next ? (int64_t)from : next;
-	b = (int64_t)from < next ? next : (int64_t)from;
-	a = a < 0 ? 0 : a;
-	b = b < 0 ? 0 : b;
-	s->exp_lo = unit_start((uint64_t)a, unit);
-	s->exp_hi = unit_start((uint64_t)b, unit) + unit;
-	if (s->exp_hi > r->npages)
-		s->exp_hi = r->npages;
+	expect_next(r, s, from);
 	plan->issue = true;
 	plan->w = w;
 	plan->trigger = s->trigger;
@@ -316,6 +331,36 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 	base = is_seq(s, unit) ? unit_start(pg, unit) : pg;
 	plan_window(r, ra, s, base, pg, lo, hi, advice, plan);
 out:
+	pthread_mutex_unlock(&ra->lock);
+}
+
+void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
+		   uint32_t n)
+{
+	struct ra_state *ra = &r->ra;
+	unsigned i;
+
+	pthread_mutex_lock(&ra->lock);
+	for (i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *s = &ra->streams[i];
+
+		/* Still the window planned (not replaced by a later fault
+		 * of the stream, nor the slot taken by another stream). */
+		if (!s->live || s->trigger != plan->trigger ||
+		    s->cur.base != plan->w.base ||
+		    s->cur.step != plan->w.step || s->cur.n != plan->w.n)
+			continue;
+		/* What fit is the size to grow from; none: the first. */
+		s->cur.n = n;
+		s->win = n;
+		/* Cut to nothing: no trigger page was claimed, and the
+		 * stream's fault on its first element is matched as the one
+		 * right after its window (the expected range stays). */
+		if (!n)
+			s->trigger = RA_NONE;
+		expect_next(r, s, s->pos);
+		break;
+	}
 	pthread_mutex_unlock(&ra->lock);
 }
 

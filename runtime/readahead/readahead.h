@@ -118,6 +118,19 @@ void readahead_run(struct upg_io_queue *q, struct upg_region *r,
 		   const struct ra_plan *plan);
 
 /**
+ * readahead_cut() - the window of @plan was read only up to its element
+ * @n (of plan->w.n), because the budget had no more room that fair shares
+ * let a read-ahead take (fault/fill.c): the stream's window ends there,
+ * its next miss is expected on element @n + 1, and the window grows again
+ * from @n elements (from the first size if 0, when no trigger page was
+ * claimed and the window is dropped).  Nothing if the stream has planned
+ * another window since.
+ * Context: readahead_run()'s thread; takes the region's read-ahead lock.
+ */
+void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
+		   uint32_t n);
+
+/**
  * readahead_on_use() - a fault showed that page @pg, marked PS_READAHEAD,
  * is used: count it; if it is a stream's trigger, read the next window.
  * Context: handler thread owning @q, after the page was mapped.

@@ -8,7 +8,11 @@
  * and pages that hold no data are left alone), reserves their budget,
  * queues one read per contiguous run on the handler's io_uring (sent with
  * the fault's own read, in one submission), and maps the pages as they
- * complete, all but the trigger page.
+ * complete, all but the trigger page.  The ranges go in the stream's
+ * direction: under upagerd's fair shares a read-ahead gets only the room
+ * that clients at or above their share can give, and a window cut short
+ * keeps the part next to the stream (and its trigger page); the detector
+ * is told where it now ends (readahead_cut()).
  *
  * Use of a read-ahead page is seen directly only on its trigger page (a
  * minor fault) or when the application writes it (a WP fault): the other
@@ -51,11 +55,35 @@ static uint64_t clear_used(struct upg_region *r, const struct ra_window *w)
 	return used;
 }
 
+/* Fill [a, b) of @plan's window; false if the budget cut it short (fair
+ * shares, fault/fill.c): the stream is told where its window now ends and
+ * nothing more of it is read. */
+static bool fill_part(struct upg_io_queue *q, struct upg_region *r,
+		      const struct ra_plan *plan, uint64_t a, uint64_t b,
+		      const struct fill_ctl *c)
+{
+	uint64_t u;
+	uint32_t k;
+
+	*c->cut = RA_NONE;
+	fill_range(q, r, a, b, c);
+	if (*c->cut == RA_NONE)
+		return true;
+	u = *c->cut & ~(uint64_t)(r->fill_pages - 1);
+	for (k = 1; k <= plan->w.n; k++)
+		if (ra_element(&plan->w, k, r->fill_pages, r->npages) == u)
+			break;
+	readahead_cut(r, plan, k - 1);
+	return false;
+}
+
 void readahead_run(struct upg_io_queue *q, struct upg_region *r,
 		   const struct ra_plan *plan)
 {
+	uint64_t cut;
 	struct fill_ctl c = { .fault_pg = UINT64_MAX, .readahead = true,
-			      .trigger_pg = plan->trigger };
+			      .trigger_pg = plan->trigger,
+			      .down = plan->w.step < 0, .cut = &cut };
 	unsigned unit = r->fill_pages;
 	uint64_t used, a = 0, b = 0;
 	uint32_t k;
@@ -66,7 +94,8 @@ void readahead_run(struct upg_io_queue *q, struct upg_region *r,
 	if (!plan->issue)
 		return;
 	/* Merge the elements into contiguous ranges [a, b), in the stream's
-	 * direction (up or down). */
+	 * direction (up or down): each range is read after the ones nearer
+	 * the stream, so a window the budget cuts short keeps its start. */
 	for (k = 1; k <= plan->w.n; k++) {
 		uint64_t e = ra_element(&plan->w, k, unit, r->npages);
 		uint64_t end;
@@ -82,11 +111,12 @@ void readahead_run(struct upg_io_queue *q, struct upg_region *r,
 		} else if (end == a) {
 			a = e;
 		} else {
-			fill_range(q, r, a, b, &c);
+			if (!fill_part(q, r, plan, a, b, &c))
+				return;
 			a = e;
 			b = end;
 		}
 	}
 	if (a < b)
-		fill_range(q, r, a, b, &c);
+		fill_part(q, r, plan, a, b, &c);
 }

@@ -9,6 +9,10 @@
  * budget bound.  The effect of read-ahead and of each advice is checked
  * through the stats: fewer faults for a scan, no extra reads for random
  * access, and what each advice promises.
+ *
+ * Fair shares (upagerd): a read-ahead never takes room from a client
+ * below its share; its window shrinks instead.  Tested here in one
+ * process, put under fair shares with a share larger than the budget.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evict/evict.h"
 #include "region/region.h"
 #include "regionutil.h"
 #include "testutil.h"
@@ -728,6 +733,182 @@ START_TEST(test_readahead_flags)
 }
 END_TEST
 
+/* ---- fair shares --------------------------------------------------------- */
+
+#define FAIR_BUDGET 64ull /* pages: windows of 8 (budget / 8) */
+#define WAIT_MS 10000
+
+/*
+ * Put a runtime's one address space under fair shares (as upagerd does for
+ * a capped client, evict/clock.c), below its share at any residency: a
+ * share of the low watermark, here four budgets.  The evictor, which works
+ * down to the low watermark, then stays idle; and no victim is in flight
+ * when this returns.
+ */
+static void below_share(struct upg_runtime *rt)
+{
+	pthread_mutex_lock(&rt->clock_lock);
+	rt->regions_capped = true;
+	rt->low_pages = 4 * rt->budget_pages;
+	pthread_mutex_unlock(&rt->clock_lock);
+	TU_WAIT_FOR(!atomic_load(&rt->self.evicting), WAIT_MS);
+}
+
+/* Reserve 10 pages more than the budget has free, @speculative or not:
+ * all of them, by evicting; then give them back. */
+static void reserve_by_evicting(struct upg_runtime *rt,
+				struct upg_io_queue *q, bool speculative)
+{
+	uint64_t want = FAIR_BUDGET - atomic_load(&rt->resident_pages) + 10;
+	uint64_t evicted = tu_stats(rt).pages_evicted;
+
+	ck_assert_uint_eq(budget_reserve(rt, q, want, speculative), want);
+	ck_assert_uint_gt(tu_stats(rt).pages_evicted, evicted);
+	budget_release(rt, want);
+}
+
+/* budget_reserve() for read-ahead gets only what is free when the rest
+ * would come from a client below its share; a demand fill is never
+ * refused; a client at its share gives to both. */
+START_TEST(test_speculative_reserve)
+{
+	/* The evictor never runs (nothing goes above a 100% watermark):
+	 * every eviction here is the reservation's own. */
+	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = FAIR_BUDGET * PS,
+		 .handler_threads = 1, .flags = UPG_RT_NO_READAHEAD,
+		 .high_watermark_pct = 100);
+	int fd = tur_data_file(2 * FAIR_BUDGET * PS, 780);
+	struct upg_runtime *rt;
+	struct upg_io_queue q;
+	struct upg_region *r;
+	uint64_t evicted, free_pages, got;
+
+	ck_assert_int_eq(upg_runtime_create(&o, &rt), 0);
+	ck_assert_int_eq(io_queue_init(&q, 8), 0);
+	ck_assert_int_eq(upg_region_map_file(rt, fd, 2 * FAIR_BUDGET * PS,
+					     NULL, &r),
+			 0);
+	tur_touch_read(upg_region_addr(r), FAIR_BUDGET * PS);
+
+	/* One address space: speculative or not, the same reservation. */
+	reserve_by_evicting(rt, &q, true);
+
+	below_share(rt);
+	free_pages = FAIR_BUDGET - atomic_load(&rt->resident_pages);
+	evicted = tu_stats(rt).pages_evicted;
+	/* Read-ahead: only what is free, nothing evicted, no overshoot. */
+	got = budget_reserve(rt, &q, free_pages + 10, true);
+	ck_assert_uint_eq(got, free_pages);
+	ck_assert_uint_eq(atomic_load(&rt->resident_pages), FAIR_BUDGET);
+	ck_assert_uint_eq(tu_stats(rt).pages_evicted, evicted);
+	ck_assert_uint_eq(budget_reserve(rt, &q, 10, true), 0);
+	ck_assert_uint_eq(tu_stats(rt).budget_overshoot_pages, 0);
+	budget_release(rt, got);
+	/* A demand fill: never refused for fairness. */
+	reserve_by_evicting(rt, &q, false);
+
+	/* At its cap (or share), a client gives to read-ahead too: its own
+	 * pages, here. */
+	tur_touch_read((char *)upg_region_addr(r) + FAIR_BUDGET * PS,
+		       FAIR_BUDGET * PS);
+	pthread_mutex_lock(&rt->clock_lock);
+	rt->self.cap_pages = 1;
+	pthread_mutex_unlock(&rt->clock_lock);
+	reserve_by_evicting(rt, &q, true);
+
+	io_queue_fini(&q);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	close(fd);
+}
+END_TEST
+
+/* The stream of @r whose last fault was at page @pos. */
+static const struct ra_stream *stream_at(struct upg_region *r, uint64_t pos)
+{
+	unsigned i;
+
+	for (i = 0; i < RA_STREAMS; i++)
+		if (r->ra.streams[i].live && r->ra.streams[i].pos == pos)
+			return &r->ra.streams[i];
+	ck_abort_msg("no stream at page %llu", (unsigned long long)pos);
+	return NULL;
+}
+
+/*
+ * A window that the budget has room for only in part, below the share:
+ * 56 pages resident elsewhere, two faults (the second confirms the stream
+ * and plans a window of 8), 6 pages left.  The window keeps the 6 pages
+ * next to its trigger, in the stream's direction, and the stream expects
+ * its next miss right after them.  Then the whole scan reads its data,
+ * windows cut or dropped on the way, within the budget.
+ */
+static void check_window_cut(bool down)
+{
+	struct upg_runtime *rt = tu_runtime(FAIR_BUDGET * PS, 1);
+	const uint64_t n = 8 * FAIR_BUDGET, seed = 781 + down;
+	int fd = tur_data_file(n * PS, seed);
+	/* Pages of the two faults, the first page of the window (its
+	 * trigger) and the first page left out. */
+	const uint64_t f0 = down ? n - 1 : 0, f1 = down ? n - 2 : 1;
+	const uint64_t trig = down ? n - 3 : 2, out = down ? n - 9 : 8;
+	const int64_t dir = down ? -1 : 1;
+	const struct ra_stream *s;
+	struct upg_region *r;
+	const char *a;
+	uint64_t i, pg;
+
+	ck_assert_int_eq(upg_region_map_file(rt, fd, n * PS, NULL, &r), 0);
+	a = upg_region_addr(r);
+	below_share(rt);
+	ck_assert_int_eq(upg_fault_in_readable(rt, a + 200 * PS, 56 * PS), 0);
+	ck_assert_uint_eq(tu_check(a + f0 * PS, f0 * PS, PS, seed),
+			  UINT64_MAX);
+	ck_assert_uint_eq(tu_check(a + f1 * PS, f1 * PS, PS, seed),
+			  UINT64_MAX);
+	/* Claimed before the second fault was resolved; read since. */
+	TU_WAIT_FOR(published(r, down ? out + 1 : trig, 6), WAIT_MS);
+	for (i = 0; i < 6; i++)
+		ck_assert(page_word(r, trig + (uint64_t)((int64_t)i * dir)) &
+			  PS_READAHEAD);
+	for (i = 0; i < 2; i++) {
+		pg = out + (uint64_t)((int64_t)i * dir);
+		ck_assert_msg(ps_state(page_word(r, pg)) == PS_ABSENT &&
+				      !(page_word(r, pg) & PS_READAHEAD),
+			      "page %llu past the cut was read",
+			      (unsigned long long)pg);
+	}
+	ck_assert_uint_eq(atomic_load(&rt->resident_pages), FAIR_BUDGET);
+	pthread_mutex_lock(&r->ra.lock);
+	s = stream_at(r, f1);
+	ck_assert_uint_eq(s->cur.n, 6);
+	ck_assert_uint_eq(s->trigger, trig);
+	ck_assert_uint_eq(s->next, out);
+	pthread_mutex_unlock(&r->ra.lock);
+
+	ck_assert_uint_eq(scan(a, down ? SEQ_DOWN : SEQ_UP, 0, n, seed),
+			  UINT64_MAX);
+	ck_assert_uint_eq(tu_stats(rt).budget_overshoot_pages, 0);
+	/* Read-ahead went on, in windows cut to what was free. */
+	ck_assert_uint_gt(tu_stats(rt).pages_read_ahead, n / 2);
+	assert_budget(rt);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	close(fd);
+}
+
+START_TEST(test_window_cut_up)
+{
+	check_window_cut(false);
+}
+END_TEST
+
+START_TEST(test_window_cut_down)
+{
+	check_window_cut(true);
+}
+END_TEST
+
 static Suite *readahead_suite(void)
 {
 	Suite *s = suite_create("readahead");
@@ -763,6 +944,13 @@ static Suite *readahead_suite(void)
 	tcase_add_test(tc, test_waste_counted);
 	tcase_add_test(tc, test_advise_errors);
 	tcase_add_test(tc, test_advice_ranges);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fair");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_speculative_reserve);
+	tcase_add_test(tc, test_window_cut_up);
+	tcase_add_test(tc, test_window_cut_down);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("flags");
