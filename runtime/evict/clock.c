@@ -252,7 +252,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++)
 		total += rt->regions[i]->npages;
-	shares = mark_over_share(rt, &over);
+	/* A client making room among its own pages: no shares. */
+	shares = mark_over_share(rt, &over) && !req->own;
 	client_marks_pass_start(rt);
 	/* Everyone below its share, counting the victims in flight (they
 	 * will make the room): a fill that must have room takes from anyone,
@@ -276,6 +277,12 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 			rt->clock_page = 0;
 		}
 		r = rt->regions[rt->clock_region];
+		/* Not the client's own: passed over whole, as scanned. */
+		if (req->own && r->mm != req->own &&
+		    rt->clock_page < r->npages) {
+			scanned += r->npages - rt->clock_page;
+			rt->clock_page = r->npages;
+		}
 		if (rt->clock_page >= r->npages) {
 			rt->clock_region++;
 			rt->clock_page = 0;

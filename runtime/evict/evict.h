@@ -95,6 +95,9 @@ void budget_release(struct upg_runtime *rt, uint64_t n);
 struct evict_req {
 	unsigned want;	/* victims wanted */
 	unsigned flags; /* EVICT_* */
+	/* Only this address space's pages, whatever the shares: a client at
+	 * its cap makes room among its own (fault/fill.c).  NULL: any. */
+	const struct upg_mm *own;
 	/* Set by clock_select(): fair shares made the hand pass over
 	 * resident pages of clients below their share. */
 	bool spared;

@@ -75,8 +75,9 @@ struct fill_ctl {
 	 * @trigger_pg (if claimed) unmapped so that its first touch faults. */
 	bool readahead;
 	uint64_t trigger_pg;
-	/* Read-ahead under upagerd's fair shares: the budget may have room
-	 * for only part of the range (evict/budget.c).  The part kept is the
+	/* Read-ahead under upagerd's fair shares or a client's cap: the
+	 * budget may have room for only part of the range (evict/budget.c,
+	 * fill_range()).  The part kept is the
 	 * stream's side, next to @trigger_pg: the bottom, or the top if the
 	 * stream goes @down; the first page left out, in the stream's
 	 * direction, is written to *@cut (if not NULL; untouched if the

@@ -456,7 +456,7 @@ static uint64_t readahead_claimable(struct upg_region *r,
 
 /*
  * A read-ahead that the budget has room for only @room pages of (fair
- * shares, evict/budget.c): narrow [*first, *end) to the whole fill units
+ * shares, evict/budget.c, or the client's cap): narrow [*first, *end) to the whole fill units
  * (a window's elements), counted from the stream's side, whose pages to
  * claim fit in @room, and tell the caller in *c->cut where it was cut.
  * The stream's side holds the trigger page, which thus stays in the
@@ -499,7 +499,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c)
 {
 	struct upg_runtime *rt = r->rt;
-	uint64_t want = 0, got = 0, i, run_start = 0, reserved;
+	uint64_t want = 0, got = 0, i, run_start = 0, ask, reserved;
 	bool claimed_prev = false, zero_prev = false;
 
 	if (r->huge) {
@@ -514,17 +514,27 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	if (!want)
 		return 0;
 	/* A client at its cap (upagerd) makes room among its own pages
-	 * first: the clock takes from those at or over their cap. */
+	 * first, whatever the shares, for a read-ahead too (it is the
+	 * reader's). */
+	ask = want;
 	if (r->mm->cap_pages &&
 	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages) {
-		struct evict_req cap = { .want = (unsigned)want };
+		struct evict_req own = { .want = (unsigned)want,
+					 .own = r->mm };
+		uint64_t res;
 
-		evict_batch(rt, q, &cap);
+		evict_batch(rt, q, &own);
+		/* A read-ahead reads only what fits under the cap: a
+		 * window may be as large as the cap itself. */
+		res = atomic_load(&r->mm->resident);
+		if (c->readahead && res + want > r->mm->cap_pages)
+			ask = r->mm->cap_pages > res ? r->mm->cap_pages - res :
+						       0;
 	}
 	/* Read-ahead is speculative: under fair shares it takes no page of
 	 * a client below its share, the reader's included, and reads less
 	 * instead.  Demand fills get all they ask for. */
-	reserved = budget_reserve(rt, q, want, c->readahead);
+	reserved = ask ? budget_reserve(rt, q, ask, c->readahead) : 0;
 	if (reserved < want)
 		readahead_fit(r, &first, &end, reserved, c);
 	if (r->huge) {
