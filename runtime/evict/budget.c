@@ -56,9 +56,7 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 	uint64_t cur = atomic_load(&rt->resident_pages), got = n;
 
 	for (;;) {
-		struct evict_req req = {
-			.flags = speculative ? EVICT_SPECULATIVE : 0,
-		};
+		struct evict_req req = { 0 };
 
 		if (cur + n <= rt->budget_pages) {
 			if (!atomic_compare_exchange_weak(&rt->resident_pages,
@@ -74,6 +72,11 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 			req.want = (unsigned)(rt->budget_pages / 4);
 		if (req.want < n)
 			req.want = (unsigned)n;
+		/* Under fair shares a fill may take from a client below
+		 * its share only what it cannot do without; a read-ahead
+		 * nothing (evict/clock.c). */
+		if (!speculative)
+			req.need = (unsigned)(cur + n - rt->budget_pages);
 		if (!evict_batch(rt, q, &req)) {
 			/* Read-ahead is not owed room that only clients
 			 * below their share could give (evict/clock.c): it

@@ -181,13 +181,13 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
  * that have regions; or at their cap), the first two revolutions
  * take victims only from those; an idle client's pages go first, down to
  * its share, and a client that needs memory keeps at least that much.
- * The third takes from anyone (never fail for fairness), but only for a
- * fill that must have room: a speculative batch (read-ahead, the
- * background evictor: EVICT_SPECULATIVE) stops after two, and reports
- * that it spared someone, so that a read-ahead window shrinks instead
- * (budget.c).  With one address space (in-process) nothing changes.
- * Returns whether shares apply; *@any_over: whether anyone is at or over
- * its share.  Locks held.
+ * The third takes from anyone (never fail a fill for fairness), but only
+ * the pages the fill needs (evict_req.need): room made ahead (read-ahead,
+ * the background evictor) needs none, so it never comes from a client
+ * below its share; clock_select() then reports that it spared someone,
+ * and a read-ahead window shrinks instead (budget.c).  With one address
+ * space (in-process) nothing changes.  Returns whether shares apply;
+ * *@any_over: whether anyone is at or over its share.  Locks held.
  */
 /* At its share already: fair game (someone must be when the budget is
  * full); below it: spared.  Asked again for every page the hand meets, not
@@ -236,16 +236,15 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      unsigned want, struct evict_req *req,
 		      struct victim *ewait, unsigned *nr_ewait)
 {
-	unsigned flags = req->flags;
-	bool sample = flags & EVICT_BACKGROUND;
+	bool sample = req->flags & EVICT_BACKGROUND;
 	struct zap_run runs[ZAP_RUNS];
 	/* Victims start in the NOTIFYING phase (evict/evict.c, step 1b),
 	 * with or without notifiers now: one may be inserted before the
 	 * step runs. */
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
-	unsigned got = 0, nr_runs = 0;
-	uint64_t total = 0, scanned = 0, limit;
-	bool shares, over, fair, idle, spared_any;
+	unsigned got = 0, nr_runs = 0, unfair_want;
+	uint64_t total = 0, scanned = 0, limit, spare_until;
+	bool shares, over, fair, spared_any = false, held_back = false;
 	size_t i;
 
 	pthread_mutex_lock(&rt->clock_lock);
@@ -255,22 +254,30 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	/* A client making room among its own pages: no shares. */
 	shares = mark_over_share(rt, &over) && !req->own;
 	client_marks_pass_start(rt);
-	/* Everyone below its share, counting the victims in flight (they
-	 * will make the room): a fill that must have room takes from anyone,
-	 * as with one address space; a speculative batch takes nothing. */
+	/*
+	 * Two revolutions: the first may only clear reference bits.  With
+	 * shares, and someone at or over his, two that spare the clients
+	 * below their share, then a third that spares nobody.  When everyone
+	 * is below his share (counting the victims in flight, which will
+	 * make the room), none spares.  What is taken from anyone is only
+	 * what the caller needs (req->need; 0 for room made ahead, which so
+	 * never comes from a client below its share): a fill of one page
+	 * does not take a batch from an idle client.
+	 */
 	fair = shares && over;
-	idle = shares && !over && (flags & EVICT_SPECULATIVE);
-	spared_any = idle;
-	/* Two revolutions: the first may only clear reference bits.  With
-	 * fairness, two sparing the clients below their share, then (not
-	 * for a speculative batch) one that spares nobody. */
-	limit = (fair && !(flags & EVICT_SPECULATIVE) ? 3 : 2) * total + 1;
-	if (idle)
-		limit = 0;
-	while (total && got < want && scanned < limit) {
+	spare_until = fair ? 2 * total : 0;
+	unfair_want = shares && req->need < want ? req->need : want;
+	limit = (fair ? 3 : 2) * total + 1;
+	while (total && scanned < limit) {
+		bool sparing = scanned < spare_until;
 		struct upg_region *r;
 		_Atomic uint32_t *p;
 		uint32_t s;
+
+		if (got >= (sparing ? want : unfair_want)) {
+			held_back = got < want;
+			break;
+		}
 
 		if (rt->clock_region >= rt->nr_regions) {
 			rt->clock_region = 0;
@@ -293,7 +300,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 
 			scanned += region_unit_pages(r);
 			rt->clock_page = u + region_unit_pages(r);
-			if (fair && scanned <= 2 * total && !over_share(r->mm)) {
+			if (sparing && !over_share(r->mm)) {
 				spared_any |= ps_state(atomic_load(region_page(
 						      r, u))) == PS_RESIDENT;
 				continue;
@@ -306,8 +313,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		s = atomic_load(p);
 		scanned++;
 		/* Spare the clients below their share (not in the last
-		 * revolution: never fail for fairness). */
-		if (fair && scanned <= 2 * total && !over_share(r->mm)) {
+		 * revolution: never fail a fill for fairness). */
+		if (sparing && !over_share(r->mm)) {
 			spared_any |= ps_state(s) == PS_RESIDENT;
 			rt->clock_page++;
 			continue;
@@ -349,6 +356,6 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	pthread_rwlock_unlock(&rt->regions_lock);
 	pthread_mutex_unlock(&rt->clock_lock);
 	zap_runs(rt, runs, nr_runs);
-	req->spared = spared_any;
+	req->spared = spared_any || held_back;
 	return got;
 }

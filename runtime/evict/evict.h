@@ -49,7 +49,7 @@ void client_marks_claim(struct victim *v, size_t n, bool *ok);
  * and overshoots, counting budget_overshoot_pages: a fill never waits
  * forever.  Kicks the background evictor above the high watermark.
  * @speculative: the pages are read ahead, nobody waits for them: evict
- *          with EVICT_SPECULATIVE, and when that finds nothing because
+ *          with no evict_req.need, and when that finds nothing because
  *          fair shares spare the clients below theirs (upagerd), reserve
  *          only what the budget has free instead (maybe nothing).
  * Return: @n, or fewer for a speculative reservation cut short by fair
@@ -75,30 +75,30 @@ void budget_release(struct upg_runtime *rt, uint64_t n);
 /* Pages with only ephemeral pins that background eviction waits for. */
 #define EPHEMERAL_WAITS 8
 
-/*
- * How a batch is evicted (evict_batch(), clock_select()):
- * EVICT_BACKGROUND   the evictor thread: counts as background, samples
- *                    recency (zaps referenced pages, evict/clock.c) and
- *                    waits for pages held by ephemeral pins.
- * EVICT_SPECULATIVE  room nobody waits for yet (read-ahead, the evictor
- *                    working down to the low watermark): with fair shares
- *                    (upagerd) victims come only from clients at or above
- *                    their share, never from the last revolution that
- *                    takes from anyone; that one is for a fill that must
- *                    have room (never fail for fairness).  Without fair
- *                    shares (one address space) it changes nothing.
- */
-#define EVICT_BACKGROUND  (1u << 0)
-#define EVICT_SPECULATIVE (1u << 1)
+/* How a batch is evicted (evict_req.flags): EVICT_BACKGROUND for the
+ * evictor thread, which counts as background, samples recency (zaps
+ * referenced pages, evict/clock.c) and waits for pages held by ephemeral
+ * pins. */
+#define EVICT_BACKGROUND (1u << 0)
 
 /* A batch to evict. */
 struct evict_req {
 	unsigned want;	/* victims wanted */
 	unsigned flags; /* EVICT_* */
+	/*
+	 * Under fair shares (upagerd), the victims to take even from clients
+	 * below their share, if those at or above theirs have too few: the
+	 * pages a fill cannot do without (never fail a fill for fairness).
+	 * 0 for room nobody waits for yet (read-ahead, the evictor working
+	 * down to the low watermark): taken only from clients at or above
+	 * their share.  Without shares (one address space) it changes
+	 * nothing.
+	 */
+	unsigned need;
 	/* Only this address space's pages, whatever the shares: a client at
 	 * its cap makes room among its own (fault/fill.c).  NULL: any. */
 	const struct upg_mm *own;
-	/* Set by clock_select(): fair shares made the hand pass over
+	/* Set by clock_select(): fair shares held the hand back from
 	 * resident pages of clients below their share. */
 	bool spared;
 };

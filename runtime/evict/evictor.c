@@ -33,13 +33,12 @@ static void *evictor_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&rt->stopping)) {
-		/* Speculative: this is room made ahead of need, so with
-		 * fair shares it is taken only from clients at or above
-		 * theirs.  A fill that finds no room evicts for itself
-		 * (budget.c). */
+		/* Room made ahead of need (no evict_req.need): with fair
+		 * shares it is taken only from clients at or above theirs.
+		 * A fill that finds no room evicts for itself (budget.c). */
 		struct evict_req req = {
 			.want = rt->evict_batch,
-			.flags = EVICT_BACKGROUND | EVICT_SPECULATIVE,
+			.flags = EVICT_BACKGROUND,
 		};
 		uint64_t v;
 
