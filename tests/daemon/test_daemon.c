@@ -413,13 +413,14 @@ START_TEST(test_fair_share)
 }
 END_TEST
 
-/* The same with demand fills only: one page each. */
+/* The same with demand fills only: a fault a page (but for pages the
+ * second pass finds still resident). */
 START_TEST(test_fair_share_no_readahead)
 {
 	uint64_t b_faults, res = fair_share_run("--no-readahead", &b_faults);
 
 	ck_assert_uint_ge(res, 3 * MiB);
-	ck_assert_uint_ge(b_faults, 2 * 32 * MiB / PS);
+	ck_assert_uint_ge(b_faults, 32 * MiB / PS);
 }
 END_TEST
 
