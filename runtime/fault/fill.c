@@ -524,8 +524,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		uint64_t res;
 
 		evict_batch(rt, q, &own);
-		/* A read-ahead reads only what fits under the cap: a
-		 * window may be as large as the cap itself. */
+		/* A read-ahead reads only what fits under the cap: its
+		 * window is at most an eighth of the cap
+		 * (readahead/detector.c), but the client's own pages may
+		 * be busy (in flight, pinned) and not free even that. */
 		res = atomic_load(&r->mm->resident);
 		if (c->readahead && res + want > r->mm->cap_pages)
 			ask = r->mm->cap_pages > res ? r->mm->cap_pages - res :
