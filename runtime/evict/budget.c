@@ -79,9 +79,12 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 			req.need = (unsigned)(cur + n - rt->budget_pages);
 		if (!evict_batch(rt, q, &req)) {
 			/* Read-ahead is not owed room that only clients
-			 * below their share could give (evict/clock.c): it
-			 * gets what is free, and its window shrinks. */
-			if (speculative && req.spared) {
+			 * below their share could give (evict/clock.c), nor
+			 * room beyond the budget when every resident page
+			 * is busy (in flight, pinned): it gets what is free
+			 * and its window shrinks, at once, for nobody waits
+			 * on it.  Only a demand fill overshoots. */
+			if (speculative) {
 				cur = atomic_load(&rt->resident_pages);
 				got = take_free(rt, &cur, n);
 				break;

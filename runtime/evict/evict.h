@@ -49,11 +49,12 @@ void client_marks_claim(struct victim *v, size_t n, bool *ok);
  * and overshoots, counting budget_overshoot_pages: a fill never waits
  * forever.  Kicks the background evictor above the high watermark.
  * @speculative: the pages are read ahead, nobody waits for them: evict
- *          with no evict_req.need, and when that finds nothing because
- *          fair shares spare the clients below theirs (upagerd), reserve
- *          only what the budget has free instead (maybe nothing).
- * Return: @n, or fewer for a speculative reservation cut short by fair
- * shares (never without them, so never in-process).
+ *          with no evict_req.need, and when that finds nothing (fair
+ *          shares spare the clients below theirs, upagerd; or every
+ *          resident page is busy), reserve only what the budget has free
+ *          instead (maybe nothing), without waiting and never beyond the
+ *          budget.
+ * Return: @n, or fewer for a speculative reservation cut short.
  * Context: handler thread.
  */
 uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,

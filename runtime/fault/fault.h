@@ -75,8 +75,9 @@ struct fill_ctl {
 	 * @trigger_pg (if claimed) unmapped so that its first touch faults. */
 	bool readahead;
 	uint64_t trigger_pg;
-	/* Read-ahead under upagerd's fair shares or a client's cap: the
-	 * budget may have room for only part of the range (evict/budget.c,
+	/* Read-ahead under upagerd's fair shares or a client's cap, or
+	 * with every resident page busy: the budget may have room for
+	 * only part of the range (evict/budget.c,
 	 * fill_range()).  The part kept is the
 	 * stream's side, next to @trigger_pg: the bottom, or the top if the
 	 * stream goes @down; the first page left out, in the stream's
@@ -93,8 +94,8 @@ struct fill_ctl {
  * filling them: reserve budget (evicting with @q if full), read each
  * contiguous run into the alias (async on @q) or zero-fill it, and map it
  * into the application as @c says.  A read-ahead range is cut to whole
- * fill units from the stream's side when fair shares leave the budget
- * short (see struct fill_ctl).
+ * fill units from the stream's side when the budget has too little room
+ * for it (fair shares, busy pages: see struct fill_ctl).
  * Return: pages claimed.
  * Context: the thread owning @q.
  */

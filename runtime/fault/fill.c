@@ -533,9 +533,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 			ask = r->mm->cap_pages > res ? r->mm->cap_pages - res :
 						       0;
 	}
-	/* Read-ahead is speculative: under fair shares it takes no page of
-	 * a client below its share, the reader's included, and reads less
-	 * instead.  Demand fills get all they ask for. */
+	/* Read-ahead is speculative: it never overshoots the budget, and
+	 * under fair shares it takes no page of a client below its share,
+	 * the reader's included; it reads less instead.  Demand fills get
+	 * all they ask for. */
 	reserved = ask ? budget_reserve(rt, q, ask, c->readahead) : 0;
 	if (reserved < want)
 		readahead_fit(r, &first, &end, reserved, c);
