@@ -690,7 +690,9 @@ UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,
 
 /**
  * upg_copy_to_nofault() - copy into managed memory, only what is resident;
- * the pages written become dirty.
+ * the pages written become dirty.  Stops, as at a page not resident, at a
+ * region mapped without PROT_WRITE (as the kernel's copy_to_user_nofault()
+ * fails on a read-only mapping).
  * Return, context: as upg_copy_from_nofault().
  */
 UPG_API size_t upg_copy_to_nofault(struct upg_runtime *rt, void *dst,

@@ -134,8 +134,8 @@ void unmap_client_views(struct upg_region *r);
  * or MARK_EPIN_ONE), faulting in through the daemon those that are not
  * resident; all or none.  0, -EOVERFLOW, or a fault-in error.
  * client_unpin_pages() - drop those pins.
- * client_copy_nofault() - as upg_copy_{from,to}_nofault(): bytes not
- * copied.
+ * client_nofault_side - where upg_copy_{from,to}_nofault() find and hold
+ * a client's pages (struct nofault_side, pin/pin.h).
  * Context: application thread, rt->takeover_lock held for reading.
  */
 struct upg_region *client_region_lookup_get(struct upg_runtime *rt,
@@ -144,8 +144,7 @@ int client_pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		     uint32_t one);
 void client_unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 			uint32_t one);
-size_t client_copy_nofault(struct upg_runtime *rt, char *dst, const char *src,
-			   size_t len, bool to_region);
+extern const struct nofault_side client_nofault_side;
 
 /* Fault-in through the daemon: bytes not faulted in. */
 size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,

@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 
 #include "client/client.h"
+#include "pin/pin.h"
 #include "region/marks.h"
 #include "region/region.h"
 
@@ -124,42 +125,32 @@ int client_pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	return 0;
 }
 
-size_t client_copy_nofault(struct upg_runtime *rt, char *dst, const char *src,
-			   size_t len, bool to_region)
+/* Nofault copies in a client (pin/nofault.c): the marks shared with the
+ * daemon hold the page, the client's alias of the memfd reaches it. */
+static bool client_nofault_hold(struct upg_region *r, uint64_t pg, bool write)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;
-		struct upg_region *r = client_region_lookup_get(rt, a);
-		size_t off, chunk;
-		uint64_t pg;
-		char *alias;
-
-		if (!r)
-			break;
-		pg = (a - (uintptr_t)r->addr) >> rt->page_shift;
-		off = (a - (uintptr_t)r->addr) & (rt->page_size - 1);
-		chunk = rt->page_size - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		if ((to_region && !(r->prot & PROT_WRITE)) ||
-		    mark_pin(r, pg, MARK_EPIN_ONE) != 1) {
-			region_put(r);
-			break;
-		}
-		/* Dirty before the write, so a writeback racing it keeps
-		 * the page dirty (marks.h). */
-		if (to_region)
-			mark_set(&r->client_marks[pg], MARK_DIRTY);
-		alias = r->client_alias + (pg << rt->page_shift) + off;
-		if (to_region)
-			memcpy(alias, src + done, chunk);
-		else
-			memcpy(dst + done, alias, chunk);
-		client_unpin_pages(r, pg, pg + 1, MARK_EPIN_ONE);
-		region_put(r);
-		done += chunk;
-	}
-	return len - done;
+	if (mark_pin(r, pg, MARK_EPIN_ONE) != 1)
+		return false;
+	/* Dirty before the write, so a writeback racing it keeps the page
+	 * dirty (marks.h). */
+	if (write)
+		mark_set(&r->client_marks[pg], MARK_DIRTY);
+	return true;
 }
+
+static char *client_nofault_alias(struct upg_region *r, uint64_t pg)
+{
+	return r->client_alias + (pg << r->rt->page_shift);
+}
+
+static void client_nofault_release(struct upg_region *r, uint64_t pg)
+{
+	client_unpin_pages(r, pg, pg + 1, MARK_EPIN_ONE);
+}
+
+const struct nofault_side client_nofault_side = {
+	.lookup = client_region_lookup_get,
+	.hold = client_nofault_hold,
+	.alias = client_nofault_alias,
+	.release = client_nofault_release,
+};

@@ -8,31 +8,55 @@
  * clock zapped; the alias cannot.
  */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client/client.h"
 #include "common/handles.h"
 #include "pin/pin.h"
 #include "region/region.h"
 
-static size_t copy_nofault(struct upg_runtime *rt, char *dst,
-			   const char *src, size_t len, bool to_region)
+/* In-process: the page state word holds the page. */
+static struct upg_region *local_lookup(struct upg_runtime *rt, uintptr_t a)
+{
+	return region_lookup_get(&rt->self, a);
+}
+
+static bool local_hold(struct upg_region *r, uint64_t pg, bool write)
+{
+	/* Writes through the alias bypass write-protection: mark the page
+	 * dirty in the same CAS that pins it. */
+	return ps_pin(region_page(r, pg), PS_EPIN_ONE,
+		      PS_REF | (write ? PS_DIRTY : 0)) == 1;
+}
+
+static char *local_alias(struct upg_region *r, uint64_t pg)
+{
+	return region_alias(r, pg);
+}
+
+static void local_release(struct upg_region *r, uint64_t pg)
+{
+	ps_unpin(region_page(r, pg), PS_EPIN_ONE);
+}
+
+static const struct nofault_side local_side = {
+	.lookup = local_lookup,
+	.hold = local_hold,
+	.alias = local_alias,
+	.release = local_release,
+};
+
+/* Copy page by page while each page of the region side is resident and
+ * (@to_region) writable.  Returns bytes not copied. */
+static size_t copy_pages(struct upg_runtime *rt,
+			 const struct nofault_side *side, char *dst,
+			 const char *src, size_t len, bool to_region)
 {
 	size_t done = 0;
 
-	if (!handle_live(rt))
-		return len;
-	/* Daemon mode: through the marks shared with upagerd; a takeover
-	 * waits for the copy. */
-	pthread_rwlock_rdlock(&rt->takeover_lock);
-	if (rt_remote(rt)) {
-		done = len - client_copy_nofault(rt, dst, src, len, to_region);
-		pthread_rwlock_unlock(&rt->takeover_lock);
-		return len - done;
-	}
-	pthread_rwlock_unlock(&rt->takeover_lock);
 	while (done < len) {
 		uintptr_t a = (uintptr_t)(to_region ? dst : src) + done;
-		struct upg_region *r = region_lookup_get(&rt->self, a);
+		struct upg_region *r = side->lookup(rt, a);
 		size_t off, chunk;
 		uint64_t pg;
 		char *alias;
@@ -44,23 +68,44 @@ static size_t copy_nofault(struct upg_runtime *rt, char *dst,
 		chunk = rt->page_size - off;
 		if (chunk > len - done)
 			chunk = len - done;
-		/* Writes through the alias bypass write-protection: mark the
-		 * page dirty in the same CAS that pins it. */
-		if (ps_pin(region_page(r, pg), PS_EPIN_ONE,
-			   PS_REF | (to_region ? PS_DIRTY : 0)) != 1) {
+		/* The alias is writable whatever the region's protection:
+		 * a read-only region is not written through it, as the
+		 * kernel's copy_to_user_nofault() fails on one. */
+		if ((to_region && !(r->prot & PROT_WRITE)) ||
+		    !side->hold(r, pg, to_region)) {
 			region_put(r);
 			break;
 		}
-		alias = region_alias(r, pg) + off;
+		alias = side->alias(r, pg) + off;
 		if (to_region)
 			memcpy(alias, src + done, chunk);
 		else
 			memcpy(dst + done, alias, chunk);
-		ps_unpin(region_page(r, pg), PS_EPIN_ONE);
+		side->release(r, pg);
 		region_put(r);
 		done += chunk;
 	}
 	return len - done;
+}
+
+static size_t copy_nofault(struct upg_runtime *rt, char *dst,
+			   const char *src, size_t len, bool to_region)
+{
+	size_t left;
+
+	if (!handle_live(rt))
+		return len;
+	/* Daemon mode: through the marks shared with upagerd; a takeover
+	 * waits for the copy. */
+	pthread_rwlock_rdlock(&rt->takeover_lock);
+	if (rt_remote(rt)) {
+		left = copy_pages(rt, &client_nofault_side, dst, src, len,
+				  to_region);
+		pthread_rwlock_unlock(&rt->takeover_lock);
+		return left;
+	}
+	pthread_rwlock_unlock(&rt->takeover_lock);
+	return copy_pages(rt, &local_side, dst, src, len, to_region);
 }
 
 UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,

@@ -125,6 +125,27 @@ START_TEST(test_nofault_copies)
 	ck_assert_uint_eq(dt_resident_pages(a + absent * PS, PS), 0);
 	/* Unmanaged memory: nothing. */
 	ck_assert_uint_eq(upg_copy_from_nofault(rt, buf, want, 16), 16);
+	/* A read-only region: resident, but nothing written through the
+	 * alias. */
+	{
+		int rofd = tur_data_file(4 * PS, 43);
+		UPG_OPTS(upg_region_opts, ro, .prot = PROT_READ);
+		struct upg_region *rr;
+		char *b;
+
+		ck_assert_int_eq(upg_region_map_file(rt, rofd, 4 * PS, &ro,
+						     &rr), 0);
+		b = upg_region_addr(rr);
+		ck_assert_uint_eq(upg_fault_in_readable(rt, b, 4 * PS), 0);
+		ck_assert_uint_eq(upg_copy_to_nofault(rt, b + PS, want, PS),
+				  PS);
+		ck_assert_uint_eq(tu_check(b, 0, 4 * PS, 43), UINT64_MAX);
+		ck_assert_uint_eq(upg_copy_from_nofault(rt, buf, b, PS), 0);
+		ck_assert_int_eq(upg_region_unmap(rr), 0);
+		ck_assert_uint_eq(tur_file_check(rofd, 0, 4 * PS, 43),
+				  UINT64_MAX);
+		close(rofd);
+	}
 
 	ck_assert_int_eq(upg_region_unmap(r), 0);
 	ck_assert_int_eq(upg_runtime_destroy(rt), 0);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,6 +216,42 @@ START_TEST(test_copy_to_nofault)
 	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
 	pu_store_free(s);
 	free(src);
+}
+END_TEST
+
+/* A read-only region: the alias is writable, but nothing is written
+ * through it (the kernel's copy_to_user_nofault() fails on a read-only
+ * mapping); reading still works. */
+START_TEST(test_copy_to_read_only)
+{
+	const uint64_t n = 4;
+	struct upg_runtime *rt = runtime(64, 100, 50, 0);
+	struct pu_store *s = pu_store_create(n * PS, 807);
+	UPG_OPTS(upg_region_opts, ro, .prot = PROT_READ);
+	struct upg_region *r = NULL;
+	char *a, *buf = malloc(PS);
+	struct upg_stats st0, st1;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(upg_region_map_store(rt, s->st, n * PS, &ro, &r), 0);
+	a = upg_region_addr(r);
+	pu_touch_resident(rt, a, n * PS);
+	tu_fill(buf, 0, PS, 808);
+	st0 = tu_stats(rt);
+	ck_assert_uint_eq(upg_copy_to_nofault(rt, a + PS, buf, PS), PS);
+	ck_assert_uint_eq(upg_copy_to_nofault(rt, a, buf, 16), 16);
+	st1 = tu_stats(rt);
+	assert_quiet(&st0, &st1, "refused copies");
+	ck_assert_uint_eq(pu_region_dirty(r), 0);
+	ck_assert_uint_eq(tu_check(a, 0, n * PS, 807), UINT64_MAX);
+	ck_assert_uint_eq(upg_copy_from_nofault(rt, buf, a + PS, PS), 0);
+	ck_assert_uint_eq(tu_check(buf, PS, PS, 807), UINT64_MAX);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_uint_eq(pu_store_check(s, 0, n * PS, 807), UINT64_MAX);
+	ck_assert_uint_eq(pu_store_writes(s, 0) + pu_store_writes(s, 1), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	pu_store_free(s);
+	free(buf);
 }
 END_TEST
 
@@ -667,6 +704,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_copy_from_zapped);
 	tcase_add_test(tc, test_copy_from_partial);
 	tcase_add_test(tc, test_copy_to_nofault);
+	tcase_add_test(tc, test_copy_to_read_only);
 	tcase_add_test(tc, test_copy_unmanaged);
 	suite_add_tcase(s, tc);
 
