@@ -493,6 +493,15 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	return evicted;
 }
 
+/* Deferred victims of @r are still wanted: memory is still short, and
+ * neither the runtime nor the region is going away. */
+static bool deferred_still_wanted(struct upg_runtime *rt,
+				  struct upg_region *r)
+{
+	return !atomic_load(&rt->stopping) && !atomic_load(&r->detached) &&
+	       atomic_load(&rt->resident_pages) > rt->low_pages;
+}
+
 void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 {
 	struct watch_defer d[WATCH_DEFER_MAX];
@@ -506,17 +515,13 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 	for (i = 0; i < nd; i++) {
 		struct upg_region *r = d[i].r;
 		struct victim *v = calloc(d[i].n, sizeof(*v));
-		uint64_t pg;
+		uint64_t pg, end = d[i].first + d[i].n;
 		size_t n = 0;
 
 		/* Only while memory is still short, and only pages still as
 		 * the fault path left them (resident, unreferenced since). */
-		for (pg = d[i].first; v && !atomic_load(&rt->stopping) &&
-				      !atomic_load(&r->detached) &&
-				      atomic_load(&rt->resident_pages) >
-					      rt->low_pages &&
-				      pg < d[i].first + d[i].n;
-		     pg++) {
+		for (pg = d[i].first;
+		     v && pg < end && deferred_still_wanted(rt, r); pg++) {
 			_Atomic uint32_t *p = region_page(r, pg);
 			uint32_t s = atomic_load(p);
 
