@@ -9,6 +9,20 @@
  * written back) are allocated with fallocate() and mapped the same way,
  * without I/O.  The read is asynchronous: the handler thread goes back to
  * its userfaultfd and the mapping happens when the read completes.
+ *
+ * Small runs (a fault's own fill unit, up to FILL_STAGE_MAX_BYTES) are
+ * read into a staging buffer instead and written into the memfd with
+ * pwrite(): the first touch of a fresh page through the alias is a page
+ * fault of the runtime's own, and on this VM it costs more than the copy
+ * and the system call together.  tools/probes/fault_path_probe.c, one
+ * page per fault (p50, us): read through io_uring into the alias 45.9;
+ * pread() into a staging page and pwrite() into the memfd 36.1; the raw
+ * anonymous UFFDIO_COPY round trip 32.3 (docs/fault-latency.md).  The
+ * alias gets no page table entry that way; writeback and nofault copies
+ * that use it later take a minor fault in the kernel, only for the pages
+ * they touch.  Not for hugetlb regions (hugetlbfs has no write()), nor
+ * for regions with a NUMA policy: their I/O buffer is the alias, which
+ * carries the policy; a staging buffer is the handler thread's memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +43,17 @@ struct fill_req {
 	struct upg_region *r;
 	uint64_t first, n;
 	struct fill_ctl c; /* fault_pg: UINT64_MAX unless inside this run */
+	/* The read's buffer if staged (it follows the request, page
+	 * aligned for O_DIRECT stores); NULL: the alias. */
+	char *stage;
 };
+
+/* The request and its staging buffer share one allocation, the request
+ * in the first page (start_read()). */
+_Static_assert(sizeof(struct fill_req) <= 4096, "fill_req fits a page");
+
+/* Largest run read through a staging buffer (see the top of the file). */
+#define FILL_STAGE_MAX_BYTES (64u << 10)
 
 /* A run started for a waiting caller has finished (or failed with @err). */
 static void run_done(const struct fill_ctl *c, int err)
@@ -226,6 +250,28 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	run_done(c, err);
 }
 
+/* Write a staged run into the memfd, zeros past the data (@res bytes).
+ * Returns 0 or a negative errno (the memfd's: -ENOSPC, -ENOMEM). */
+static int write_staged(struct fill_req *req, size_t res)
+{
+	struct upg_region *r = req->r;
+	size_t ps = r->rt->page_size, len = req->n * ps, done = 0;
+
+	if (res < len)
+		memset(req->stage + res, 0, len - res);
+	while (done < len) {
+		ssize_t w = pwrite(r->memfd, req->stage + done, len - done,
+				   (off_t)(req->first * ps + done));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 static void read_done(struct upg_io *io, ssize_t res)
 {
 	struct fill_req *req = io->priv;
@@ -234,6 +280,12 @@ static void read_done(struct upg_io *io, ssize_t res)
 	size_t ps = rt->page_size;
 	size_t len = req->n * ps;
 
+	if (res >= 0 && req->stage) {
+		int err = write_staged(req, (size_t)res);
+
+		if (err)
+			res = err;
+	}
 	if (res < 0) {
 		fail_run(r, req->first, req->n, &req->c, (int)res);
 	} else {
@@ -241,7 +293,7 @@ static void read_done(struct upg_io *io, ssize_t res)
 
 		/* Past the end of the data: zeros (this allocates the pages
 		 * the read did not reach). */
-		if ((size_t)res < len)
+		if ((size_t)res < len && !req->stage)
 			memset(region_alias(r, req->first) + res, 0,
 			       len - (size_t)res);
 		STAT_ADD(rt, bytes_read, (uint64_t)res);
@@ -284,13 +336,19 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 {
 	size_t ps = r->rt->page_size;
 	struct fill_req *req;
+	bool staged;
 	int err = huge_populate(r, first, n);
 
 	if (err) {
 		fail_run(r, first, n, c, err);
 		return;
 	}
-	req = malloc(sizeof(*req));
+	/* Staged: one allocation, the request in its first page.  Not for
+	 * a region with a NUMA policy: the alias carries the policy, and the
+	 * I/O buffer must be on the region's node (region/numa.c). */
+	staged = !r->huge && r->numa_policy == UPG_NUMA_DEFAULT &&
+		 n * ps <= FILL_STAGE_MAX_BYTES;
+	req = staged ? aligned_alloc(ps, ps + n * ps) : malloc(sizeof(*req));
 	if (!req) {
 		fail_run(r, first, n, c, -ENOMEM);
 		return;
@@ -298,11 +356,13 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 	*req = (struct fill_req){
 		.io = { .op = UPG_IO_READ,
 			.offset = r->store_off + first * ps,
-			.buf = region_alias(r, first),
+			.buf = staged ? (char *)req + ps :
+					region_alias(r, first),
 			.len = n * ps,
 			.done = read_done,
 			.priv = req },
 		.r = r, .first = first, .n = n, .c = *c,
+		.stage = staged ? (char *)req + ps : NULL,
 	};
 	region_get(r);
 	err = store_submit(r->store, q, &req->io);

@@ -3,13 +3,15 @@
  * NUMA placement of a region's pages.  The policy is set with mbind() on
  * the alias mapping: for shmem the kernel keeps it in the memfd's shared
  * policy, so it governs every page of the memfd however it is allocated
- * (a read into the alias, fallocate, any mapping).  Placement is read back
- * with move_pages() in query mode, which never faults a page in.
+ * (a read into the alias, fallocate, a pwrite() of a staged fill, any
+ * mapping).  Placement is read back with move_pages() in query mode, which
+ * never faults a page in.
  */
 #include <errno.h>
 #include <numa.h>
 #include <numaif.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/log.h"
 #include "common/opts.h"
@@ -84,6 +86,30 @@ int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 	return 0;
 }
 
+/*
+ * The node of resident page @pg whose alias has no page table entry
+ * (move_pages() said -ENOENT): a fill staged through pwrite()
+ * (fault/fill.c) puts the page in the memfd without mapping the alias.
+ * Map it for reading and ask again, holding the page with an ephemeral
+ * pin so that it cannot be punched meanwhile: a read of a hole through
+ * the alias would allocate a page.  Returns the node, or a negative
+ * errno (-ENOENT: the page is no longer resident).
+ */
+static int unmapped_page_node(struct upg_region *r, uint64_t pg)
+{
+	_Atomic uint32_t *p = region_page(r, pg);
+	void *a = region_alias(r, pg);
+	int status = -ENOENT;
+
+	if (ps_pin(p, PS_EPIN_ONE, 0) != 1)
+		return -ENOENT;
+	if (madvise(a, r->rt->page_size, MADV_POPULATE_READ) ||
+	    move_pages(0, 1, &a, NULL, &status, 0))
+		status = -errno;
+	ps_unpin(p, PS_EPIN_ONE);
+	return status;
+}
+
 void region_numa_count(struct upg_region *r, uint64_t *node_pages,
 		       unsigned nr)
 {
@@ -105,8 +131,14 @@ void region_numa_count(struct upg_region *r, uint64_t *node_pages,
 		}
 		if (!n || move_pages(0, n, addrs, NULL, status, 0))
 			continue;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			size_t off = (size_t)((char *)addrs[i] - r->alias);
+
+			if (status[i] == -ENOENT)
+				status[i] = unmapped_page_node(
+					r, off >> r->rt->page_shift);
 			if (status[i] >= 0 && (unsigned)status[i] < nr)
 				node_pages[status[i]]++;
+		}
 	}
 }
