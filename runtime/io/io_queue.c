@@ -43,10 +43,11 @@ struct io_req {
  * Why not rings on the node of a region's policy: rings are per thread
  * (io_queue.h), and one handler thread serves every region, whatever its
  * node.  What a region's policy must govern is where its data lands, and
- * it does: fills read the store straight into the region's memfd through
- * the alias and writeback writes from there (no staging copy anywhere on
- * those paths), and the memfd's pages follow the region's mbind() policy
- * (region/numa.c).  The ring's 64-byte SQEs are not worth a remote node.
+ * it does: fills of a region with a policy read the store straight into
+ * the region's memfd through the alias and writeback writes from there
+ * (no staging copy on those paths; only regions without a policy stage
+ * their small fills, fault/fill.c), and the memfd's pages follow the
+ * region's mbind() policy (region/numa.c) however they are allocated.  The ring's 64-byte SQEs are not worth a remote node.
  */
 static int current_node(void)
 {

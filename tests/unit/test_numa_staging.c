@@ -2,10 +2,14 @@
 /*
  * test_numa_staging - where the runtime's I/O memory is placed.
  *
- * Fills and writeback move data between the store and the region's memfd
- * through the alias mapping, with no staging copy; so "staging on the
- * region's node" means the alias pages follow the region's policy, and
- * the io_uring rings (per thread, io_queue.c) are on their thread's node.
+ * Fills of a region with a NUMA policy, and all writeback, move data
+ * between the store and the region's memfd through the alias mapping,
+ * with no staging copy; so "staging on the region's node" means the alias
+ * pages follow the region's policy, and the io_uring rings (per thread,
+ * io_queue.c) are on their thread's node.  (Small fills of regions
+ * without a policy go through a staging buffer, fault/fill.c; the
+ * move_pages() query of the alias below would see no page if a region
+ * with a policy did.)
  * This machine has one node: what is checked is that placement is asked
  * for (get_mempolicy() reads back the policy of the alias) and that memory
  * ends up on the node asked (move_pages() in query mode).  That a second

@@ -12,8 +12,12 @@
  *   memfd    a fresh memfd mapping, as upager's fills do
  *   memfd-populated  the same memfd, its pages allocated and mapped
  *            before the clock starts (zeroing and mapping excluded)
+ *   staged   QD reused buffers, each read written into a fresh memfd
+ *            with pwrite() as it completes (shmem allocates the pages
+ *            for a full-page write without zeroing them, and no page
+ *            table is filled; one more copy)
  *
- * usage: memfd-read-probe FILE CHUNK_KIB QD buffer|memfd|memfd-populated
+ * usage: memfd-read-probe FILE CHUNK_KIB QD buffer|memfd|memfd-populated|staged
  * The file's page cache does not matter (O_DIRECT); run it twice to see
  * the host's cache warm.
  */
@@ -27,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum target { T_BUFFER, T_MEMFD, T_MEMFD_POPULATED };
+enum target { T_BUFFER, T_MEMFD, T_MEMFD_POPULATED, T_STAGED };
 
 static double now_s(void)
 {
@@ -40,20 +44,29 @@ static double now_s(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: memfd-read-probe FILE CHUNK_KIB QD "
-			"buffer|memfd|memfd-populated\n"
+			"buffer|memfd|memfd-populated|staged\n"
 			"  CHUNK_KIB: a multiple of 4 (bytes per read); "
 			"QD: 1..256 reads in flight\n");
 	return 2;
 }
 
-/* The destination of all reads: @size bytes, or @chunk * @qd reused. */
-static char *destination(enum target t, off_t size, size_t chunk, int qd)
+/* The destination of all reads: @size bytes, or @chunk * @qd reused (and
+ * for T_STAGED a memfd of @size bytes in *@memfd). */
+static char *destination(enum target t, off_t size, size_t chunk, int qd,
+			 int *memfd)
 {
 	char *p;
 	int fd;
 
-	if (t == T_BUFFER) {
+	if (t == T_BUFFER || t == T_STAGED) {
 		p = aligned_alloc(4096, chunk * (size_t)qd);
+		if (p)
+			memset(p, 0, chunk * (size_t)qd); /* mapped now */
+		if (t == T_STAGED) {
+			*memfd = memfd_create("memfd-read-probe", MFD_CLOEXEC);
+			if (*memfd < 0 || ftruncate(*memfd, size))
+				return NULL;
+		}
 		return p;
 	}
 	fd = memfd_create("memfd-read-probe", MFD_CLOEXEC);
@@ -72,7 +85,9 @@ int main(int argc, char **argv)
 	enum target t;
 	size_t chunk;
 	off_t size, off = 0;
-	int fd, qd, inflight = 0, ret;
+	int fd, qd, inflight = 0, ret, memfd = -1, nfree, i;
+	int free_slot[256];
+	off_t slot_off[256];
 	char *dst;
 	double t0, dt;
 
@@ -88,6 +103,8 @@ int main(int argc, char **argv)
 		t = T_MEMFD;
 	else if (!strcmp(argv[4], "memfd-populated"))
 		t = T_MEMFD_POPULATED;
+	else if (!strcmp(argv[4], "staged"))
+		t = T_STAGED;
 	else
 		return usage();
 	fd = open(argv[1], O_RDONLY | O_DIRECT | O_CLOEXEC);
@@ -104,7 +121,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t0 = now_s();
-	dst = destination(t, size, chunk, qd);
+	dst = destination(t, size, chunk, qd, &memfd);
+	for (i = 0; i < qd; i++)
+		free_slot[i] = i;
+	nfree = qd;
 	dt = now_s() - t0;
 	if (t == T_MEMFD_POPULATED)
 		printf("memfd pages allocated, zeroed and mapped (MAP_POPULATE):"
@@ -121,11 +141,15 @@ int main(int argc, char **argv)
 
 		while (inflight < qd && off < size) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-			char *buf = t == T_BUFFER ?
-				    dst + (size_t)inflight * chunk : dst + off;
+			int slot = free_slot[--nfree];
+			char *buf = t == T_BUFFER || t == T_STAGED ?
+					    dst + (size_t)slot * chunk :
+					    dst + off;
 
 			io_uring_prep_read(sqe, fd, buf, (unsigned)chunk,
 					   (__u64)off);
+			io_uring_sqe_set_data64(sqe, (__u64)slot);
+			slot_off[slot] = off;
 			off += (off_t)chunk;
 			inflight++;
 		}
@@ -142,7 +166,15 @@ int main(int argc, char **argv)
 						       "short read");
 				return 1;
 			}
+			i = (int)io_uring_cqe_get_data64(cqe);
 			io_uring_cqe_seen(&ring, cqe);
+			if (t == T_STAGED &&
+			    pwrite(memfd, dst + (size_t)i * chunk, chunk,
+				   slot_off[i]) != (ssize_t)chunk) {
+				perror("memfd-read-probe: pwrite");
+				return 1;
+			}
+			free_slot[nfree++] = i;
 			inflight--;
 		}
 	}
