@@ -11,6 +11,7 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "region/region.h"
 #include "regionutil.h"
 #include "sigguard.h"
 #include "testutil.h"
@@ -131,6 +133,41 @@ START_TEST(test_read_error_counted_others_fine)
 	ck_assert_uint_eq(store_check(rt, st, 7, 1, 403), UINT64_MAX);
 	ck_assert_uint_eq(store_check(rt, st, 0, 7, 402), UINT64_MAX);
 	ck_assert_uint_eq(store_check(rt, st, 8, 8, 402), UINT64_MAX);
+	upg_store_put(st);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+}
+END_TEST
+
+/*
+ * A fault's small fill is read into a staging buffer and written into the
+ * memfd with pwrite() (fault/fill.c).  If that write fails (here the
+ * memfd is sealed F_SEAL_FUTURE_WRITE: write() refused, the mappings
+ * kept), the fill fails like a read error: SIGBUS for the faulting
+ * thread, counted, nothing published, and the page is read again once
+ * the memfd takes writes.
+ */
+START_TEST(test_staged_write_error)
+{
+	struct upg_runtime *rt = tu_runtime(4 * MiB, 2);
+	struct upg_store *st = mem_with_data(rt, 16, 404);
+	struct upg_region *r;
+	struct tu_sigfault info;
+	unsigned char v = 0;
+	char *a;
+
+	ck_assert_int_eq(upg_region_map_store(rt, st, 16 * PS, NULL, &r), 0);
+	a = upg_region_addr(r);
+	ck_assert_uint_eq(tu_check(a, 0, PS, 404), UINT64_MAX);
+	ck_assert_int_eq(fcntl(r->memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), 0);
+	ck_assert_int_eq(tu_guarded_read8(a + 5 * PS + 3, &v, &info), SIGBUS);
+	ck_assert_uint_ge((uintptr_t)info.addr, (uintptr_t)(a + 5 * PS));
+	ck_assert_uint_lt((uintptr_t)info.addr, (uintptr_t)(a + 6 * PS));
+	ck_assert_uint_eq(tu_stats(rt).read_errors, 1);
+	ck_assert_uint_ne(ps_state(atomic_load(region_page(r, 5))),
+			  PS_RESIDENT);
+	/* Page 0, filled before the seal, is still there. */
+	ck_assert_uint_eq(tu_check(a, 0, PS, 404), UINT64_MAX);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
 	upg_store_put(st);
 	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
 }
@@ -546,6 +583,7 @@ static Suite *suite(void)
 	tc = tcase_create("read");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_read_error_counted_others_fine);
+	tcase_add_test(tc, test_staged_write_error);
 	tcase_add_test(tc, test_read_error_fill_unit);
 	tcase_add_test(tc, test_read_error_then_retry);
 	tcase_add_test(tc, test_read_error_lasting);
