@@ -331,7 +331,8 @@ struct upg_region_opts {
 	/* Node for BIND and PREFERRED. */
 	int numa_node;
 	/* Nodes for INTERLEAVE and BIND (bit n = node n); 0: numa_node for
-	 * BIND, all nodes for INTERLEAVE. */
+	 * BIND, all nodes for INTERLEAVE.  Through upagerd only what one
+	 * node says: one node, or all for INTERLEAVE (else -EOPNOTSUPP). */
 	uint64_t numa_nodemask;
 	/* UPG_REGION_* flags (0: none). */
 	unsigned flags;
@@ -541,7 +542,8 @@ struct upg_region_stats {
 	uint64_t resident_bytes;
 	uint64_t dirty_bytes;
 	/* Resident pages per NUMA node, as the kernel reports their placement
-	 * (move_pages query); pages it could not place are not counted. */
+	 * (move_pages query); pages it could not place are not counted.  In
+	 * daemon mode all zero (not carried back). */
 	uint64_t node_pages[UPG_MAX_NUMA_NODES];
 	/* The region's enum upg_numa_policy. */
 	int numa_policy;

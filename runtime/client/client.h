@@ -63,6 +63,8 @@ struct client_map {
 	uint64_t store_off;
 	uint64_t fill_unit;
 	int prot;
+	int numa_policy; /* enum upg_numa_policy, applied by the daemon */
+	int numa_node;   /* -1: none (region_numa_wire()) */
 };
 
 /**

@@ -75,6 +75,7 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	r->pinfd = r->client_store_fd = -1;
 	r->store_off = m->store_off;
 	r->fill_pages = (unsigned)(m->fill_unit >> rt->page_shift);
+	r->numa_policy = m->numa_policy;
 	/* The store stays ours too: if the daemon dies we service the
 	 * region ourselves (client/takeover.c).  Anonymous memory goes to a
 	 * swap file of ours, not the daemon's, for the same reason; its
@@ -128,7 +129,8 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		.flags = 0, /* anonymous: a file store of ours */
 		.prot = (uint32_t)r->prot,
 		.fill_pages = (uint32_t)(m->fill_unit >> rt->page_shift),
-		.numa_node = -1,
+		.numa_policy = (uint16_t)m->numa_policy,
+		.numa_node = m->numa_node,
 	};
 	fds[0] = r->memfd;
 	fds[1] = r->pinfd;
@@ -242,6 +244,7 @@ int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
 			if (x->region_id != r->remote_id)
 				continue;
 			st->length = r->length;
+			st->numa_policy = r->numa_policy;
 			st->resident_bytes = x->resident_bytes;
 			if (st->sz > offsetof(struct upg_region_stats,
 					      dirty_bytes))

@@ -163,6 +163,11 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 			 PROT_READ | PROT_WRITE;
 	o.store_offset = a->store_offset;
 	o.fill_unit = (uint64_t)a->fill_pages << d->rt->page_shift;
+	/* Applied on the daemon's alias: for shmem the policy is the
+	 * memfd's, shared with the client's mappings (region/numa.c).  A
+	 * node this machine lacks is -EINVAL (region_numa_check()). */
+	o.numa_policy = a->numa_policy;
+	o.numa_node = a->numa_node >= 0 ? a->numa_node : 0;
 	if (!anon) {
 		err = upg_store_open_file(store_fd, &st);
 		if (err)

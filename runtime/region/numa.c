@@ -40,6 +40,34 @@ int region_numa_check(const struct upg_region_opts *o)
 	return 0;
 }
 
+int region_numa_wire(const struct upg_region_opts *o, int *policy,
+		     int *node)
+{
+	uint64_t mask = OPTS_GET(o, numa_nodemask, 0);
+	int nodes = nr_nodes();
+
+	*policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
+	*node = -1;
+	switch (*policy) {
+	case UPG_NUMA_BIND:
+	case UPG_NUMA_PREFERRED:
+		if (!mask)
+			*node = OPTS_GET(o, numa_node, 0);
+		else if (!(mask & (mask - 1)))
+			*node = __builtin_ctzll(mask);
+		else
+			return -EOPNOTSUPP; /* several nodes */
+		return 0;
+	case UPG_NUMA_INTERLEAVE:
+		/* All nodes is what 0 says. */
+		if (mask && mask != (nodes >= 64 ? ~0ull : (1ull << nodes) - 1))
+			return -EOPNOTSUPP;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 		      const struct upg_region_opts *o)
 {

@@ -246,7 +246,9 @@ static int check_sealed(int fd, uint64_t len)
 	return 0;
 }
 
-static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
+static int adopt_memfd(struct upg_runtime *rt, struct upg_region *r,
+		       const struct region_remote *rr,
+		       const struct upg_region_opts *o)
 {
 	int err = check_sealed(rr->memfd, r->map_len);
 
@@ -256,6 +258,13 @@ static int adopt_memfd(struct upg_region *r, const struct region_remote *rr)
 	err = map_alias(r);
 	if (err)
 		return err;
+	/* The client's policy (daemon/requests.c), on the memfd's shared
+	 * policy through our alias: the client's mappings see it too. */
+	err = region_numa_apply(rt, r, o);
+	if (err) {
+		munmap(r->alias, r->map_len);
+		return err;
+	}
 	if (rr->marks_fd >= 0) {
 		size_t len = r->npages * sizeof(uint32_t);
 		void *m = MAP_FAILED;
@@ -319,7 +328,7 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = rr ? adopt_memfd(r, rr) : map_memfd(rt, r, o);
+	err = rr ? adopt_memfd(rt, r, rr, o) : map_memfd(rt, r, o);
 	if (err)
 		goto out_free_pages;
 	err = region_table_insert(rt, r);
@@ -412,7 +421,8 @@ UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
 					.fill_unit = a.fill_unit,
 					.prot = a.prot };
 
-		return client_region_map(rt, &m, out);
+		err = region_numa_wire(opts, &m.numa_policy, &m.numa_node);
+		return err ? err : client_region_map(rt, &m, out);
 	}
 	err = upg_store_open_file(fd, &store);
 	if (err)
@@ -457,7 +467,8 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
 					.fill_unit = a.fill_unit,
 					.prot = a.prot };
 
-		return client_region_map(rt, &m, out);
+		err = region_numa_wire(opts, &m.numa_policy, &m.numa_node);
+		return err ? err : client_region_map(rt, &m, out);
 	}
 	err = swap_get(rt, &swap);
 	if (err)

@@ -255,8 +255,12 @@ void region_bury(struct upg_region *r);
 void region_record_error(struct upg_region *r, int err);
 int region_errseq_check_own(struct upg_region *r);
 
-/* NUMA placement (region/numa.c). */
+/* NUMA placement (region/numa.c).  region_numa_wire(): the policy of @o
+ * (checked) as upagerd's REGION_ADD carries it, a policy and one node
+ * (-1: none); -EOPNOTSUPP for a node mask that one node cannot say. */
 int region_numa_check(const struct upg_region_opts *o);
+int region_numa_wire(const struct upg_region_opts *o, int *policy,
+		     int *node);
 int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 		      const struct upg_region_opts *o);
 void region_numa_count(struct upg_region *r, uint64_t *node_pages,

@@ -13,10 +13,12 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <numaif.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -426,6 +428,49 @@ END_TEST
 
 /* --client-cap: a client never holds much more than its cap, though the
  * budget has room. */
+/*
+ * A region's NUMA policy reaches upagerd, which applies it to the memfd
+ * (the shared policy of shmem): the client's own mapping reads it back,
+ * and the region's stats say it.  (This machine has one node: that
+ * pages land on another node cannot be seen here.)
+ */
+START_TEST(test_numa_policy)
+{
+	const uint64_t len = 4 * MiB;
+	UPG_OPTS(upg_region_opts, o, .numa_policy = UPG_NUMA_BIND,
+		 .numa_node = 0);
+	UPG_OPTS(upg_region_opts, bad, .numa_policy = UPG_NUMA_BIND,
+		 .numa_node = 4095);
+	UPG_OPTS(upg_region_stats, rs);
+	int fd = tur_data_file(len, 780), mode = -1;
+	unsigned long mask = 0;
+	struct upg_runtime *rt;
+	struct upg_region *r;
+	struct dt_daemon d;
+
+	dt_start(&d, UPAGERD_PATH, "16M");
+	rt = dt_connect(&d);
+	ck_assert_int_eq(upg_region_map_file(rt, fd, len, &bad, &r), -EINVAL);
+	ck_assert_int_eq(upg_region_map_file(rt, fd, len, &o, &r), 0);
+	ck_assert_uint_eq(tu_check(upg_region_addr(r), 0, len, 780),
+			  UINT64_MAX);
+	if (syscall(SYS_get_mempolicy, &mode, &mask, sizeof(mask) * 8,
+		    upg_region_addr(r), MPOL_F_ADDR)) {
+		ck_assert_int_eq(errno, ENOSYS); /* no NUMA in the kernel */
+	} else {
+		ck_assert_int_eq(mode, MPOL_BIND);
+		ck_assert_uint_eq(mask & 1, 1);
+	}
+	ck_assert_int_eq(upg_region_stats(r, &rs), 0);
+	ck_assert_int_eq(rs.numa_policy, UPG_NUMA_BIND);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	ck_assert_uint_eq(tur_file_check(fd, 0, len, 780), UINT64_MAX);
+	close(fd);
+	assert_exit0(dt_stop(&d), "upagerd");
+}
+END_TEST
+
 START_TEST(test_client_cap)
 {
 	struct dt_daemon d;
@@ -474,6 +519,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_upagerctl);
 	tcase_add_test(tc, test_client_cap);
+	tcase_add_test(tc, test_numa_policy);
 	suite_add_tcase(s, tc);
 	/* A case of its own, so that CK_RUN_CASE=fair runs only these. */
 	tc = tcase_create("fair");

@@ -165,6 +165,43 @@ START_TEST(test_fill_memory_interleave)
 }
 END_TEST
 
+/* What upagerd's REGION_ADD can carry of a policy: one node (-1: none);
+ * a mask of several nodes is -EOPNOTSUPP (region_numa_wire()). */
+static int wire(int policy, int node, uint64_t mask, int *p, int *n)
+{
+	UPG_OPTS(upg_region_opts, o, .numa_policy = policy, .numa_node = node,
+		 .numa_nodemask = mask);
+
+	return region_numa_wire(&o, p, n);
+}
+
+START_TEST(test_numa_wire)
+{
+	int p = -1, n = -2;
+
+	ck_assert_int_eq(wire(UPG_NUMA_DEFAULT, 0, 0, &p, &n), 0);
+	ck_assert_int_eq(p, UPG_NUMA_DEFAULT);
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(wire(UPG_NUMA_BIND, 0, 0, &p, &n), 0);
+	ck_assert_int_eq(p, UPG_NUMA_BIND);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(wire(UPG_NUMA_PREFERRED, 0, 1ull << 5, &p, &n), 0);
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(wire(UPG_NUMA_BIND, 0, 3, &p, &n), -EOPNOTSUPP);
+	ck_assert_int_eq(wire(UPG_NUMA_INTERLEAVE, 0, 0, &p, &n), 0);
+	ck_assert_int_eq(n, -1);
+	/* Every node of this machine is what 0 says. */
+	ck_assert_int_eq(wire(UPG_NUMA_INTERLEAVE, 0,
+			      nodes() >= 64 ? ~0ull : (1ull << nodes()) - 1,
+			      &p, &n),
+			 0);
+	if (nodes() < 64)
+		ck_assert_int_eq(wire(UPG_NUMA_INTERLEAVE, 0,
+				      1ull << nodes(), &p, &n),
+				 -EOPNOTSUPP);
+}
+END_TEST
+
 static Suite *numa_suite(void)
 {
 	Suite *s = suite_create("numa_staging");
@@ -177,6 +214,7 @@ static Suite *numa_suite(void)
 	tcase_add_test(tc, test_fill_memory_bind);
 	tcase_add_test(tc, test_fill_memory_preferred);
 	tcase_add_test(tc, test_fill_memory_interleave);
+	tcase_add_test(tc, test_numa_wire);
 	suite_add_tcase(s, tc);
 	return s;
 }
