@@ -151,6 +151,8 @@ static void runtime_free(struct upg_runtime *rt)
 	pthread_rwlock_destroy(&rt->takeover_lock);
 	pthread_mutex_destroy(&rt->watch_lock);
 	pthread_mutex_destroy(&rt->prefetch_lock);
+	/* Last: a store may complete a staged read until its queue stops. */
+	stage_pool_fini(&rt->stage);
 	notify_fini(&rt->notify);
 	free(rt->swap_dir);
 	free(rt);
@@ -170,6 +172,8 @@ int runtime_start_local(struct upg_runtime *rt)
 	err = io_queue_init(&rt->caller_q, rt->io_depth);
 	if (err)
 		goto out_close;
+	if (!rt->stage.base)
+		stage_pool_init(&rt->stage, rt->page_size);
 	err = handlers_start(rt);
 	if (err)
 		goto out_fini_q;

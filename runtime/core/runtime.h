@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fault/stage_pool.h"
 #include "fork/fork.h"
 #include "io/io_queue.h"
 #include "notify/notifier.h"
@@ -196,6 +197,9 @@ struct upg_runtime {
 
 	/* Fork children's views of the regions (UPG_RT_FORK_EVENTS). */
 	struct fork_state fork;
+
+	/* Staging buffers of small fills (fault/stage_pool.c). */
+	struct stage_pool stage;
 
 	/* Swap store behind anonymous regions, created on first use. */
 	pthread_mutex_t swap_lock;

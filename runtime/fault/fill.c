@@ -11,7 +11,8 @@
  * its userfaultfd and the mapping happens when the read completes.
  *
  * Small runs (a fault's own fill unit, up to FILL_STAGE_MAX_BYTES) are
- * read into a staging buffer instead and written into the memfd with
+ * read into a staging buffer (fault/stage_pool.c: never malloc() here)
+ * instead and written into the memfd with
  * pwrite(): the first touch of a fresh page through the alias is a page
  * fault of the runtime's own, and on this VM it costs more than the copy
  * and the system call together.  tools/probes/fault_path_probe.c, one
@@ -43,17 +44,13 @@ struct fill_req {
 	struct upg_region *r;
 	uint64_t first, n;
 	struct fill_ctl c; /* fault_pg: UINT64_MAX unless inside this run */
-	/* The read's buffer if staged (it follows the request, page
-	 * aligned for O_DIRECT stores); NULL: the alias. */
+	/* The read's buffer if staged (the request is then the first page
+	 * of a slot of rt->stage, the buffer the rest); NULL: the alias. */
 	char *stage;
 };
 
-/* The request and its staging buffer share one allocation, the request
- * in the first page (start_read()). */
+/* A staged request sits in the first page of its slot (start_read()). */
 _Static_assert(sizeof(struct fill_req) <= 4096, "fill_req fits a page");
-
-/* Largest run read through a staging buffer (see the top of the file). */
-#define FILL_STAGE_MAX_BYTES (64u << 10)
 
 /* A run started for a waiting caller has finished (or failed with @err). */
 static void run_done(const struct fill_ctl *c, int err)
@@ -305,7 +302,10 @@ static void read_done(struct upg_io *io, ssize_t res)
 		run_done(&req->c, 0);
 	}
 	region_put(r);
-	free(req);
+	if (req->stage)
+		stage_put(&rt->stage, req);
+	else
+		free(req);
 }
 
 /*
@@ -336,19 +336,22 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 {
 	size_t ps = r->rt->page_size;
 	struct fill_req *req;
-	bool staged;
+	char *slot;
 	int err = huge_populate(r, first, n);
 
 	if (err) {
 		fail_run(r, first, n, c, err);
 		return;
 	}
-	/* Staged: one allocation, the request in its first page.  Not for
-	 * a region with a NUMA policy: the alias carries the policy, and the
+	/* Staged: a slot of the pool holds the request (first page) and
+	 * the data; none free, the alias as for larger runs.  Not for a
+	 * region with a NUMA policy: the alias carries the policy, and the
 	 * I/O buffer must be on the region's node (region/numa.c). */
-	staged = !r->huge && r->numa_policy == UPG_NUMA_DEFAULT &&
-		 n * ps <= FILL_STAGE_MAX_BYTES;
-	req = staged ? aligned_alloc(ps, ps + n * ps) : malloc(sizeof(*req));
+	slot = !r->huge && r->numa_policy == UPG_NUMA_DEFAULT &&
+			       n * ps <= FILL_STAGE_MAX_BYTES ?
+		       stage_get(&r->rt->stage) :
+		       NULL;
+	req = slot ? slot : malloc(sizeof(*req));
 	if (!req) {
 		fail_run(r, first, n, c, -ENOMEM);
 		return;
@@ -356,13 +359,12 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 	*req = (struct fill_req){
 		.io = { .op = UPG_IO_READ,
 			.offset = r->store_off + first * ps,
-			.buf = staged ? (char *)req + ps :
-					region_alias(r, first),
+			.buf = slot ? slot + ps : region_alias(r, first),
 			.len = n * ps,
 			.done = read_done,
 			.priv = req },
 		.r = r, .first = first, .n = n, .c = *c,
-		.stage = staged ? (char *)req + ps : NULL,
+		.stage = slot ? slot + ps : NULL,
 	};
 	region_get(r);
 	err = store_submit(r->store, q, &req->io);
