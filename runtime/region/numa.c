@@ -23,6 +23,14 @@ static int nr_nodes(void)
 	return numa_available() < 0 ? 1 : numa_max_node() + 1;
 }
 
+/* The node mask of every node of this machine. */
+static uint64_t all_nodes_mask(void)
+{
+	int nodes = nr_nodes();
+
+	return nodes >= 64 ? ~0ull : (1ull << nodes) - 1;
+}
+
 int region_numa_check(const struct upg_region_opts *o)
 {
 	int policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
@@ -44,7 +52,6 @@ int region_numa_wire(const struct upg_region_opts *o, int *policy,
 		     int *node)
 {
 	uint64_t mask = OPTS_GET(o, numa_nodemask, 0);
-	int nodes = nr_nodes();
 
 	*policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
 	*node = -1;
@@ -60,7 +67,7 @@ int region_numa_wire(const struct upg_region_opts *o, int *policy,
 		return 0;
 	case UPG_NUMA_INTERLEAVE:
 		/* All nodes is what 0 says. */
-		if (mask && mask != (nodes >= 64 ? ~0ull : (1ull << nodes) - 1))
+		if (mask && mask != all_nodes_mask())
 			return -EOPNOTSUPP;
 		return 0;
 	default:
@@ -89,8 +96,7 @@ int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 	case UPG_NUMA_INTERLEAVE:
 		mode = MPOL_INTERLEAVE;
 		if (!mask)
-			mask = nr_nodes() >= 64 ? ~0ull :
-						  (1ull << nr_nodes()) - 1;
+			mask = all_nodes_mask();
 		break;
 	default:
 		mode = MPOL_PREFERRED;
@@ -114,42 +120,61 @@ int region_numa_apply(struct upg_runtime *rt, struct upg_region *r,
 	return 0;
 }
 
-/*
- * The node of resident page @pg whose alias has no page table entry
- * (move_pages() said -ENOENT): a fill staged through pwrite()
- * (fault/fill.c) puts the page in the memfd without mapping the alias.
- * Map it for reading and ask again, holding the page with an ephemeral
- * pin so that it cannot be punched meanwhile: a read of a hole through
- * the alias would allocate a page.  Returns the node, or a negative
- * errno (-ENOENT: the page is no longer resident).
- */
-static int unmapped_page_node(struct upg_region *r, uint64_t pg)
-{
-	_Atomic uint32_t *p = region_page(r, pg);
-	void *a = region_alias(r, pg);
-	int status = -ENOENT;
+/* Pages a query of region_numa_count() asks about at most. */
+enum { NUMA_QUERY_CHUNK = 256 };
 
-	if (ps_pin(p, PS_EPIN_ONE, 0) != 1)
-		return -ENOENT;
-	if (madvise(a, r->rt->page_size, MADV_POPULATE_READ) ||
-	    move_pages(0, 1, &a, NULL, &status, 0))
-		status = -errno;
-	ps_unpin(p, PS_EPIN_ONE);
-	return status;
+/* The page of @r whose alias is at @a. */
+static uint64_t alias_page(const struct upg_region *r, const void *a)
+{
+	return (uint64_t)((const char *)a - r->alias) >> r->rt->page_shift;
+}
+
+/*
+ * Ask again for the nodes of the pages at @addrs that move_pages() did
+ * not find (-ENOENT in @status): resident pages whose alias has no page
+ * table entry, as a fill staged through pwrite() (fault/fill.c) leaves
+ * them.  Each is held with an ephemeral pin, so that it cannot be
+ * punched meanwhile (a read of a hole through the alias would allocate a
+ * page), and mapped for reading; then one query for them all.  A page no
+ * longer resident keeps -ENOENT.
+ */
+static void requery_unmapped(struct upg_region *r, void **addrs,
+			     int *status, unsigned n)
+{
+	void *again[NUMA_QUERY_CHUNK];
+	int st[NUMA_QUERY_CHUNK];
+	unsigned idx[NUMA_QUERY_CHUNK], i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		_Atomic uint32_t *p = region_page(r, alias_page(r, addrs[i]));
+
+		if (status[i] != -ENOENT || ps_pin(p, PS_EPIN_ONE, 0) != 1)
+			continue;
+		if (madvise(addrs[i], r->rt->page_size, MADV_POPULATE_READ)) {
+			ps_unpin(p, PS_EPIN_ONE);
+			continue;
+		}
+		idx[k] = i;
+		again[k++] = addrs[i];
+	}
+	if (k && !move_pages(0, k, again, NULL, st, 0))
+		for (i = 0; i < k; i++)
+			status[idx[i]] = st[i];
+	for (i = 0; i < k; i++)
+		ps_unpin(region_page(r, alias_page(r, again[i])), PS_EPIN_ONE);
 }
 
 void region_numa_count(struct upg_region *r, uint64_t *node_pages,
 		       unsigned nr)
 {
-	enum { CHUNK = 256 };
-	void *addrs[CHUNK];
-	int status[CHUNK];
+	void *addrs[NUMA_QUERY_CHUNK];
+	int status[NUMA_QUERY_CHUNK];
 	uint64_t pg = 0;
 
 	while (pg < r->npages) {
 		unsigned n = 0, i;
 
-		for (; pg < r->npages && n < CHUNK; pg++) {
+		for (; pg < r->npages && n < NUMA_QUERY_CHUNK; pg++) {
 			uint32_t s = atomic_load(region_page(r, pg));
 
 			/* Only pages known present: the alias of a hole is
@@ -159,14 +184,9 @@ void region_numa_count(struct upg_region *r, uint64_t *node_pages,
 		}
 		if (!n || move_pages(0, n, addrs, NULL, status, 0))
 			continue;
-		for (i = 0; i < n; i++) {
-			size_t off = (size_t)((char *)addrs[i] - r->alias);
-
-			if (status[i] == -ENOENT)
-				status[i] = unmapped_page_node(
-					r, off >> r->rt->page_shift);
+		requery_unmapped(r, addrs, status, n);
+		for (i = 0; i < n; i++)
 			if (status[i] >= 0 && (unsigned)status[i] < nr)
 				node_pages[status[i]]++;
-		}
 	}
 }
