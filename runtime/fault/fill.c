@@ -502,23 +502,27 @@ static uint64_t fill_units(struct upg_io_queue *q, struct upg_region *r,
 	return got;
 }
 
-/* Pages of [first, end) a read-ahead claims (fill_range()). */
-static uint64_t readahead_claimable(struct upg_region *r,
-				    uint64_t first, uint64_t end)
+/* Absent pages of [first, end); with @readahead only those a read-ahead
+ * claims (pages that hold data: the others are left to their own
+ * fault). */
+static uint64_t count_absent(struct upg_region *r, uint64_t first,
+			     uint64_t end, bool readahead)
 {
 	uint64_t n = 0, i;
 
 	for (i = first; i < end; i++) {
 		uint32_t s = atomic_load(region_page(r, i));
 
-		n += ps_state(s) == PS_ABSENT && needs_read(r, s);
+		n += ps_state(s) == PS_ABSENT &&
+		     (!readahead || needs_read(r, s));
 	}
 	return n;
 }
 
 /*
  * A read-ahead that the budget has room for only @room pages of (fair
- * shares, evict/budget.c, or the client's cap): narrow [*first, *end) to the whole fill units
+ * shares or busy pages, evict/budget.c; or the client's cap): narrow
+ * [*first, *end) to the whole fill units
  * (a window's elements), counted from the stream's side, whose pages to
  * claim fit in @room, and tell the caller in *c->cut where it was cut.
  * The stream's side holds the trigger page, which thus stays in the
@@ -534,7 +538,7 @@ static void readahead_fit(struct upg_region *r, uint64_t *first,
 		for (pos = *first; pos < *end; pos = k) {
 			k = (pos & mask) + r->fill_pages;
 			k = k < *end ? k : *end;
-			need = readahead_claimable(r, pos, k);
+			need = count_absent(r, pos, k, true);
 			if (need > room)
 				break;
 			room -= need;
@@ -547,7 +551,7 @@ static void readahead_fit(struct upg_region *r, uint64_t *first,
 	for (pos = *end; pos > *first; pos = k) {
 		k = (pos - 1) & mask;
 		k = k > *first ? k : *first;
-		need = readahead_claimable(r, k, pos);
+		need = count_absent(r, k, pos, true);
 		if (need > room)
 			break;
 		room -= need;
@@ -561,7 +565,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c)
 {
 	struct upg_runtime *rt = r->rt;
-	uint64_t want = 0, got = 0, i, run_start = 0, ask, reserved;
+	uint64_t want, got = 0, i, run_start = 0, ask, reserved;
 	bool claimed_prev = false, zero_prev = false;
 
 	if (r->huge) {
@@ -571,8 +575,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		if (end > r->npages)
 			end = r->npages;
 	}
-	for (i = first; i < end; i++)
-		want += ps_state(atomic_load(region_page(r, i))) == PS_ABSENT;
+	want = count_absent(r, first, end, false);
 	if (!want)
 		return 0;
 	/* A client at its cap (upagerd) makes room among its own pages
