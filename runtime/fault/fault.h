@@ -76,13 +76,12 @@ struct fill_ctl {
 	bool readahead;
 	uint64_t trigger_pg;
 	/* Read-ahead under upagerd's fair shares or a client's cap, or
-	 * with every resident page busy: the budget may have room for
-	 * only part of the range (evict/budget.c,
-	 * fill_range()).  The part kept is the
-	 * stream's side, next to @trigger_pg: the bottom, or the top if the
-	 * stream goes @down; the first page left out, in the stream's
-	 * direction, is written to *@cut (if not NULL; untouched if the
-	 * range is whole). */
+	 * with every resident page busy: the budget may have room for only
+	 * part of the range (evict/budget.c, fill_range()).  The part kept
+	 * is the stream's side, next to @trigger_pg: the bottom, or the top
+	 * if the stream goes @down; the first page left out, in the
+	 * stream's direction, is written to *@cut (if not NULL; untouched
+	 * if the range is whole). */
 	bool down;
 	uint64_t *cut;
 	/* Publish without REF: the clock may take them first (SEQUENTIAL). */

@@ -522,9 +522,9 @@ static uint64_t count_absent(struct upg_region *r, uint64_t first,
 /*
  * A read-ahead that the budget has room for only @room pages of (fair
  * shares or busy pages, evict/budget.c; or the client's cap): narrow
- * [*first, *end) to the whole fill units
- * (a window's elements), counted from the stream's side, whose pages to
- * claim fit in @room, and tell the caller in *c->cut where it was cut.
+ * [*first, *end) to the whole fill units (a window's elements), counted
+ * from the stream's side, whose pages to claim fit in @room, and tell the
+ * caller in *c->cut where it was cut.
  * The stream's side holds the trigger page, which thus stays in the
  * range and is left unmapped as usual (map_run()); the pages cut off stay
  * ABSENT, for the stream's own faults.

@@ -143,8 +143,7 @@ END_TEST
  * memfd with pwrite() (fault/fill.c).  If that write fails (here the
  * memfd is sealed F_SEAL_FUTURE_WRITE: write() refused, the mappings
  * kept), the fill fails like a read error: SIGBUS for the faulting
- * thread, counted, nothing published, and the page is read again once
- * the memfd takes writes.
+ * thread, counted, nothing published.
  */
 START_TEST(test_staged_write_error)
 {

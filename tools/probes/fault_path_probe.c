@@ -431,7 +431,14 @@ int main(int argc, char **argv)
 		order[i] = order[j];
 		order[j] = tmp;
 	}
-	snprintf(path, sizeof(path), "%s/fault-path-probe.XXXXXX", dir);
+	/* XXXXXX: mkstemp()'s template, replaced by a unique name. */
+	if (snprintf(path, sizeof(path), "%s/fault-path-probe.XXXXXX", dir) >=
+	    (int)sizeof(path)) {
+		fprintf(stderr, "fault-path-probe: DIR is too long (at most "
+				"%zu bytes)\n",
+			sizeof(path) - sizeof("/fault-path-probe.XXXXXX"));
+		return 2;
+	}
 	datafd = mkstemp(path);
 	if (datafd < 0)
 		die(path);
