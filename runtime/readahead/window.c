@@ -9,8 +9,9 @@
  * queues one read per contiguous run on the handler's io_uring (sent with
  * the fault's own read, in one submission), and maps the pages as they
  * complete, all but the trigger page.  The ranges go in the stream's
- * direction: under upagerd's fair shares a read-ahead gets only the room
- * that clients at or above their share can give, and a window cut short
+ * direction: a read-ahead gets only the room the budget has free or can
+ * make without overshooting (and under upagerd's fair shares only what
+ * clients at or above their share can give), and a window cut short
  * keeps the part next to the stream (and its trigger page); the detector
  * is told where it now ends (readahead_cut()).
  *
@@ -56,7 +57,7 @@ static uint64_t clear_used(struct upg_region *r, const struct ra_window *w)
 }
 
 /* Fill [a, b) of @plan's window; false if the budget cut it short (fair
- * shares, fault/fill.c): the stream is told where its window now ends and
+ * shares, busy pages: fault/fill.c): the stream is told where its window now ends and
  * nothing more of it is read. */
 static bool fill_part(struct upg_io_queue *q, struct upg_region *r,
 		      const struct ra_plan *plan, uint64_t a, uint64_t b,
