@@ -109,7 +109,10 @@ struct upg_runtime {
 	/* Options, fixed after create. */
 	size_t page_size;
 	unsigned page_shift;
-	uint64_t budget_pages, high_pages, low_pages;
+	uint64_t budget_pages, high_pages;
+	/* Atomic: read by the evictor and the clock without a lock, and a
+	 * test lowers it while they run (test_readahead). */
+	_Atomic uint64_t low_pages;
 	uint64_t pin_limit_pages;
 	unsigned ephemeral_wait_ms;
 	unsigned nr_handlers, evict_batch, io_depth, flags;

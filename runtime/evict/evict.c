@@ -208,23 +208,17 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 			continue;
 		}
 		len = k - i;
-		if ((r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
-		    !r->torn_down)
-			err = uffd_writeprotect(region_uffd(r),
-						region_page_addr(r, v[i].pg),
-						len << rt->page_shift, true);
-		/* -ENOENT: the application unmapped the range; -ESRCH: its
-		 * process is gone (upagerd).  Nobody can write there. */
-		if (err == -ESRCH)
-			err = -ENOENT;
-		if (err && err != -ENOENT)
+		/* -EAGAIN: the application may be writing these pages at an
+		 * address not known yet (an mremap in flight): not evicted. */
+		err = region_writeprotect(r, v[i].pg, len);
+		if (err && err != -EAGAIN)
 			rt_err(rt, "write-protect for eviction: %s",
 			       strerror(-err));
 		/* Fork children's mappings too (fork/fork.h). */
-		if (!err || err == -ENOENT)
+		if (!err)
 			err = views_writeprotect(r, v[i].pg, len);
 		for (k = i; k < i + len; k++)
-			ok[k] = !err || err == -ENOENT;
+			ok[k] = !err;
 		i += len;
 	}
 }

@@ -301,11 +301,13 @@ static void read_done(struct upg_io *io, ssize_t res)
 		map_run(r, req->first, req->n, &req->c);
 		run_done(&req->c, 0);
 	}
-	region_put(r);
+	/* The slot goes back before the region reference: once the last
+	 * reference is dropped, upg_runtime_destroy() may unmap the pool. */
 	if (req->stage)
 		stage_put(&rt->stage, req);
 	else
 		free(req);
+	region_put(r);
 }
 
 /*

@@ -184,6 +184,9 @@ static void *view_main(void *arg)
 			cap = c;
 		}
 		pfd[0] = (struct pollfd){ .fd = fs->efd, .events = POLLIN };
+		/* Handlers link new views under the write side (fork_on_event);
+		 * only this thread unlinks them, so the ones taken here stay. */
+		pthread_rwlock_rdlock(&fs->lock);
 		for (v = fs->views; v && n < cap; v = v->next) {
 			if (atomic_load(&v->dead))
 				continue;
@@ -191,6 +194,7 @@ static void *view_main(void *arg)
 			pfd[n++] = (struct pollfd){ .fd = v->u.fd,
 						    .events = POLLIN };
 		}
+		pthread_rwlock_unlock(&fs->lock);
 		ret = poll(pfd, n, n > 1 ? VIEW_PROBE_MS : -1);
 		if (ret < 0 && errno != EINTR)
 			break;

@@ -36,8 +36,11 @@ uint64_t tu_check(const void *buf, uint64_t off, uint64_t len, uint64_t seed)
 	const uint64_t *w = buf;
 	uint64_t i;
 
+	/* Relaxed atomic loads (plain moves): tests check pages that other
+	 * threads rewrite with the same words (pu_touch_write()). */
 	for (i = 0; i < len / 8; i++)
-		if (w[i] != tu_word(seed, off + i * 8))
+		if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) !=
+		    tu_word(seed, off + i * 8))
 			return i * 8;
 	return UINT64_MAX;
 }
