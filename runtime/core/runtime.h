@@ -79,7 +79,9 @@ struct upg_mm {
 	/* evict/client_marks.c, under clock_lock: how many pages the client
 	 * may keep pinned through the shared marks, and the pinned pages the
 	 * current clock pass skipped. */
-	uint64_t pin_allow, pin_skips;
+	uint64_t pin_allow;
+	/* Counted by the clock (clock_lock), read by eviction without it. */
+	_Atomic uint64_t pin_skips;
 	bool pin_warned;
 	struct upg_mm *next; /* rt->mms */
 };
