@@ -445,7 +445,11 @@ UPG_API uint64_t upg_region_length(const struct upg_region *r);
  * What madvise(MADV_REMOVE) does to a mapped file, for every page of the
  * range, resident or not (the application's own MADV_REMOVE reaches only
  * the pages resident at the time: docs/app-events.md).  Interval notifiers
- * of the range get UPG_NOTIFY_REMOVE first.  Accesses concurrent with the
+ * of the range get UPG_NOTIFY_REMOVE first.  A notifier inserted while
+ * invalidations (evictions) run is indexed only when all of them have
+ * ended (upg_interval_notifier_insert()), so it may not be called for this
+ * REMOVE: it sees the REMOVE through upg_interval_read_begin(), which waits
+ * for those invalidations, and the reads it then begins see zeros.  Accesses concurrent with the
  * call may see the old data or zeros; after it returns, zeros.
  *
  * Return: 0; -EINVAL (unaligned offset, range past the end), -EACCES
@@ -464,7 +468,12 @@ UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
  * @offset: first byte of the range (page aligned).
  * @length: bytes; 0 means "to the end of the region".
  *
- * Dirty pages are written to the store and stay resident, clean.  Then the
+ * Dirty pages are written to the store and stay resident, clean; except
+ * pinned pages (upg_pin(), upg_pin_ephemeral(), a nofault copy in
+ * progress) and pages the application may be writing at an address the
+ * runtime has not learnt yet (an mremap() racing the flush): those are
+ * written but stay dirty, since writes to them raise no fault and may land
+ * during and after the copy unseen.  Then the
  * store is flushed (fsync for files).  Write errors are errseq-style: an
  * error met by any writeback of this region (an eviction, a flush) is
  * returned by the next flush of the region once, and the pages stay dirty,
@@ -540,6 +549,8 @@ struct upg_region_stats {
 	size_t sz;
 	uint64_t length;
 	uint64_t resident_bytes;
+	/* Resident pages not known to be in the store.  Pinned pages count
+	 * as dirty even after a flush (upg_region_flush()). */
 	uint64_t dirty_bytes;
 	/* Resident pages per NUMA node, as the kernel reports their placement
 	 * (move_pages query); pages it could not place are not counted.  In
@@ -587,7 +598,11 @@ struct upg_pin;
  * @out:  receives the pin handle.
  *
  * Faults the range in as needed (through the runtime's fill path, without
- * touching the pages) and maps it, so that access raises no fault.
+ * touching the pages) and maps it, so that access raises no fault.  So
+ * writes to pinned pages go unseen: upg_region_flush() writes pinned pages
+ * back but leaves them dirty (upg_region_stats() counts them in
+ * dirty_bytes), and they are written again at the next flush, eviction
+ * after the unpin, or unmap.
  * Return: 0; -EFAULT (not managed memory), -EINVAL (len 0, across
  * regions), -ENOMEM (over pin_limit_bytes: nothing pinned), -EOVERFLOW (a
  * page has the maximum number of pins), -EIO (store read error), -EBADF,
@@ -795,8 +810,11 @@ struct upg_interval_notifier {
  * @len:  bytes, > 0.
  * @ops:  callbacks; ops->invalidate is required.
  *
- * While an invalidation runs, the insertion takes effect when it ends, and
- * upg_interval_read_begin() on @n waits for that.
+ * While invalidations run, the insertion takes effect when all of the
+ * invalidations running have ended (those running at the call and any
+ * started before they end), not only the one running at the call; until
+ * then the callback of @n is not called, and upg_interval_read_begin() on
+ * @n waits for that moment.
  * Return: 0, -EINVAL, -EEXIST (@n is already inserted), -EBADF, -EDEADLK
  * (called from an invalidate callback), -ENOMEM.
  * Context: any thread.
