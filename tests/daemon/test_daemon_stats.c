@@ -14,6 +14,7 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -324,6 +325,47 @@ START_TEST(test_counters_are_per_client)
 }
 END_TEST
 
+#ifdef OOC_SORT_PATH
+/* examples/ooc_sort through the daemon prints the bytes it read: the
+ * pages it filled from the store, in MiB (the example's own output). */
+START_TEST(test_ooc_sort_through_daemon)
+{
+	unsigned long long filled = 0, zero = 0, missing = 0, wp = 0, minor = 0;
+	double read_mib = -1, written_mib = -1;
+	char cmd[512], line[256];
+	struct dt_daemon d;
+	FILE *f;
+
+	dt_start(&d, UPAGERD_PATH, "4M");
+	snprintf(cmd, sizeof(cmd),
+		 "UPAGER_SOCKET=%s %s --size-mb 16 --budget-mb 4 --dir %s",
+		 d.sock, OOC_SORT_PATH, d.dir);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, " pages filled %llu from store, %llu zero-filled",
+		       &filled, &zero);
+		sscanf(line, " faults %llu missing, %llu write-protect, "
+			     "%llu minor", &missing, &wp, &minor);
+		sscanf(line, " bytes read %lf MiB", &read_mib);
+		sscanf(line, " bytes written %lf MiB", &written_mib);
+	}
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_int_eq(dt_stop(&d), 0);
+	ck_assert_uint_gt(filled, 0);
+	ck_assert_msg(read_mib > 0 &&
+			      read_mib * MiB > (double)filled * PS - 0.05 * MiB &&
+			      read_mib * MiB < (double)filled * PS + 0.05 * MiB,
+		      "bytes read %.1f MiB, %llu pages filled", read_mib,
+		      filled);
+	ck_assert_msg(written_mib >= 16, "bytes written %.1f MiB",
+		      written_mib);
+	ck_assert_uint_gt(missing, 0);
+	ck_assert_uint_gt(wp, 0);
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("daemon_stats");
@@ -332,6 +374,9 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_same_workload_both_modes);
 	tcase_add_test(tc, test_counters_are_per_client);
+#ifdef OOC_SORT_PATH
+	tcase_add_test(tc, test_ooc_sort_through_daemon);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
