@@ -112,7 +112,7 @@ static void workload(struct upg_runtime *rt, struct run *out)
 }
 
 /* What must hold of one run in either mode. */
-static void check_run(const struct run *r, const char *mode)
+static void check_run(const struct run *r, const char *mode, bool remote)
 {
 	const struct upg_stats *s = &r->st;
 	const uint64_t data_pages = FILE_LEN / PS, anon_pages = ANON_LEN / PS;
@@ -167,11 +167,16 @@ static void check_run(const struct run *r, const char *mode)
 		      "%s: resident %llu, peak %llu", mode,
 		      (unsigned long long)s->resident_bytes,
 		      (unsigned long long)s->resident_peak_bytes);
+	/* In-process the peak is the budget's count; a client's counts a
+	 * page from the moment a fill claims it, which may come a moment
+	 * before the budget has room (docs/daemon.md): a few pages more. */
 	ck_assert_msg(s->resident_peak_bytes >= BUDGET / 2 &&
 			      s->resident_peak_bytes <=
-				      BUDGET + s->budget_overshoot_pages * PS,
-		      "%s: peak %llu", mode,
-		      (unsigned long long)s->resident_peak_bytes);
+				      BUDGET + s->budget_overshoot_pages * PS +
+					      (remote ? 64 * PS : 0),
+		      "%s: peak %llu, overshoot %llu pages", mode,
+		      (unsigned long long)s->resident_peak_bytes,
+		      (unsigned long long)s->budget_overshoot_pages);
 
 	/* Read-ahead on the sequential passes; used pages are some of the
 	 * pages read ahead. */
@@ -240,7 +245,7 @@ START_TEST(test_same_workload_both_modes)
 	struct upg_runtime *rt;
 
 	run_in_process(&local);
-	check_run(&local, "in-process");
+	check_run(&local, "in-process", false);
 	/* Sampling zaps this process's mappings; the daemon cannot zap a
 	 * client's (docs/daemon.md, "Limits"). */
 	ck_assert_uint_gt(local.st.pages_sampled, 0);
@@ -248,7 +253,7 @@ START_TEST(test_same_workload_both_modes)
 	dt_start(&d, UPAGERD_PATH, "2M");
 	rt = dt_connect(&d);
 	workload(rt, &remote);
-	check_run(&remote, "daemon");
+	check_run(&remote, "daemon", true);
 	ck_assert_uint_eq(remote.st.pages_sampled, 0);
 	/* The client's counts are its own: what the daemon counted for
 	 * everyone is not less, and the fault kinds are not summed. */
