@@ -258,32 +258,38 @@ static int region_stats_record(struct upg_region *r,
 	return err;
 }
 
-/* The answer to a STATS request: its counters, or the error it carries. */
-static int stats_reply_status(const struct proto_msg *rep)
+/* STATS of @scope (and @id): 0 with the counters in @rep (release it),
+ * or the error of the request or of its answer. */
+static int stats_rpc(struct upg_runtime *rt, uint32_t scope, uint64_t id,
+		     struct proto_msg *rep)
 {
-	if (rep->hdr.type == PROTO_STATS_REPLY)
-		return 0;
-	return rep->hdr.type == PROTO_REPLY && rep->u.reply.status ?
-		       rep->u.reply.status :
-		       -EPROTO;
+	struct proto_msg req;
+	int err;
+
+	proto_msg_init(&req, PROTO_STATS, 0);
+	req.u.stats.scope = scope;
+	req.u.stats.id = id;
+	err = client_rpc(rt, &req, NULL, 0, rep, 0);
+	if (err || rep->hdr.type == PROTO_STATS_REPLY)
+		return err;
+	err = rep->hdr.type == PROTO_REPLY && rep->u.reply.status ?
+		      rep->u.reply.status :
+		      -EPROTO;
+	proto_msg_release(rep);
+	return err;
 }
 
 /* @st is whole (sizeof): upg_region_stats() copies the caller's part. */
 int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
 {
-	struct proto_msg req, rep;
+	struct proto_msg rep;
 	bool dirty_seen = false;
 	uint32_t i;
-	int err;
+	int err = stats_rpc(r->rt, PROTO_SCOPE_REGION, r->remote_id, &rep);
 
-	proto_msg_init(&req, PROTO_STATS, 0);
-	req.u.stats.scope = PROTO_SCOPE_REGION;
-	req.u.stats.id = r->remote_id;
-	err = client_rpc(r->rt, &req, NULL, 0, &rep, 0);
 	if (err)
 		return err;
-	err = stats_reply_status(&rep);
-	for (i = 0; !err && i < rep.u.stats_reply.count; i++) {
+	for (i = 0; i < rep.u.stats_reply.count; i++) {
 		uint32_t id = rep.u.stats_reply.counters[i].id;
 		uint64_t v = rep.u.stats_reply.counters[i].value;
 
@@ -298,9 +304,7 @@ int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
 		}
 	}
 	proto_msg_release(&rep);
-	if (!err && !dirty_seen)
-		return region_stats_record(r, st);
-	return err;
+	return dirty_seen ? 0 : region_stats_record(r, st);
 }
 
 int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
@@ -337,17 +341,13 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 		AT(BYTES_FAULTED_IN, bytes_faulted_in),
 #undef AT
 	};
-	struct proto_msg req, rep;
+	struct proto_msg rep;
 	uint32_t i;
-	int err;
+	int err = stats_rpc(rt, PROTO_SCOPE_SELF, 0, &rep);
 
-	proto_msg_init(&req, PROTO_STATS, 0);
-	req.u.stats.scope = PROTO_SCOPE_SELF;
-	err = client_rpc(rt, &req, NULL, 0, &rep, 0);
 	if (err)
 		return err;
-	err = stats_reply_status(&rep);
-	for (i = 0; !err && i < rep.u.stats_reply.count; i++) {
+	for (i = 0; i < rep.u.stats_reply.count; i++) {
 		uint32_t id = rep.u.stats_reply.counters[i].id;
 		uint64_t v = rep.u.stats_reply.counters[i].value;
 
@@ -356,7 +356,7 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 			memcpy((char *)st + where[id], &v, sizeof(v));
 	}
 	proto_msg_release(&rep);
-	return err;
+	return 0;
 }
 
 /* FAULT_IN of pages [first, end) of @r: the daemon's status, and in
