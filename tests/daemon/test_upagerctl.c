@@ -3,7 +3,7 @@
  * test_upagerctl - upagerctl against a real upagerd with one client:
  * status and stats say different things (a summary and every counter),
  * --json watch writes one JSON object per tick, tagged with the tick and
- * the time, and no terminal escape goes to a pipe.  The JSON is parsed
+ * the time, and no terminal escape goes to a pipe (but to a terminal).  The JSON is parsed
  * by a small recursive-descent checker below.
  */
 #ifndef _GNU_SOURCE
@@ -12,6 +12,8 @@
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +279,51 @@ START_TEST(test_json_watch_one_object_per_tick)
 }
 END_TEST
 
+/* On a terminal (a pseudo-terminal here) watch repaints the screen: the
+ * escape that must never reach a pipe does reach a terminal. */
+START_TEST(test_watch_on_a_terminal)
+{
+	char out[16384];
+	size_t got = 0;
+	struct fixture fx;
+	int master, st;
+	pid_t pid;
+
+	setup(&fx);
+	pid = forkpty(&master, NULL, NULL, NULL);
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		execl(UPAGERCTL_PATH, "upagerctl", "--socket", fx.d.sock,
+		      "watch", "--count", "2", "--interval", "0.01",
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* Read until the child closes the terminal (EIO on Linux), each
+	 * wait bounded. */
+	for (;;) {
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		ssize_t n;
+
+		ck_assert_msg(poll(&pfd, 1, 10000) == 1,
+			      "no output from upagerctl on the terminal");
+		n = read(master, out + got, sizeof(out) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		ck_assert_uint_lt(got, sizeof(out) - 1);
+	}
+	out[got] = '\0';
+	close(master);
+	st = dt_waitpid(pid, 10000);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_msg(strstr(out, "\033[H\033[2J") &&
+			      strstr(out, "upagerd on ") &&
+			      !strstr(out, "--- tick"),
+		      "watch on a terminal: %s", out);
+	teardown(&fx);
+}
+END_TEST
+
 START_TEST(test_usage)
 {
 	static char out[4096];
@@ -306,6 +353,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_json_checker);
 	tcase_add_test(tc, test_status_and_stats_differ);
 	tcase_add_test(tc, test_json_watch_one_object_per_tick);
+	tcase_add_test(tc, test_watch_on_a_terminal);
 	tcase_add_test(tc, test_usage);
 	suite_add_tcase(s, tc);
 	return s;
