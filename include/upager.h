@@ -298,9 +298,14 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt);
  *      first (UPG_OPTS(upg_stats, st)).
  *
  * Counters are read without stopping the runtime: each is exact, the set is
- * not a snapshot of one instant.
- * Return: 0, -EINVAL (@st NULL or st->sz too small), -EBADF.
- * Context: any thread; does not block.
+ * not a snapshot of one instant.  In daemon mode (upg_runtime_connect())
+ * they are this process's own, counted by upagerd, except budget_bytes,
+ * evict_batches_background, evict_batches_sync and budget_overshoot_pages,
+ * which are the daemon's (docs/daemon.md, "What is carried").
+ * Return: 0, -EINVAL (@st NULL or st->sz too small), -EBADF; in daemon
+ * mode also the errors of a request to upagerd (-ECONNRESET, -ETIMEDOUT).
+ * Context: any thread; does not block on I/O (daemon mode: one round trip
+ * to upagerd).
  */
 UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
 
@@ -554,7 +559,7 @@ struct upg_region_stats {
 	uint64_t dirty_bytes;
 	/* Resident pages per NUMA node, as the kernel reports their placement
 	 * (move_pages query); pages it could not place are not counted.  In
-	 * daemon mode all zero (not carried back). */
+	 * daemon mode upagerd asks the kernel and carries the counts back. */
 	uint64_t node_pages[UPG_MAX_NUMA_NODES];
 	/* The region's enum upg_numa_policy. */
 	int numa_policy;

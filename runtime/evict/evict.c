@@ -319,6 +319,7 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 			}
 			region_resident_add(r, -(int64_t)cnt);
 			budget_release(rt, cnt);
+			MM_STAT_ADD(r->mm, pages_evicted, cnt);
 			continue;
 		}
 		if (!v[i].gone)
@@ -353,7 +354,7 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 		if (!deadline)
 			deadline = now + rt->ephemeral_wait_ms * 1000000ull;
 		if (s & PS_EPIN_MASK)
-			STAT_ADD(rt, evict_pin_waits, 1);
+			MM_STAT_ADD(ew[i].r->mm, evict_pin_waits, 1);
 		while ((s & PS_EPIN_MASK) && now < deadline) {
 			ps_wait(p, s);
 			s = atomic_load(p);
@@ -442,7 +443,6 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		notify_invalidate_end(&rt->notify);
 	for (i = 0; i < nri; i++)
 		ri[i].mm->notify_ops->end(ri[i].mm, ri[i].cookie);
-	STAT_ADD(rt, pages_evicted, evicted);
 	if (background)
 		STAT_ADD(rt, evict_batches_background, 1);
 	else

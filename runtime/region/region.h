@@ -158,10 +158,21 @@ static inline char *region_alias(const struct upg_region *r, uint64_t pg)
  * space's (the fair share of upagerd's clients, evict/clock.c). */
 static inline void region_resident_add(struct upg_region *r, int64_t n)
 {
+	struct upg_mm *mm = r->mm;
+	uint64_t now, peak;
+
 	atomic_fetch_add_explicit(&r->resident, (uint64_t)n,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->mm->resident, (uint64_t)n,
-				  memory_order_relaxed);
+	now = atomic_fetch_add_explicit(&mm->resident, (uint64_t)n,
+					memory_order_relaxed) + (uint64_t)n;
+	/* upagerd: the client's own peak (in-process, the runtime's is
+	 * the address space's). */
+	if (n <= 0 || mm->local)
+		return;
+	peak = atomic_load_explicit(&mm->resident_peak, memory_order_relaxed);
+	while (now > peak &&
+	       !atomic_compare_exchange_weak(&mm->resident_peak, &peak, now))
+		;
 }
 
 static inline void region_get(struct upg_region *r)
