@@ -35,6 +35,12 @@ struct daemon_opts {
 	unsigned threads;
 	uint64_t client_cap_bytes; /* 0: none */
 	unsigned socket_mode;      /* permission bits of the socket */
+	bool socket_group_set;     /* socket_gid is the socket's group */
+	gid_t socket_gid;
+	/* Per-uid limits, counted over the uid's connections (0: none). */
+	unsigned max_clients_per_uid;
+	unsigned max_regions_per_uid;
+	bool force; /* a budget above the memory the daemon can have */
 	bool foreground;
 	bool syslog;
 	bool no_readahead; /* UPG_RT_NO_READAHEAD for every client */
@@ -100,6 +106,8 @@ struct daemon {
 	struct daemon_opts o;
 	struct upg_runtime *rt;
 	int listen_fd;
+	dev_t sock_dev; /* the socket file bound, removed at exit */
+	ino_t sock_ino;
 	int epfd;
 	int signal_fd;
 	uid_t owner_uid;
