@@ -53,6 +53,21 @@ static int uffd_features(int fd, uint64_t *features)
 	return ret;
 }
 
+/* Connections (after HELLO) and regions of @uid, @c excepted. */
+static void uid_usage(struct daemon *d, const struct daemon_client *c,
+		      uid_t uid, unsigned *clients, unsigned *regions)
+{
+	const struct daemon_client *k;
+
+	*clients = *regions = 0;
+	for (k = d->clients; k; k = k->next) {
+		if (k->cred.uid != uid)
+			continue;
+		*regions += k->nr_regions;
+		*clients += k != c && k->hello_done;
+	}
+}
+
 static int hello(struct daemon *d, struct daemon_client *c,
 		 struct proto_msg *m)
 {
@@ -66,6 +81,13 @@ static int hello(struct daemon *d, struct daemon_client *c,
 				     m->u.hello.version_max);
 	fd = proto_msg_take_fd(m, 0);
 	err = version < 0 ? version : 0;
+	if (!err && d->o.max_clients_per_uid) {
+		unsigned n, regions;
+
+		uid_usage(d, c, c->cred.uid, &n, &regions);
+		if (n >= d->o.max_clients_per_uid)
+			err = -EUSERS;
+	}
 	if (!err && m->nfds == 0)
 		goto monitor; /* upagerctl: figures only */
 	if (!err && (fd < 0 || !proto_fd_is_uffd(fd)))
@@ -112,8 +134,10 @@ static int hello(struct daemon *d, struct daemon_client *c,
 	if (err) {
 		if (fd >= 0)
 			close(fd);
-		rt_warn(d->rt, "client %llu: HELLO refused: %s",
-			(unsigned long long)c->id, strerror(-err));
+		rt_warn(d->rt, "client %llu (uid %d): HELLO refused: %s%s",
+			(unsigned long long)c->id, (int)c->cred.uid,
+			strerror(-err),
+			err == -EUSERS ? " (--max-clients-per-uid)" : "");
 	} else {
 monitor:
 		c->mm = mm;
@@ -148,7 +172,16 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 	struct daemon_region *dr;
 	int err = 0;
 
-	if (find_region(c, a->region_id))
+	if (d->o.max_regions_per_uid) {
+		unsigned clients, regions;
+
+		uid_usage(d, c, c->cred.uid, &clients, &regions);
+		if (regions >= d->o.max_regions_per_uid)
+			err = -EDQUOT;
+	}
+	if (err)
+		;
+	else if (find_region(c, a->region_id))
 		err = -EEXIST;
 	else if (a->memfd_offset || (a->addr & (d->rt->page_size - 1)))
 		err = -EINVAL;
@@ -201,8 +234,10 @@ out:
 	if (store_fd >= 0)
 		close(store_fd);
 	if (err)
-		rt_info(d->rt, "client %llu: REGION_ADD refused: %s",
-			(unsigned long long)c->id, strerror(-err));
+		rt_info(d->rt, "client %llu (uid %d): REGION_ADD refused: %s%s",
+			(unsigned long long)c->id, (int)c->cred.uid,
+			strerror(-err),
+			err == -EDQUOT ? " (--max-regions-per-uid)" : "");
 	return err;
 }
 
