@@ -48,6 +48,9 @@ struct daemon_opts {
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;
 	upg_log_fn log_fn; /* NULL: stderr */
+	/* Told "READY=1" once the socket listens and "STOPPING=1" when the
+	 * daemon stops (sd_notify() in upagerd); NULL: nobody. */
+	void (*notify)(const char *state);
 };
 
 /*

@@ -203,7 +203,11 @@ static int listen_socket(struct daemon *d)
 	old_umask = umask(~d->o.socket_mode & 0777);
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	umask(old_umask);
-	if (!err && d->o.socket_group_set &&
+	/* Nothing to change when it is the daemon's own group already (the
+	 * systemd unit's case: no chown system call, which its filter
+	 * denies). */
+	if (!err && d->o.socket_group_set && !lstat(path, &st) &&
+	    st.st_gid != d->o.socket_gid &&
 	    fchownat(AT_FDCWD, path, (uid_t)-1, d->o.socket_gid,
 		     AT_SYMLINK_NOFOLLOW)) {
 		err = -errno;
@@ -440,9 +444,12 @@ int daemon_run(const struct daemon_opts *o, upg_log_fn log_fn)
 
 	d.o.log_fn = log_fn;
 	err = setup(&d);
-	if (!err)
+	if (!err) {
 		rt_info(d.rt, "upagerd: listening on %s, budget %llu bytes",
 			o->socket_path, (unsigned long long)o->budget_bytes);
+		if (d.o.notify)
+			d.o.notify("READY=1");
+	}
 	while (!err && !d.stopping) {
 		struct epoll_event ev[16];
 		int n, i;
@@ -475,6 +482,8 @@ int daemon_run(const struct daemon_opts *o, upg_log_fn log_fn)
 		if (d.dying)
 			retry_dying(&d);
 	}
+	if (!err && d.o.notify)
+		d.o.notify("STOPPING=1");
 	if (!err)
 		err = shutdown_all(&d);
 	cleanup(&d);

@@ -16,6 +16,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#ifdef UPAGER_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "daemon/daemon.h"
 #include "daemon/options.h"
 
@@ -65,6 +69,15 @@ static int socket_dir(struct daemon_opts *o)
 	}
 	return 0;
 }
+
+#ifdef UPAGER_HAVE_SYSTEMD
+/* Type=notify: systemd starts the clients' units once the socket listens.
+ * Without $NOTIFY_SOCKET sd_notify() does nothing. */
+static void notify_systemd(const char *state)
+{
+	sd_notify(0, state);
+}
+#endif
 
 static void syslog_fn(enum upg_log_level level, const char *msg, void *ctx)
 {
@@ -158,6 +171,9 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+#ifdef UPAGER_HAVE_SYSTEMD
+	o.notify = notify_systemd;
+#endif
 	err = daemon_run(&o, o.syslog ? syslog_fn : NULL);
 	return err ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,53 @@ START_TEST(test_exit_removes_only_its_socket)
 }
 END_TEST
 
+#ifdef UPAGER_HAVE_SYSTEMD
+/* One datagram on @fd within 10 s, as a string. */
+static void recv_state(int fd, char *buf, size_t size)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	ck_assert_msg(poll(&p, 1, 10000) == 1, "no sd_notify() within 10 s");
+	n = recv(fd, buf, size - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+}
+
+/* Type=notify: READY=1 once the socket listens, STOPPING=1 at SIGTERM. */
+START_TEST(test_sd_notify)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[128], notify[128], state[256];
+	pid_t pid;
+	int fd, st;
+
+	in_dir(notify, sizeof(notify), "notify");
+	ck_assert_uint_lt(strlen(notify), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, notify, strlen(notify) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", notify, 1), 0);
+	in_dir(path, sizeof(path), "notify.sock");
+	pid = spawn(path, NULL, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	recv_state(fd, state, sizeof(state));
+	ck_assert_msg(strstr(state, "READY=1"), "got '%s'", state);
+	/* Ready means listening: a client connects at once. */
+	st = try_connect(path);
+	ck_assert_int_ge(st, 0);
+	close(st);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	recv_state(fd, state, sizeof(state));
+	ck_assert_msg(strstr(state, "STOPPING=1"), "got '%s'", state);
+	st = dt_waitpid(pid, 60000);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(fd);
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("daemon_socket");
@@ -339,6 +387,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_directories_made);
 	tcase_add_test(tc, test_mode_and_group);
 	tcase_add_test(tc, test_exit_removes_only_its_socket);
+#ifdef UPAGER_HAVE_SYSTEMD
+	tcase_add_test(tc, test_sd_notify);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
