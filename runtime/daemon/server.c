@@ -165,6 +165,17 @@ static int clear_stale_socket(struct daemon *d, int fd,
 		       path);
 		return -EADDRINUSE;
 	}
+	/* Only a refusal says nobody listens: a socket this daemon may not
+	 * connect to (EACCES) may well be another's, alive. */
+	if (errno != ECONNREFUSED) {
+		int err = -errno;
+
+		rt_err(d->rt, "cannot tell whether a daemon listens on %s (%s): "
+			      "remove it by hand if it is stale, or choose "
+			      "another path with --socket",
+		       path, strerror(-err));
+		return err;
+	}
 	if (unlink(path) && errno != ENOENT) {
 		rt_err(d->rt, "cannot remove the stale socket %s: %s", path,
 		       strerror(errno));
@@ -199,7 +210,8 @@ static int listen_socket(struct daemon *d)
 		goto out_close;
 	/* The mode is the socket's from its creation (no chmod() by path,
 	 * which would follow a link put there meanwhile); the group is set
-	 * without following a link either. */
+	 * without following a link either.  The umask is the process's: the
+	 * runtime's threads create no file meanwhile. */
 	old_umask = umask(~d->o.socket_mode & 0777);
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	umask(old_umask);
@@ -370,15 +382,18 @@ static int setup(struct daemon *d)
 			strerror(-err));
 		return err;
 	}
-	err = listen_socket(d);
-	if (err)
-		return err;
+	/* Signals are blocked before the socket listens: a SIGTERM sent as
+	 * soon as a client could connect (or systemd was told READY) writes
+	 * back and exits 0 instead of killing the daemon. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	err = listen_socket(d);
+	if (err)
+		return err;
 	d->signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->signal_fd < 0 || d->epfd < 0)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,9 +73,10 @@ static int try_connect(const char *path)
 	return -1;
 }
 
-/* upagerd on @sock with up to two more arguments; its stderr to
- * DIR/stderr. */
-static pid_t spawn(const char *sock, const char *a1, const char *a2)
+/* upagerd on @sock with up to two more arguments, as user @uid (-1: this
+ * process's); its stderr to DIR/stderr. */
+static pid_t spawn_as(uid_t uid, const char *sock, const char *a1,
+		      const char *a2)
 {
 	pid_t parent = getpid(), pid;
 	char log[128];
@@ -89,6 +91,9 @@ static pid_t spawn(const char *sock, const char *a1, const char *a2)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent || fd < 0 || dup2(fd, 2) < 0)
 			_exit(126);
+		if (uid != (uid_t)-1 &&
+		    (setgroups(0, NULL) || setgid(uid) || setuid(uid)))
+			_exit(125);
 		unsetenv("UPAGER_SOCKET");
 		execl(UPAGERD_PATH, "upagerd", "--foreground", "--config",
 		      "/dev/null", "--budget", "8M", "--swap-dir", dir,
@@ -96,6 +101,11 @@ static pid_t spawn(const char *sock, const char *a1, const char *a2)
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t spawn(const char *sock, const char *a1, const char *a2)
+{
+	return spawn_as((uid_t)-1, sock, a1, a2);
 }
 
 /* Wait (bounded) until upagerd at @sock accepts, or fail the test. */
@@ -126,10 +136,10 @@ static void stop(pid_t pid)
 
 /* upagerd refused @sock: exit status 1, and its message names @sock and
  * says @why. */
-static void assert_refused(const char *sock, const char *why)
+static void assert_refused_as(uid_t uid, const char *sock, const char *why)
 {
 	char log[128], text[4096];
-	pid_t pid = spawn(sock, NULL, NULL);
+	pid_t pid = spawn_as(uid, sock, NULL, NULL);
 	int st = dt_waitpid(pid, 30000), fd;
 	ssize_t n;
 
@@ -144,6 +154,11 @@ static void assert_refused(const char *sock, const char *why)
 	text[n] = '\0';
 	ck_assert_msg(strstr(text, sock) && strstr(text, why),
 		      "message without '%s' and '%s': %s", sock, why, text);
+}
+
+static void assert_refused(const char *sock, const char *why)
+{
+	assert_refused_as((uid_t)-1, sock, why);
 }
 
 static void write_file(const char *path, const char *text)
@@ -256,6 +271,37 @@ START_TEST(test_live_daemon_kept)
 	first = spawn(path, NULL, NULL);
 	wait_listening(first, path);
 	assert_refused(path, "already listens");
+	fd = try_connect(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	stop(first);
+}
+END_TEST
+
+/*
+ * A live daemon's socket that another user may not connect to (EACCES)
+ * is not taken for a stale one, even where that user could remove it.
+ */
+START_TEST(test_unreachable_socket_kept)
+{
+	char shared[128], path[160];
+	pid_t first;
+	int fd;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_unreachable_socket_kept: needs root to "
+				"run a second user: skipped\n");
+		return;
+	}
+	/* A directory anyone may write to, a socket only root may use. */
+	ck_assert_int_eq(chmod(dir, 0711), 0);
+	in_dir(shared, sizeof(shared), "shared");
+	ck_assert_int_eq(mkdir(shared, 0777), 0);
+	ck_assert_int_eq(chmod(shared, 0777), 0);
+	snprintf(path, sizeof(path), "%s/root.sock", shared);
+	first = spawn(path, "--socket-mode=0600", NULL);
+	wait_listening(first, path);
+	assert_refused_as(65534, path, "cannot tell whether a daemon listens");
 	fd = try_connect(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
@@ -384,6 +430,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_directory_survives);
 	tcase_add_test(tc, test_stale_socket_replaced);
 	tcase_add_test(tc, test_live_daemon_kept);
+	tcase_add_test(tc, test_unreachable_socket_kept);
 	tcase_add_test(tc, test_directories_made);
 	tcase_add_test(tc, test_mode_and_group);
 	tcase_add_test(tc, test_exit_removes_only_its_socket);
