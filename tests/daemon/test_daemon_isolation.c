@@ -15,7 +15,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
@@ -62,15 +61,6 @@ static void remember(const struct dt_daemon *d)
 	}
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void dirs_setup(void)
 {
 	dirs = mmap(NULL, MAX_DIRS * sizeof(*dirs), PROT_READ | PROT_WRITE,
@@ -84,7 +74,7 @@ static void dirs_teardown(void)
 
 	for (i = 0; i < MAX_DIRS; i++)
 		if (dirs[i][0] && !strncmp(dirs[i], "/tmp/upager-dt-", 15))
-			nftw(dirs[i], rm_one, 16, FTW_DEPTH | FTW_PHYS);
+			tu_rm_rf(dirs[i]);
 	munmap(dirs, MAX_DIRS * sizeof(*dirs));
 }
 

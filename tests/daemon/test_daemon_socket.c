@@ -14,7 +14,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,15 +32,6 @@
 
 static char dir[64];
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* Unchecked fixture (the parent process): the directory goes also when a
  * test fails; a daemon a failed test left gets SIGTERM by PDEATHSIG. */
 static void dir_setup(void)
@@ -52,25 +42,12 @@ static void dir_setup(void)
 
 static void dir_teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_rf(dir);
 }
 
 static void in_dir(char *buf, size_t size, const char *name)
 {
 	snprintf(buf, size, "%s/%s", dir, name);
-}
-
-static int try_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return fd;
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* upagerd on @sock with up to two more arguments, as user @uid (-1: this
@@ -114,7 +91,7 @@ static void wait_listening(pid_t pid, const char *sock)
 	uint64_t deadline = tu_now_ns() + 10000ull * 1000000;
 	int fd, st;
 
-	while ((fd = try_connect(sock)) < 0) {
+	while ((fd = dt_try_connect(sock)) < 0) {
 		ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0,
 			      "upagerd exited at start (status %#x)", st);
 		ck_assert_msg(tu_now_ns() < deadline,
@@ -252,7 +229,7 @@ START_TEST(test_stale_socket_replaced)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
-	ck_assert_int_eq(try_connect(path), -1);
+	ck_assert_int_eq(dt_try_connect(path), -1);
 	pid = spawn(path, NULL, NULL);
 	wait_listening(pid, path);
 	stop(pid);
@@ -271,7 +248,7 @@ START_TEST(test_live_daemon_kept)
 	first = spawn(path, NULL, NULL);
 	wait_listening(first, path);
 	assert_refused(path, "already listens");
-	fd = try_connect(path);
+	fd = dt_try_connect(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	stop(first);
@@ -302,7 +279,7 @@ START_TEST(test_unreachable_socket_kept)
 	first = spawn(path, "--socket-mode=0600", NULL);
 	wait_listening(first, path);
 	assert_refused_as(65534, path, "cannot tell whether a daemon listens");
-	fd = try_connect(path);
+	fd = dt_try_connect(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	stop(first);
@@ -405,7 +382,7 @@ START_TEST(test_sd_notify)
 	recv_state(fd, state, sizeof(state));
 	ck_assert_msg(strstr(state, "READY=1"), "got '%s'", state);
 	/* Ready means listening: a client connects at once. */
-	st = try_connect(path);
+	st = dt_try_connect(path);
 	ck_assert_int_ge(st, 0);
 	close(st);
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);

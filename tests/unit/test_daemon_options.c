@@ -11,7 +11,6 @@
 #endif
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,20 +19,12 @@
 #include <unistd.h>
 
 #include "daemon/options.h"
+#include "testutil.h"
 
 static char dir[64];
 
 /* rm -rf of the test's directory, from the parent (unchecked fixture):
  * also after a failed test. */
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void dir_setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/upager-dopt-XXXXXX");
@@ -42,7 +33,7 @@ static void dir_setup(void)
 
 static void dir_teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_rf(dir);
 }
 
 static void write_file(const char *path, const char *text)
@@ -389,11 +380,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(suite());
 }
