@@ -3,7 +3,8 @@
 # upagerd: cmake --install (component daemon) into a temporary DESTDIR,
 # then the unit names the installed upagerd, systemd-analyze verify accepts
 # it, and its exposure (systemd-analyze security --offline) is at most
-# MAX_EXPOSURE.  The sysusers.d file and the man page are installed with
+# MAX_EXPOSURE.  The sysusers.d file (applied to an empty root with
+# systemd-sysusers, where it exists) and the man page are installed with
 # it.  Exit 77 (skipped) without systemd-analyze >= 250 (--offline).
 set -euo pipefail
 
@@ -37,8 +38,20 @@ exec=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
 [ -x "$root$exec" ] || fail "ExecStart=$exec: not installed by cmake --install"
 grep -qE '@[A-Z_]+@' "$unit" && fail "unsubstituted @VARIABLE@ in $unit: $(grep -E '@[A-Z_]+@' "$unit")"
 user=$(sed -n 's/^User=//p' "$unit")
-grep -q "^u $user " "$(find "$root" -path '*/sysusers.d/upagerd.conf' -print -quit)" ||
+group=$(sed -n 's/^Group=//p' "$unit")
+sysusers=$(find "$root" -path '*/sysusers.d/upagerd.conf' -print -quit)
+grep -q "^u $user " "$sysusers" ||
 	fail "User=$user is not created by the sysusers.d file"
+# The sysusers.d file applied to an empty root creates that user and group.
+if command -v systemd-sysusers >/dev/null 2>&1; then
+	mkdir -p "$root/sysroot/etc"
+	systemd-sysusers --root="$root/sysroot" "$sysusers" >/dev/null 2>&1 ||
+		fail "systemd-sysusers refused $sysusers"
+	grep -q "^$user:" "$root/sysroot/etc/passwd" ||
+		fail "systemd-sysusers made no user $user"
+	grep -q "^$group:" "$root/sysroot/etc/group" ||
+		fail "systemd-sysusers made no group $group"
+fi
 
 # systemd-analyze verify on a copy whose ExecStart points into the
 # DESTDIR tree (--root would want the whole system's units there); the man
