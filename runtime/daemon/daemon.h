@@ -34,6 +34,7 @@ struct daemon_opts {
 	uint64_t budget_bytes;
 	unsigned threads;
 	uint64_t client_cap_bytes; /* 0: none */
+	uint64_t uid_cap_bytes;    /* all clients of a uid together; 0: none */
 	unsigned socket_mode;      /* permission bits of the socket */
 	bool socket_group_set;     /* socket_gid is the socket's group */
 	gid_t socket_gid;
@@ -100,6 +101,8 @@ struct daemon_client {
 	struct daemon_region *regions;
 	unsigned nr_regions;
 	uint64_t cap_bytes;
+	/* Its cap without --uid-cap's part (pages; 0: none). */
+	uint64_t own_cap_pages;
 	/* Counts of the client's regions released already. */
 	uint64_t gone_fills, gone_evictions, gone_writebacks, gone_errors;
 	struct daemon_client *next;
@@ -142,6 +145,12 @@ int daemon_reply(struct daemon_client *c, uint64_t seq, int status,
 /* requests.c: one request of @c; false if the client must be dropped. */
 bool daemon_request(struct daemon *d, struct daemon_client *c,
 		    struct proto_msg *m);
+/*
+ * daemon_uid_recap() - split --uid-cap evenly among the clients of @uid
+ * that map regions (each keeps the lower of its part and its own cap).
+ * Called when one of them comes or goes.  Context: the main thread.
+ */
+void daemon_uid_recap(struct daemon *d, uid_t uid);
 /* Write back and release every region of @c.  0, or the first error (the
  * regions not released stay, with their data). */
 int daemon_release_regions(struct daemon *d, struct daemon_client *c);

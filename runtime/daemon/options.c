@@ -21,6 +21,7 @@ const struct option daemon_longopts[] = {
 	{ "force", no_argument, NULL, 0 },
 	{ "threads", required_argument, NULL, 0 },
 	{ "client-cap", required_argument, NULL, 0 },
+	{ "uid-cap", required_argument, NULL, 0 },
 	{ "max-clients-per-uid", required_argument, NULL, 0 },
 	{ "max-regions-per-uid", required_argument, NULL, 0 },
 	{ "ack-timeout", required_argument, NULL, 0 },
@@ -66,6 +67,9 @@ void daemon_usage(FILE *f)
 		"2)\n"
 		"  --client-cap BYTES      resident bytes one client may hold "
 		"(default 0: none)\n"
+		"  --uid-cap BYTES         resident bytes all clients of one user "
+		"may hold, split\n"
+		"                          evenly among them (default 0: none)\n"
 		"  --max-clients-per-uid N connections of one user (default 64; "
 		"0: no limit)\n"
 		"  --max-regions-per-uid N regions of one user (default 4096; 0: "
@@ -239,6 +243,18 @@ int daemon_set_opt(struct daemon_opts *o, const char *key, const char *val,
 		return set_size(&o->budget_bytes, 1u << 20, where, key, val);
 	if (!strcmp(key, "client-cap"))
 		return set_size(&o->client_cap_bytes, 0, where, key, val);
+	if (!strcmp(key, "uid-cap")) {
+		uint64_t v;
+
+		if (!strcmp(val, "0")) {
+			o->uid_cap_bytes = 0;
+			return 0;
+		}
+		if (set_size(&v, 1u << 20, where, key, val))
+			return -EINVAL;
+		o->uid_cap_bytes = v;
+		return 0;
+	}
 	if (!strcmp(key, "threads"))
 		return parse_uint(val, 1, 64, &o->threads, 10) ?
 			       bad(where, key, val, "1 to 64") : 0;

@@ -68,6 +68,36 @@ static void uid_usage(struct daemon *d, const struct daemon_client *c,
 	}
 }
 
+void daemon_uid_recap(struct daemon *d, uid_t uid)
+{
+	struct daemon_client *k;
+	uint64_t n = 0, part;
+
+	if (!d->o.uid_cap_bytes)
+		return;
+	for (k = d->clients; k; k = k->next)
+		n += k->mm && k->hello_done && k->cred.uid == uid;
+	if (!n)
+		return;
+	part = (d->o.uid_cap_bytes >> d->rt->page_shift) / n;
+	if (!part)
+		part = 1; /* 0 would be no cap at all */
+	for (k = d->clients; k; k = k->next) {
+		uint64_t cap;
+
+		if (!k->mm || !k->hello_done || k->cred.uid != uid)
+			continue;
+		cap = k->own_cap_pages && k->own_cap_pages < part ?
+			      k->own_cap_pages :
+			      part;
+		/* A client now over its cap is over its share too: the
+		 * evictor takes its pages first, and its own fills make
+		 * room among them. */
+		atomic_store(&k->mm->cap_pages, cap);
+		k->cap_bytes = cap << d->rt->page_shift;
+	}
+}
+
 static int hello(struct daemon *d, struct daemon_client *c,
 		 struct proto_msg *m)
 {
@@ -113,8 +143,10 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		if (d->o.client_cap_bytes &&
 		    (!cap || d->o.client_cap_bytes < cap))
 			cap = d->o.client_cap_bytes;
-		mm->cap_pages = cap >> d->rt->page_shift;
-		if (mm->cap_pages)
+		c->own_cap_pages = cap >> d->rt->page_shift;
+		mm->cap_pages = c->own_cap_pages;
+		/* Before the handlers see the mm: the evictor reads it. */
+		if (mm->cap_pages || d->o.uid_cap_bytes)
 			d->rt->regions_capped = true;
 		/* Pages it may keep pinned through the marks: what its
 		 * library allows it (a quarter of the budget, as in-process;
@@ -143,6 +175,8 @@ monitor:
 		c->mm = mm;
 		c->hello_done = true;
 		c->cap_bytes = mm ? mm->cap_pages << d->rt->page_shift : 0;
+		if (mm)
+			daemon_uid_recap(d, c->cred.uid);
 		snprintf(c->name, sizeof(c->name), "%s",
 			 m->u.hello.name[0] ? m->u.hello.name : "?");
 	}

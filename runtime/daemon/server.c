@@ -83,6 +83,9 @@ void daemon_drop_client(struct daemon *d, struct daemon_client *c,
 	if (*pp) {
 		*pp = c->next;
 		d->nr_clients--;
+		/* Its user's other clients share --uid-cap without it. */
+		if (c->mm)
+			daemon_uid_recap(d, c->cred.uid);
 	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	daemon_out_close(c->out);

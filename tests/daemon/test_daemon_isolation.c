@@ -6,8 +6,8 @@
  * region id to flush, unmap, fault in (what a pin asks for) or read its
  * figures gets -ENOENT; asking for B's list of regions gets -EPERM when A
  * is another user; a region A maps under B's id is A's own.  B's data is
- * intact after all of it.  Also the per-uid limits: connections (-EUSERS)
- * and regions (-EDQUOT).
+ * intact after all of it.  Also the per-uid limits: connections (-EUSERS),
+ * regions (-EDQUOT) and resident bytes (--uid-cap).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -406,6 +406,94 @@ START_TEST(test_regions_per_uid)
 }
 END_TEST
 
+/* A client of test_uid_cap: maps @fd, reads it all, says so on @ready,
+ * waits on @go; reads it all again on a 'a' and says so, exits on 'x'. */
+static int capped_reader(const struct dt_daemon *d, int fd, int ready,
+			 int go)
+{
+	struct upg_runtime *rt;
+	struct upg_region *r;
+	char ch;
+
+	if (upg_runtime_connect(d->sock, NULL, &rt) ||
+	    upg_region_map_file(rt, fd, 8 * MiB, NULL, &r))
+		return 1;
+	for (;;) {
+		if (tu_check(upg_region_addr(r), 0, 8 * MiB, 510) != UINT64_MAX)
+			return 2;
+		if (write(ready, "r", 1) != 1 || read(go, &ch, 1) != 1)
+			return 3;
+		if (ch == 'x')
+			break;
+	}
+	return upg_region_unmap(r) || upg_runtime_destroy(rt) ? 4 : 0;
+}
+
+/*
+ * --uid-cap: two clients of one user, each reading 8 MiB under a 16 MiB
+ * budget, hold together no more than the user's 4 MiB (2 MiB each, plus at
+ * most one fill each); when one goes, the other may hold the whole 4 MiB.
+ */
+START_TEST(test_uid_cap)
+{
+	const uint64_t slack = 64 * PS;
+	int fd = tur_data_file(8 * MiB, 510), ready[2][2], go[2][2], i, st;
+	struct dt_daemon d;
+	uint64_t res[2], deadline;
+	pid_t pid[2];
+	char ch;
+
+	dt_start_opt(&d, UPAGERD_PATH, "16M", "--uid-cap=4M");
+	remember(&d);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pipe(ready[i]), 0);
+		ck_assert_int_eq(pipe(go[i]), 0);
+		pid[i] = fork();
+		ck_assert_int_ge(pid[i], 0);
+		if (!pid[i])
+			_exit(capped_reader(&d, fd, ready[i][1], go[i][0]));
+	}
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(read(ready[i][0], &ch, 1), 1);
+	for (i = 0; i < 2; i++) {
+		res[i] = dt_client_resident(&d, pid[i]);
+		ck_assert_uint_le(res[i], 2 * MiB + slack);
+	}
+	ck_assert_uint_le(res[0] + res[1], 4 * MiB + 2 * slack);
+	/* The first goes: the second's part is the whole 4 MiB. */
+	ck_assert_int_eq(write(go[0][1], "x", 1), 1);
+	st = dt_waitpid(pid[0], 60000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client 1: %#x",
+		      st);
+	deadline = tu_now_ns() + 10000ull * 1000000;
+	while (dt_client_resident(&d, pid[0]) != UINT64_MAX) {
+		ck_assert_msg(tu_now_ns() < deadline,
+			      "upagerd still lists the client gone");
+		sched_yield();
+	}
+	ck_assert_int_eq(write(go[1][1], "a", 1), 1);
+	ck_assert_int_eq(read(ready[1][0], &ch, 1), 1);
+	res[1] = dt_client_resident(&d, pid[1]);
+	ck_assert_uint_le(res[1], 4 * MiB + slack);
+	ck_assert_msg(res[1] > 3 * MiB, "alone, it holds only %llu bytes",
+		      (unsigned long long)res[1]);
+	ck_assert_int_eq(write(go[1][1], "x", 1), 1);
+	st = dt_waitpid(pid[1], 60000);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client 2: %#x",
+		      st);
+	for (i = 0; i < 2; i++) {
+		close(ready[i][0]);
+		close(ready[i][1]);
+		close(go[i][0]);
+		close(go[i][1]);
+	}
+	close(fd);
+	st = dt_stop(&d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "upagerd status %#x", st);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("daemon_isolation");
@@ -416,6 +504,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_other_clients_regions);
 	tcase_add_test(tc, test_clients_per_uid);
 	tcase_add_test(tc, test_regions_per_uid);
+	tcase_add_test(tc, test_uid_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }

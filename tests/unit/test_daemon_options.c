@@ -127,6 +127,12 @@ START_TEST(test_bad_values)
 	ck_assert_int_eq(daemon_set_opt(&o, "no-such-key", "1", "t"), -EINVAL);
 	ck_assert_int_eq(daemon_set_opt(&o, "max-clients-per-uid", "x", "t"),
 			 -EINVAL);
+	ck_assert_int_eq(daemon_set_opt(&o, "uid-cap", "512K", "t"), -EINVAL);
+	ck_assert_int_eq(daemon_set_opt(&o, "uid-cap", "-4M", "t"), -EINVAL);
+	ck_assert_int_eq(daemon_set_opt(&o, "uid-cap", "0", "t"), 0);
+	ck_assert_uint_eq(o.uid_cap_bytes, 0);
+	ck_assert_int_eq(daemon_set_opt(&o, "uid-cap", "4M", "t"), 0);
+	ck_assert_uint_eq(o.uid_cap_bytes, 4 << 20);
 	/* Good ones. */
 	ck_assert_int_eq(daemon_set_opt(&o, "budget", "1G", "t"), 0);
 	ck_assert_uint_eq(o.budget_bytes, 1ull << 30);
@@ -150,7 +156,7 @@ static const char *example(const char *name)
 	static const char *const ex[][2] = {
 		{ "socket", "/tmp/x.sock" },  { "socket-mode", "0660" },
 		{ "socket-group", "0" },      { "budget", "64M" },
-		{ "threads", "4" },	      { "client-cap", "8M" },
+		{ "threads", "4" },	      { "client-cap", "8M" },	      { "uid-cap", "16M" },
 		{ "max-clients-per-uid", "8" }, { "max-regions-per-uid", "16" },
 		{ "ack-timeout", "200" },     { "swap-dir", "/var/tmp" },
 		{ "log-level", "debug" },
