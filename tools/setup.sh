@@ -16,8 +16,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # clang and its compiler-rt (libFuzzer, sanitizer runtimes) build the fuzz
 # target of tools/test.sh's third pass; with --no-install-recommends clang
 # alone would come without them.  util-linux: mkswap for upager-bench.
+# libsystemd-dev: upagerd's sd_notify() (optional at build; without it the
+# unit is Type=simple); systemd: systemd-analyze for the daemon/systemd_unit
+# test (skipped without it).
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
-	clang libclang-rt-dev util-linux)
+	clang libclang-rt-dev util-linux libsystemd-dev systemd)
 
 case "${1:-}" in
 --plot) PACKAGES+=(gnuplot-nox jq) ;;

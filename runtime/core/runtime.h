@@ -84,9 +84,11 @@ struct upg_mm {
 	struct rt_stats stats;
 	_Atomic uint64_t resident_peak;
 	/* Pages of its regions counted in the budget, and its cap (0: none;
-	 * upagerd --client-cap or the client's HELLO). */
+	 * upagerd --client-cap or the client's HELLO, and its part of
+	 * --uid-cap, which upagerd changes as its user's clients come and
+	 * go: atomic). */
 	_Atomic uint64_t resident;
-	uint64_t cap_pages;
+	_Atomic uint64_t cap_pages;
 	/* evict/clock.c, under clock_lock: its fair share of the low
 	 * watermark in pages (set each pass); pages
 	 * chosen as victims and not evicted yet (the share counts without

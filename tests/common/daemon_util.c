@@ -264,3 +264,8 @@ uint64_t dt_resident_pages(const void *p, uint64_t len)
 	free(v);
 	return got;
 }
+
+int dt_try_connect(const char *path)
+{
+	return try_connect(path);
+}

@@ -67,4 +67,7 @@ int dt_main(Suite *s, const char *upagerd);
 /* waitpid() with a bound, failing the test when it passes. */
 int dt_waitpid(pid_t pid, unsigned timeout_ms);
 
+/* A connected socket to @path, or -1 (nobody listens, or no access). */
+int dt_try_connect(const char *path);
+
 #endif

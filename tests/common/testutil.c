@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,4 +86,22 @@ int tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) ? errno : 0; /* stops the walk: nftw's value */
+}
+
+int tu_rm_rf(const char *dir)
+{
+	int err = nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+	if (err == -1)
+		return -errno;
+	return -err;
 }
