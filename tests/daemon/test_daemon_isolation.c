@@ -297,8 +297,8 @@ START_TEST(test_other_clients_regions)
 	struct dt_daemon d;
 	struct upg_runtime *rt;
 	struct upg_region *r;
-	uint64_t b_client, b_region;
-	int fd = tur_data_file(4 * MiB, 500), st;
+	uint64_t b_client, b_region, ids[2];
+	int fd = tur_data_file(4 * MiB, 500), st, go[2];
 	pid_t pid;
 
 	/* Another user must reach the socket (its directory is 0700). */
@@ -306,16 +306,30 @@ START_TEST(test_other_clients_regions)
 	remember(&d);
 	if (other_user)
 		ck_assert_int_eq(chmod(d.dir, 0711), 0);
+	/* A is forked before this process has threads (B's runtime): a
+	 * child of a threaded process must not start threads (it may
+	 * inherit a lock held; ThreadSanitizer refuses it).  It waits for
+	 * B's ids. */
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		close(go[1]);
+		if (read(go[0], ids, sizeof(ids)) != sizeof(ids))
+			_exit(99);
+		client_a(d.sock, ids[0], ids[1], other_user);
+	}
+	close(go[0]);
 	/* B: this process, one region, written, not yet flushed. */
 	rt = dt_connect(&d);
 	ck_assert_int_eq(upg_region_map_file(rt, fd, 4 * MiB, NULL, &r), 0);
 	tu_fill(upg_region_addr(r), 0, 4 * MiB, 501);
 	client_of(d.sock, getpid(), &b_client, &b_region);
 	ck_assert_uint_eq(b_region, 1); /* the id A's own region gets too */
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (!pid)
-		client_a(d.sock, b_client, b_region, other_user);
+	ids[0] = b_client;
+	ids[1] = b_region;
+	ck_assert_int_eq(write(go[1], ids, sizeof(ids)), (ssize_t)sizeof(ids));
+	close(go[1]);
 	st = dt_waitpid(pid, 60000);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		      "client A: status %#x (exit = the step that failed)", st);
