@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "evict/evict.h"
 #include "fork/fork.h"
 #include "region/region.h"
 
@@ -160,6 +161,10 @@ static void *view_main(void *arg)
 	pthread_setname_np(pthread_self(), "upg-forkview");
 	uffd_eagain_hook = view_drain;
 	uffd_eagain_arg = rt;
+	/* A child's fault may evict: never allocate then (evict.c). */
+	if (evict_thread_prepare(rt))
+		rt_err(rt, "fork: no memory for the view thread's eviction "
+			   "arrays: children's faults fill beyond the budget");
 	while (!atomic_load(&fs->stopping)) {
 		struct fork_view *v;
 		size_t n = 1, i;
