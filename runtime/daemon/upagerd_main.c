@@ -29,7 +29,7 @@ static void usage(FILE *f)
 		"               [--swap-dir DIR] [--foreground] [--syslog]\n"
 		"               [--readahead | --no-readahead] [--ack-timeout MS]\n"
 		"               [--log-level error|warn|info|debug]\n"
-		"               [--config PATH]\n"
+		"               [--config PATH] [--version]\n"
 		"Sizes take K, M, G suffixes. Defaults: socket %s (or\n"
 		"$XDG_RUNTIME_DIR/upager/upagerd.sock when not root), budget\n"
 		"256M, threads 2, socket mode 0660, log level warn, ack timeout\n"
@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "no-readahead", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	static const char *keys[] = { ['s'] = "socket", ['b'] = "budget",
@@ -309,6 +310,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("upagerd %s (libupager %s)\n",
+			       UPAGER_VERSION_STRING, upg_version());
 			return 0;
 		case 's': case 'b': case 't': case 'c': case 'm': case 'w':
 		case 'l': case 'a':

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proto/proto.h"
+#include "upager.h"
 
 #define TIMEOUT_MS 5000
 
@@ -388,9 +389,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: %s [--socket PATH] [--json] "
 		   "status|stats|clients|regions\n"
 		   "       %s [--socket PATH] watch [--count N]\n"
+		   "       %s --help | --version\n"
 		   "Default socket: $UPAGER_SOCKET, else /run/upager/upagerd.sock "
 		   "(root) or $XDG_RUNTIME_DIR/upager/upagerd.sock.\n",
-		prog, prog);
+		prog, prog, prog);
 }
 
 int main(int argc, char **argv)
@@ -400,6 +402,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	struct ctl c = { .sock = -1 };
@@ -426,6 +429,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (libupager %s)\n", prog,
+			       UPAGER_VERSION_STRING, upg_version());
 			return 0;
 		default:
 			usage(stderr);
