@@ -784,7 +784,14 @@ UPG_API int upg_pin(struct upg_runtime *rt, void *addr, size_t len,
 /**
  * upg_pin_ephemeral() - like upg_pin(), short-term: not counted against
  * the pin limit; eviction waits (bounded) for its unpin.
- * Return, context: as upg_pin() (never -ENOMEM for the limit).
+ * @rt:   the runtime.
+ * @addr: start (any alignment: the pages containing the range are pinned).
+ * @len:  bytes, > 0.
+ * @out:  receives the pin handle.
+ *
+ * For one I/O in flight; drop it with upg_unpin() as soon as the I/O ends.
+ * Return: as upg_pin(), but never -ENOMEM for the pin limit.
+ * Context: application thread; may wait for I/O.
  */
 UPG_API int upg_pin_ephemeral(struct upg_runtime *rt, void *addr, size_t len,
 			      struct upg_pin **out);
@@ -842,12 +849,26 @@ UPG_API size_t upg_fault_in_readable(struct upg_runtime *rt, const void *addr,
  * upg_fault_in_writeable() - upg_fault_in_readable(), and map the pages
  * writable and dirty, so that a write raises no fault either (a read(2)
  * into the range then works even with a user-mode-only userfaultfd).
+ * @rt:   the runtime.
+ * @addr: start.
+ * @len:  bytes.
+ *
+ * A page of a region mapped without PROT_WRITE stops it, as a page that
+ * cannot be faulted in does.
+ * Return: bytes NOT faulted in, from the first failure to the end (0:
+ * all).
+ * Context: application thread; waits for I/O; not from a callback (returns
+ * @len there).
  */
 UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
 				      size_t len);
 
 /**
  * upg_prefetch() - start faulting [addr, addr+len) in, and return at once.
+ * @rt:   the runtime.
+ * @addr: start.
+ * @len:  bytes, > 0.
+ *
  * A handler thread fills the range in the background, like a fault that
  * nobody waits for.
  * Return: 0; -EFAULT (the range is not managed memory, or runs out of it:
@@ -876,10 +897,17 @@ UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,
 
 /**
  * upg_copy_to_nofault() - copy into managed memory, only what is resident;
- * the pages written become dirty.  Stops, as at a page not resident, at a
- * region mapped without PROT_WRITE (as the kernel's copy_to_user_nofault()
- * fails on a read-only mapping).
- * Return, context: as upg_copy_from_nofault().
+ * the pages written become dirty.
+ * @rt:  the runtime.
+ * @dst: destination, in a region.
+ * @src: source (ordinary memory).
+ * @len: bytes.
+ *
+ * Stops, as at a page not resident, at a region mapped without PROT_WRITE
+ * (as the kernel's copy_to_user_nofault() fails on a read-only mapping).
+ * Never waits for I/O and never raises a fault.
+ * Return: bytes NOT copied (0: all).
+ * Context: any thread, under any lock.
  */
 UPG_API size_t upg_copy_to_nofault(struct upg_runtime *rt, void *dst,
 				   const void *src, size_t len);
@@ -991,8 +1019,10 @@ UPG_API int upg_interval_notifier_insert(
 
 /**
  * upg_interval_notifier_remove() - stop watching; waits for a running
- * invalidate callback of @n to return.  After it returns the callback is
- * never called again and @n may be freed.
+ * invalidate callback of @n to return.
+ * @n: an inserted notifier.
+ *
+ * After it returns the callback is never called again and @n may be freed.
  * Return: 0, -EINVAL (not inserted), -EDEADLK (called from an invalidate
  * callback: it would wait for itself).
  * Context: any thread but a callback.
@@ -1001,6 +1031,8 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n);
 
 /**
  * upg_interval_read_begin() - start a read-side critical section.
+ * @n: the notifier covering what the caller reads.
+ *
  * Waits while an invalidation covering @n is running.
  * Return: the sequence to pass to upg_interval_read_retry().
  * Context: any thread but an invalidate callback.
@@ -1009,6 +1041,9 @@ UPG_API uint64_t upg_interval_read_begin(struct upg_interval_notifier *n);
 
 /**
  * upg_interval_read_retry() - did an invalidation hit @n since @seq?
+ * @n:   the notifier.
+ * @seq: what upg_interval_read_begin() returned.
+ *
  * Return: true if the caller must start over.
  * Context: under the lock the invalidate callback takes.
  */
@@ -1016,14 +1051,23 @@ UPG_API bool upg_interval_read_retry(struct upg_interval_notifier *n,
 				     uint64_t seq);
 
 /**
- * upg_interval_check_retry() - lock-free hint of upg_interval_read_retry():
- * true means retry for sure; false still needs the locked check.
+ * upg_interval_check_retry() - lock-free hint of upg_interval_read_retry().
+ * @n:   the notifier.
+ * @seq: what upg_interval_read_begin() returned.
+ *
+ * Return: true means retry for sure; false still needs the locked check
+ * with upg_interval_read_retry().
+ * Context: any thread, with or without the user's lock; does not block.
  */
 UPG_API bool upg_interval_check_retry(struct upg_interval_notifier *n,
 				      uint64_t seq);
 
 /**
  * upg_interval_set_seq() - record an invalidation in @n.
+ * @n:       the notifier being invalidated.
+ * @cur_seq: the cur_seq argument of ops->invalidate.
+ *
+ * Readers that began before it then see upg_interval_read_retry() true.
  * Context: inside ops->invalidate, under the user's lock.
  */
 UPG_API void upg_interval_set_seq(struct upg_interval_notifier *n,
@@ -1154,7 +1198,9 @@ UPG_API int upg_store_mem_clear_faults(struct upg_store *st);
 /**
  * upg_store_put() - drop the caller's reference to a store.
  * @st: the store.  Regions mapped on it keep theirs; the store is closed
- *      when the last one goes.
+ *      (its ops->close called) when the last one goes.
+ *
+ * Return: nothing; NULL is ignored.
  * Context: any thread.
  */
 UPG_API void upg_store_put(struct upg_store *st);
@@ -1175,6 +1221,9 @@ UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io);
  * @io:  the request given to submit().
  * @res: bytes transferred (fewer than len only for a read at the end of
  *       the data), or a negative errno.
+ *
+ * Return: nothing; the runtime takes @io back (the store must not touch it
+ * again).
  * Context: any thread, once per started request.
  */
 UPG_API void upg_io_complete(struct upg_io *io, ssize_t res);
