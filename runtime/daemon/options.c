@@ -33,6 +33,7 @@ const struct option daemon_longopts[] = {
 	{ "log-level", required_argument, NULL, 0 },
 	{ "config", required_argument, NULL, 0 },
 	{ "help", no_argument, NULL, 0 },
+	{ "version", no_argument, NULL, 0 },
 	{ 0 }
 };
 
@@ -90,6 +91,8 @@ void daemon_usage(FILE *f)
 		"                          those without an argument; the command "
 		"line wins\n"
 		"  --help                  this text\n"
+		"  --version               the program's and the library's "
+		"version\n"
 		"Sizes: digits with an optional K, M, G or T suffix (1024-based).\n",
 		DAEMON_DEFAULT_SOCKET, DAEMON_DEFAULT_CONFIG);
 }
@@ -362,7 +365,8 @@ int daemon_read_config(struct daemon_opts *o, const char *path, bool must)
 		}
 		*eq = '\0';
 		key = trim(s);
-		if (!strcmp(key, "config") || !strcmp(key, "help")) {
+		if (!strcmp(key, "config") || !strcmp(key, "help") ||
+		    !strcmp(key, "version")) {
 			fprintf(stderr, "upagerd: %s: '%s' is a command line "
 					"option only\n", where, key);
 			err = -EINVAL;

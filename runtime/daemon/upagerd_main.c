@@ -146,6 +146,11 @@ int main(int argc, char **argv)
 			daemon_usage(stdout);
 			return 0;
 		}
+		if (!strcmp(name, "version")) {
+			printf("upagerd %s (libupager %s)\n",
+			       UPAGER_VERSION_STRING, upg_version());
+			return 0;
+		}
 		if (!strcmp(name, "config"))
 			continue;
 		if (daemon_set_opt(&o, name, optarg ? optarg : "yes",

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "proto/proto.h"
+#include "upager.h"
 
 #define TIMEOUT_MS 5000
 
@@ -527,9 +528,10 @@ static void usage(FILE *f)
 		   "object per line\n"
 		   "           and per tick: {\"tick\", \"time\", "
 		   "\"status\", \"clients\"}\n"
+		   "       %s --help | --version\n"
 		   "Default socket: $UPAGER_SOCKET, else /run/upager/upagerd.sock "
 		   "(root) or $XDG_RUNTIME_DIR/upager/upagerd.sock.\n",
-		prog, prog);
+		prog, prog, prog);
 }
 
 int main(int argc, char **argv)
@@ -540,6 +542,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	struct ctl c = { .sock = -1 };
@@ -580,6 +583,10 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (libupager %s)\n", prog,
+			       UPAGER_VERSION_STRING, upg_version());
 			return 0;
 		default:
 			usage(stderr);
