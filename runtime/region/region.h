@@ -263,7 +263,8 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 		      const struct upg_region_opts *opts,
 		      struct upg_region **out);
 
-/* Table membership (region/region_table.c).  Context: not a handler. */
+/* Table membership (region/region_table.c).  Context: not a handler;
+ * insert takes r->mm->read_lock (handled events first), then regions_lock. */
 int region_table_insert(struct upg_runtime *rt, struct upg_region *r);
 void region_table_remove(struct upg_runtime *rt, struct upg_region *r);
 

@@ -113,6 +113,21 @@ int region_table_insert(struct upg_runtime *rt, struct upg_region *r)
 {
 	int err = 0;
 
+	/*
+	 * Not between a handler's read of events and their handling (it
+	 * holds mm->read_lock from one to the other):
+	 *
+	 *   application              handler
+	 *   munmap(region A)         read(): UNMAP of A's range
+	 *     returns                  (munmap() waits for the read only)
+	 *   map region B: mmap()
+	 *     gives A's range back
+	 *   insert B                 region_on_unmap(A's range): finds B
+	 *
+	 * and B would be detached for A's unmap: its faults found in no
+	 * region, SIGBUS.  Lock order: read_lock, then regions_lock.
+	 */
+	pthread_mutex_lock(&r->mm->read_lock);
 	pthread_rwlock_wrlock(&rt->regions_lock);
 	if (rt->nr_regions == rt->cap_regions) {
 		size_t cap = rt->cap_regions ? rt->cap_regions * 2 : 8;
@@ -129,6 +144,7 @@ int region_table_insert(struct upg_runtime *rt, struct upg_region *r)
 	if (!err)
 		insert_locked(rt, r);
 	pthread_rwlock_unlock(&rt->regions_lock);
+	pthread_mutex_unlock(&r->mm->read_lock);
 	return err;
 }
 
