@@ -23,6 +23,9 @@ struct upg_region;
 struct handler {
 	struct upg_runtime *rt;
 	pthread_t thread;
+	/* Set once the thread has made its first allocation (handler_main):
+	 * handlers_start() waits for it. */
+	_Atomic uint32_t ready;
 	struct upg_io_queue q;
 	/* Page faults read while draining events (see drain_events()): they
 	 * are handled from the main loop, in order. */

@@ -364,10 +364,16 @@ static void *handler_main(void *arg)
 	 * those threads may need one read (io/io_queue.h). */
 	io_queue_wait_hook = drain_events;
 	io_queue_wait_arg = h;
-	/* Now, not at its first eviction: see evict_thread_prepare(). */
+	/* Now, not at its first eviction: see evict_thread_prepare().  It is
+	 * also this thread's first allocation, which sets up its malloc
+	 * arena under glibc's arena list lock, the lock fork() holds while
+	 * it waits for a handler to read the FORK event: it must be over
+	 * before the application can fork (handlers_start() waits). */
 	if (evict_thread_prepare(rt))
 		rt_err(rt, "no memory for a handler's eviction arrays: its "
 			   "faults fill beyond the budget");
+	atomic_store(&h->ready, 1);
+	futex_wake_all(&h->ready);
 	for (;;) {
 		bool stop = false;
 		int n, i;
@@ -541,6 +547,10 @@ int handlers_start(struct upg_runtime *rt)
 		}
 		h->started = true;
 	}
+	/* Each handler's first allocation done (handler_main()). */
+	for (i = 0; i < rt->nr_handlers; i++)
+		while (!atomic_load(&rt->handlers[i].ready))
+			futex_wait(&rt->handlers[i].ready, 0, 0);
 	return 0;
 
 out_stop:
