@@ -16,6 +16,19 @@
 /* Exit code that CTest counts as "skipped". */
 #define TEST_SKIP 77
 
+/* Built with -fsanitize=thread (gcc's __SANITIZE_THREAD__, clang's
+ * feature): only for bounds on efficiency, never on data. */
+#if defined(__SANITIZE_THREAD__)
+#define TU_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_UNDER_TSAN 1
+#endif
+#endif
+#ifndef TU_UNDER_TSAN
+#define TU_UNDER_TSAN 0
+#endif
+
 /*
  * An unlinked temporary file of @size bytes (sparse) in $TMPDIR or /tmp,
  * opened O_RDWR.  Fails the test on error.

@@ -171,9 +171,14 @@ static void check_sequential(enum pattern p, bool anon)
 	ck_assert_uint_ge(s1.pages_read_ahead - s0.pages_read_ahead,
 			  NPAGES / 2);
 	ck_assert_uint_ge(s1.ra_pages_used - s0.ra_pages_used, NPAGES / 2);
-	/* Each page was read about once: read-ahead did not thrash. */
+	/* Each page was read about once: read-ahead did not thrash.  Under
+	 * ThreadSanitizer the runtime's threads run 5-15x slower than the
+	 * scan's: windows read ahead of a downward scan were evicted before
+	 * use a little more often (4525 and 4541 pages read for 4096, in 2
+	 * of 10 runs of tools/test.sh's TSan pass), so the bound is looser
+	 * there; the data checks are the same. */
 	ck_assert_uint_le((s1.bytes_read - s0.bytes_read) / PS,
-			  NPAGES + NPAGES / 10);
+			  NPAGES + NPAGES / (TU_UNDER_TSAN ? 5 : 10));
 	unmap_data(rt, r, fd);
 }
 
