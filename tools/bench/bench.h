@@ -53,6 +53,9 @@ enum backend {
 	BK_UPAGER_POLL,
 	BK_UPAGER_SPIN,
 	BK_RAW_SIGBUS,
+	/* kernel-mmap with the default advice (MADV_NORMAL), whatever the
+	 * workload: the baseline of issue 5's figures. */
+	BK_KERNEL_MMAP_DEFAULT,
 	BK_COUNT
 };
 #define BK_COUNT_ALL (BK_RAW_UFFD + 1)	/* the backends "all" means */
@@ -62,6 +65,15 @@ static inline bool bk_is_upager(int bk)
 	return bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ||
 	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN;
 }
+
+static inline bool bk_is_kernel(int bk)
+{
+	return bk == BK_KERNEL_MMAP || bk == BK_KERNEL_MMAP_DEFAULT ||
+	       bk == BK_KERNEL_SWAP;
+}
+
+/* The madvise() advice of a kernel-mmap mapping (--kernel-advice). */
+enum kadvice { KADV_AUTO, KADV_NORMAL, KADV_RANDOM, KADV_SEQUENTIAL, KADV_COUNT };
 
 static inline bool bk_is_raw(int bk)
 {
@@ -94,6 +106,8 @@ struct config {
 	uint64_t fill_unit;	/* --fill-unit (0: the runtime's default) */
 	bool hugetlb;		/* --hugetlb: UPG_REGION_HUGETLB */
 	unsigned spin_us;	/* --spin-us: upager-spin's handler_spin_us */
+	enum kadvice kernel_advice;	/* --kernel-advice (KADV_AUTO: by workload) */
+	bool breakdown;		/* --breakdown: upager's per-miss breakdown */
 };
 
 /* One access: page number, bit 31 = write. */
@@ -137,6 +151,11 @@ struct run_result {
 	double lat_q_us[BENCH_NQ];	/* q[i] = i-th percentile */
 	double lat_p999_us;
 	uint64_t lat_hist[BENCH_NHIST];	/* bucket b: [2^b, 2^(b+1)) ns */
+	/* kernel-mmap: the advice given, and the mapping's VmFlags as
+	 * /proc/self/smaps shows them after madvise() ("rr": random,
+	 * "sr": sequential) */
+	char advice[16];
+	char vm_flags[96];
 	/* filled by the parent */
 	uint64_t cg_peak_bytes;
 	uint64_t cached_pages_at_start;
@@ -149,6 +168,8 @@ struct backend_result {
 	char cgroup[64];	/* "v1", "v2" or "none" */
 	uint64_t cg_limit;
 	char store_io[64];
+	char advice[16];	/* kernel-mmap*: the advice given, else "" */
+	int read_ahead_kb;	/* kernel backends: the data device's; -1 unknown */
 	unsigned nruns;
 	struct run_result runs[BENCH_MAX_RUNS];
 };
@@ -193,6 +214,9 @@ int data_warm_cache(const char *path);
 uint64_t data_cached_pages(const char *path, uint64_t size);
 bool dir_is_tmpfs(const char *dir);
 int device_read_ahead_kb(const char *path);
+
+extern const char *const kadvice_names[KADV_COUNT];
+enum kadvice kernel_mmap_advice(const struct config *c, enum backend bk);
 
 /* trace.c */
 int trace_build(const struct config *c, struct trace *t);
