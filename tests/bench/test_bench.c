@@ -767,6 +767,75 @@ START_TEST(test_kernel_advice)
 }
 END_TEST
 
+/* --breakdown: the upager run carries the runtime's fill timing, per miss
+ * (docs/fault-latency.md); steps that add up to at most the fault's mean
+ * latency, plus a kernel part; without the option, no breakdown. */
+START_TEST(test_breakdown)
+{
+	static const char *const steps[] = { "wake", "handler", "store", "copy",
+					     "map" };
+	unsigned m;
+
+	for (m = 0; m < 2; m++) {
+		char *argv[] = { (char *)tool(), "fault-latency", "--size", "8M",
+				 "--budget", "4M", "--runs", "1", "--accesses", "64",
+				 "--json", "--dir", scratch, "--backend", "upager",
+				 m ? NULL : "--breakdown", NULL };
+		const struct jval *run, *up, *bd, *pm;
+		const char *err = NULL;
+		struct jval *doc;
+		char *out = NULL;
+		double sum = 0;
+		unsigned i;
+		int rc;
+
+		rc = run_tool(argv, &out);
+		ck_assert_msg(rc == 0 || rc == 77, "exit status %d", rc);
+		doc = jparse(out, &err);
+		ck_assert_msg(doc, "invalid JSON (%s)", err ? err : "?");
+		if (rc == 77) {
+			jfree(doc);
+			free(out);
+			return;
+		}
+		run = jget(jget(doc, "backends")->items[0], "runs")->items[0];
+		check_run(run, "fault-latency", "breakdown");
+		up = jget(run, "upager");
+		ck_assert(up);
+		bd = jget(up, "breakdown");
+		if (m) {
+			ck_assert_msg(!bd, "a breakdown without --breakdown");
+			jfree(doc);
+			free(out);
+			continue;
+		}
+		ck_assert_msg(bd && bd->t == J_OBJ, "no breakdown");
+		ck_assert_msg(jnum(bd, "fills_timed", "breakdown") >= 64,
+			      "%g fills timed for 64 first touches",
+			      jnum(bd, "fills_timed", "breakdown"));
+		pm = jget(bd, "per_miss_us");
+		ck_assert_msg(pm && pm->t == J_OBJ, "no per_miss_us");
+		for (i = 0; i < 5; i++) {
+			double v = jnum(pm, steps[i], "per_miss_us");
+
+			ck_assert_msg(v >= 0, "%s: %g us", steps[i], v);
+			sum += v;
+		}
+		ck_assert_msg(jnum(pm, "store", "per_miss_us") > 0, "store: 0 us");
+		ck_assert_msg(fabs(sum - jnum(pm, "sum", "per_miss_us")) < 0.01 * sum + 0.01,
+			      "steps %g us, sum %g", sum, jnum(pm, "sum", "per_miss_us"));
+		ck_assert_msg(fabs(jnum(pm, "total", "per_miss_us") -
+				   jnum(jget(run, "latency"), "mean_us", "latency")) < 0.01,
+			      "total is not the mean latency");
+		ck_assert_msg(jnum(pm, "total", "per_miss_us") -
+				      jnum(pm, "kernel", "per_miss_us") - sum < 0.01,
+			      "kernel part inconsistent");
+		jfree(doc);
+		free(out);
+	}
+}
+END_TEST
+
 /* The daemon backend alone: 77 while daemon mode is not built (or no
  * socket is set); 0 once it runs. */
 START_TEST(test_only_backend_unavailable)
@@ -878,6 +947,7 @@ int main(void)
 	tcase_add_test(tc, test_nothing_left);
 	tcase_add_test(tc, test_store_cache);
 	tcase_add_test(tc, test_kernel_advice);
+	tcase_add_test(tc, test_breakdown);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

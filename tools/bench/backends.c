@@ -203,7 +203,8 @@ static void run_upager(const struct config *c, const struct trace *t,
 		 .handler_wait = bk == BK_UPAGER_POLL ? UPG_WAIT_POLL :
 				 bk == BK_UPAGER_SPIN ? UPG_WAIT_SPIN :
 							UPG_WAIT_DEFAULT,
-		 .handler_spin_us = bk == BK_UPAGER_SPIN ? c->spin_us : 0);
+		 .handler_spin_us = bk == BK_UPAGER_SPIN ? c->spin_us : 0,
+		 .flags = c->breakdown ? UPG_RT_FILL_TIMING : 0);
 	UPG_OPTS(upg_region_opts, rop, .fill_unit = c->fill_unit,
 		 .flags = c->hugetlb ? UPG_REGION_HUGETLB : 0);
 	UPG_OPTS(upg_stats, st);
@@ -272,6 +273,17 @@ static void run_upager(const struct config *c, const struct trace *t,
 	D(bytes_read);
 	D(bytes_written);
 	D(budget_overshoot_pages);
+	if (c->breakdown && !daemon) {
+		r->have_breakdown = true;
+		D(fills_timed);
+		D(fill_ns_wake);
+		D(fill_ns_handler);
+		D(fill_ns_store);
+		D(fill_ns_copy);
+		D(fill_ns_map);
+		D(fill_submits);
+		D(fill_ns_submit);
+	}
 #undef D
 	r->resident_peak_bytes = st.resident_peak_bytes;
 	kernel_counts(&s, r);

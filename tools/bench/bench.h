@@ -138,6 +138,10 @@ struct run_result {
 	uint64_t pages_filled, pages_zero_filled, pages_evicted;
 	uint64_t pages_written_back, bytes_read, bytes_written;
 	uint64_t resident_peak_bytes, budget_overshoot_pages;
+	/* --breakdown: UPG_RT_FILL_TIMING's counters (deltas) */
+	bool have_breakdown;
+	uint64_t fills_timed, fill_ns_wake, fill_ns_handler, fill_ns_store;
+	uint64_t fill_ns_copy, fill_ns_map, fill_submits, fill_ns_submit;
 	/* kernel counters over the measured part */
 	uint64_t majflt, minflt;
 	/* raw-uffd: faults served during the measured part */

@@ -144,6 +144,82 @@ static const char *human_bytes(uint64_t b, char *buf, size_t sz)
 	return buf;
 }
 
+/*
+ * --breakdown: the mean time of a timed miss in each step (us), and the
+ * latency it is a part of: the fault's measured latency (fault-latency),
+ * else the time per miss of the run (time x threads / pages filled).  The
+ * rest is the kernel's part: the fault's delivery to the handler and the
+ * faulting thread's wake-up after the mapping ioctl.
+ */
+struct breakdown {
+	double wake, handler, store, submit, copy, map, sum, total, rest;
+	bool total_is_latency;
+};
+
+static bool breakdown_of(const struct config *c, const struct run_result *r,
+			 struct breakdown *b)
+{
+	double n = (double)r->fills_timed;
+	uint64_t miss = r->pages_filled + r->pages_zero_filled;
+
+	if (!r->have_breakdown || !r->fills_timed)
+		return false;
+	b->wake = (double)r->fill_ns_wake / n / 1e3;
+	b->handler = (double)r->fill_ns_handler / n / 1e3;
+	b->store = (double)r->fill_ns_store / n / 1e3;
+	b->copy = (double)r->fill_ns_copy / n / 1e3;
+	b->map = (double)r->fill_ns_map / n / 1e3;
+	b->submit = r->fill_submits ?
+		(double)r->fill_ns_submit / (double)r->fill_submits / 1e3 : 0;
+	b->sum = b->wake + b->handler + b->store + b->copy + b->map;
+	b->total_is_latency = r->have_lat;
+	if (r->have_lat)
+		b->total = r->lat_mean_us;
+	else
+		b->total = miss ? r->time_s * 1e6 * c->threads / (double)miss : 0;
+	b->rest = b->total - b->sum;
+	return true;
+}
+
+static void breakdown_human(const struct config *c,
+			    const struct backend_result *br,
+			    const struct summary *sm, unsigned nbr)
+{
+	bool head = false;
+	unsigned i;
+
+	for (i = 0; i < nbr; i++) {
+		const struct run_result *r;
+		struct breakdown b;
+
+		if (!sm[i].ok)
+			continue;
+		r = &br[i].runs[sm[i].median_run];
+		if (!breakdown_of(c, r, &b))
+			continue;
+		if (!head) {
+			printf("\nper-miss breakdown (--breakdown; mean us per timed demand "
+			       "fill of the median run; docs/fault-latency.md):\n"
+			       "%-19s %8s %8s %8s %8s %8s %8s %8s %9s %9s %9s\n", "backend",
+			       "fills", "wake", "handler", "store", "(submit)", "copy",
+			       "map", "sum", "per miss", "kernel");
+			head = true;
+		}
+		printf("%-19s %8llu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f\n",
+		       backend_names[br[i].bk], (unsigned long long)r->fills_timed,
+		       b.wake, b.handler, b.store, b.submit, b.copy, b.map, b.sum,
+		       b.total, b.rest);
+	}
+	if (head)
+		printf("(wake: handler's wait returned -> message read; handler: -> read "
+		       "queued; store: -> completion handled, (submit) its io_uring_enter; "
+		       "copy: staged data into the memfd; map: the mapping ioctl; per miss: "
+		       "%s; kernel = per miss - sum: the fault's delivery and the faulting "
+		       "thread's wake-up)\n",
+		       c->wl == WL_FAULT_LATENCY ? "the mean fault latency" :
+		       "time x threads / pages filled, hits included");
+}
+
 void report_human(const struct config *c, const struct trace *t,
 		  const struct floors *f, struct backend_result *br,
 		  unsigned nbr)
@@ -256,6 +332,7 @@ void report_human(const struct config *c, const struct trace *t,
 	}
 	if (!ref)
 		printf("\n(\"vs kernel\": no kernel backend ran)");
+	breakdown_human(c, br, sm, nbr);
 	printf("\n(vs kernel: against the best kernel backend that ran; "
 	       "misses: upager pages filled, kernel major faults, raw-uffd faults; "
 	       "peak: upager resident peak, kernel cgroup peak usage; "
@@ -397,6 +474,48 @@ static void json_run(const struct config *c, const struct run_result *r)
 		JU("bytes_written", r->bytes_written);
 		JU("resident_peak_bytes", r->resident_peak_bytes);
 		JU("budget_overshoot_pages", r->budget_overshoot_pages);
+		if (r->have_breakdown) {
+			struct breakdown b;
+			bool ok = breakdown_of(c, r, &b);
+
+			fprintf(jout, ",\"breakdown\":{\"fills_timed\":%llu",
+				(unsigned long long)r->fills_timed);
+			JU("wake_ns", r->fill_ns_wake);
+			JU("handler_ns", r->fill_ns_handler);
+			JU("store_ns", r->fill_ns_store);
+			JU("copy_ns", r->fill_ns_copy);
+			JU("map_ns", r->fill_ns_map);
+			JU("submits", r->fill_submits);
+			JU("submit_ns", r->fill_ns_submit);
+			fprintf(jout, ",\"per_miss_us\":");
+			if (ok) {
+				fprintf(jout, "{\"wake\":");
+				jnum(b.wake);
+				fprintf(jout, ",\"handler\":");
+				jnum(b.handler);
+				fprintf(jout, ",\"store\":");
+				jnum(b.store);
+				fprintf(jout, ",\"submit\":");
+				jnum(b.submit);
+				fprintf(jout, ",\"copy\":");
+				jnum(b.copy);
+				fprintf(jout, ",\"map\":");
+				jnum(b.map);
+				fprintf(jout, ",\"sum\":");
+				jnum(b.sum);
+				fprintf(jout, ",\"total\":");
+				jnum(b.total);
+				fprintf(jout, ",\"total_is\":");
+				jstr(b.total_is_latency ? "mean fault latency" :
+					 "time x threads / pages filled");
+				fprintf(jout, ",\"kernel\":");
+				jnum(b.rest);
+				fputc_j('}');
+			} else {
+				fprintf(jout, "null");
+			}
+			fputc_j('}');
+		}
 		fputc_j('}');
 	}
 	if (r->have_lat) {
