@@ -289,6 +289,12 @@ enum upg_uffd_mode {
  * works: WILLNEED and DONTNEED act, SEQUENTIAL changes nothing).  With
  * UPG_RT_READAHEAD as well: -EINVAL. */
 #define UPG_RT_NO_READAHEAD (1u << 3)
+/* Time the steps of each demand fill that reads the store (a
+ * clock_gettime() per step, in the handler threads) and add them up in
+ * the fill_ns_* counters of struct upg_stats (docs/fault-latency.md,
+ * "Breakdown").  In-process runtimes only: with upg_runtime_connect() the
+ * daemon's handlers fill, and the counters stay 0. */
+#define UPG_RT_FILL_TIMING (1u << 4)
 
 /*
  * struct upg_runtime_opts.handler_wait: how an idle handler thread waits
@@ -422,6 +428,32 @@ struct upg_stats {
 	uint64_t pages_read_ahead;
 	uint64_t ra_pages_used;
 	uint64_t ra_pages_wasted;
+	/* UPG_RT_FILL_TIMING: demand fills of a MISSING fault that read the
+	 * store, timed; and the nanoseconds they spent, summed, in each
+	 * step, all measured in the handler thread that served the fault:
+	 *   wake     from its wait's return (epoll_wait()) to the fault's
+	 *            message read from the userfaultfd;
+	 *   handler  from the message to the read queued (resolution, budget,
+	 *            claim, eviction if the budget was full);
+	 *   store    from the read queued to its completion handled
+	 *            (submission, the device, the handler's wake-up);
+	 *   copy     the staged data written into the memfd (0 when the
+	 *            read landed in place);
+	 *   map      the ioctl that maps the page and wakes the faulting
+	 *            thread.
+	 * The kernel's own parts (delivering the fault to the handler, the
+	 * faulting thread's wake-up) are what a fault's latency has beyond
+	 * their sum.  fill_submits and fill_ns_submit: the handler's
+	 * io_uring submissions that carried at least one such read, and
+	 * their time (part of "store"). */
+	uint64_t fills_timed;
+	uint64_t fill_ns_wake;
+	uint64_t fill_ns_handler;
+	uint64_t fill_ns_store;
+	uint64_t fill_ns_copy;
+	uint64_t fill_ns_map;
+	uint64_t fill_submits;
+	uint64_t fill_ns_submit;
 };
 
 /**

@@ -33,7 +33,7 @@
 #define MAX_SPIN_US 1000000
 #define KNOWN_FLAGS \
 	(UPG_RT_USER_MODE_ONLY | UPG_RT_FORK_EVENTS | UPG_RT_READAHEAD | \
-	 UPG_RT_NO_READAHEAD)
+	 UPG_RT_NO_READAHEAD | UPG_RT_FILL_TIMING)
 
 static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 {
@@ -361,6 +361,14 @@ static void load_counters(const struct rt_stats *c, struct upg_stats *s)
 	s->pages_read_ahead = LOAD(pages_read_ahead);
 	s->ra_pages_used = LOAD(ra_pages_used);
 	s->ra_pages_wasted = LOAD(ra_pages_wasted);
+	s->fills_timed = LOAD(fills_timed);
+	s->fill_ns_wake = LOAD(fill_ns_wake);
+	s->fill_ns_handler = LOAD(fill_ns_handler);
+	s->fill_ns_store = LOAD(fill_ns_store);
+	s->fill_ns_copy = LOAD(fill_ns_copy);
+	s->fill_ns_map = LOAD(fill_ns_map);
+	s->fill_submits = LOAD(fill_submits);
+	s->fill_ns_submit = LOAD(fill_ns_submit);
 }
 
 void runtime_mm_stats(struct upg_mm *mm, struct upg_stats *s)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "fault/stage_pool.h"
 #include "fork/fork.h"
@@ -57,6 +58,10 @@ struct rt_stats {
 	_Atomic uint64_t pages_discarded;
 	_Atomic uint64_t evict_pin_waits;
 	_Atomic uint64_t pages_read_ahead, ra_pages_used, ra_pages_wasted;
+	/* UPG_RT_FILL_TIMING (fault/fill.c, fault/handler.c) */
+	_Atomic uint64_t fills_timed, fill_ns_wake, fill_ns_handler;
+	_Atomic uint64_t fill_ns_store, fill_ns_copy, fill_ns_map;
+	_Atomic uint64_t fill_submits, fill_ns_submit;
 };
 
 /*
@@ -273,6 +278,21 @@ int runtime_start_local(struct upg_runtime *rt);
  * Context: any thread; reads relaxed atomics only.
  */
 void runtime_mm_stats(struct upg_mm *mm, struct upg_stats *s);
+
+/* UPG_RT_FILL_TIMING: are demand fills timed?  (Fixed after create.) */
+static inline bool rt_fill_timing(const struct upg_runtime *rt)
+{
+	return rt->flags & UPG_RT_FILL_TIMING;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds, never 0 (0 means "not timed"). */
+static inline uint64_t rt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + 1;
+}
 
 /* Page-granular helpers. */
 static inline uint64_t rt_pages(const struct upg_runtime *rt, uint64_t bytes)

@@ -41,6 +41,12 @@ struct handler {
 	uint64_t *poll_tags;
 	unsigned poll_cap;
 	bool started;
+	/* UPG_RT_FILL_TIMING: when this thread's wait last returned, and
+	 * when the messages it handles now were read (0: not timed, e.g.
+	 * faults kept in the backlog). */
+	uint64_t t_wake, t_msg;
+	/* Timed reads queued since the last submission. */
+	unsigned timed_queued;
 };
 
 int handlers_start(struct upg_runtime *rt);
@@ -89,6 +95,12 @@ struct fill_ctl {
 	uint64_t *cut;
 	/* Publish without REF: the clock may take them first (SEQUENTIAL). */
 	bool cold;
+	/* UPG_RT_FILL_TIMING, a demand fill: the handler's wake-up and the
+	 * fault's message read (struct handler); 0: not timed. */
+	uint64_t t_wake, t_msg;
+	/* The handler whose submission carries the read (its timed_queued
+	 * is counted); NULL: not timed. */
+	struct handler *timer;
 };
 
 /**

@@ -47,6 +47,8 @@ struct fill_req {
 	/* The read's buffer if staged (the request is then the first page
 	 * of a slot of rt->stage, the buffer the rest); NULL: the alias. */
 	char *stage;
+	/* UPG_RT_FILL_TIMING: when the read was queued (0: not timed). */
+	uint64_t t_queued;
 };
 
 /* A staged request sits in the first page of its slot (start_read()). */
@@ -269,6 +271,21 @@ static int write_staged(struct fill_req *req, size_t res)
 	return 0;
 }
 
+/* UPG_RT_FILL_TIMING: add a timed fill's steps to the counters (struct
+ * upg_stats, fill_ns_*). */
+static void account_timing(const struct fill_req *req, uint64_t t_done,
+			   uint64_t t_copied, uint64_t t_mapped)
+{
+	struct upg_mm *mm = req->r->mm;
+
+	MM_STAT_ADD(mm, fills_timed, 1);
+	MM_STAT_ADD(mm, fill_ns_wake, req->c.t_msg - req->c.t_wake);
+	MM_STAT_ADD(mm, fill_ns_handler, req->t_queued - req->c.t_msg);
+	MM_STAT_ADD(mm, fill_ns_store, t_done - req->t_queued);
+	MM_STAT_ADD(mm, fill_ns_copy, t_copied - t_done);
+	MM_STAT_ADD(mm, fill_ns_map, t_mapped - t_copied);
+}
+
 static void read_done(struct upg_io *io, ssize_t res)
 {
 	struct fill_req *req = io->priv;
@@ -276,12 +293,15 @@ static void read_done(struct upg_io *io, ssize_t res)
 	struct upg_runtime *rt = r->rt;
 	size_t ps = rt->page_size;
 	size_t len = req->n * ps;
+	uint64_t t_done = req->t_queued ? rt_now_ns() : 0, t_copied = t_done;
 
 	if (res >= 0 && req->stage) {
 		int err = write_staged(req, (size_t)res);
 
 		if (err)
 			res = err;
+		if (t_done)
+			t_copied = rt_now_ns();
 	}
 	if (res < 0) {
 		fail_run(r, req->first, req->n, &req->c, (int)res);
@@ -299,6 +319,8 @@ static void read_done(struct upg_io *io, ssize_t res)
 		if (req->c.readahead)
 			MM_STAT_ADD(r->mm, pages_read_ahead, req->n);
 		map_run(r, req->first, req->n, &req->c);
+		if (t_done)
+			account_timing(req, t_done, t_copied, rt_now_ns());
 		run_done(&req->c, 0);
 	}
 	/* The slot goes back before the region reference: once the last
@@ -368,6 +390,12 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 		.r = r, .first = first, .n = n, .c = *c,
 		.stage = slot ? slot + ps : NULL,
 	};
+	/* Timed: a demand fill whose handler submits the read (the
+	 * handler counts the submission's time too). */
+	if (c->t_msg && c->timer && q == &c->timer->q) {
+		req->t_queued = rt_now_ns();
+		c->timer->timed_queued++;
+	}
 	region_get(r);
 	err = store_submit(r->store, q, &req->io);
 	if (err)
@@ -720,6 +748,11 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 			      .tid = tid };
 	struct ra_plan plan;
 
+	if (h->t_msg) { /* UPG_RT_FILL_TIMING */
+		c.t_wake = h->t_wake;
+		c.t_msg = h->t_msg;
+		c.timer = h;
+	}
 	if (r->huge) {
 		/* No read-ahead: the 2 MiB unit is already as much as one
 		 * fault should bring, and windows would split huge pages. */

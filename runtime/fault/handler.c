@@ -388,6 +388,8 @@ static void *handler_main(void *arg)
 		n = handler_wait(h, ev, 8);
 		if (n < 0 && errno != EINTR)
 			break;
+		if (rt_fill_timing(rt))
+			h->t_wake = rt_now_ns();
 		/*
 		 * Completions before new faults: a finished read's thread has
 		 * waited longest, and mapping its page costs one ioctl, while
@@ -414,12 +416,25 @@ static void *handler_main(void *arg)
 				int got = read_msgs(h, mm, msgs,
 						    HANDLER_MSG_BATCH);
 
+				/* UPG_RT_FILL_TIMING: the fills these
+				 * faults start carry the times (fill.c). */
+				h->t_msg = rt_fill_timing(rt) ? rt_now_ns() : 0;
 				handle_faults(h, mm, msgs, got);
+				h->t_msg = 0;
 			}
 		}
 		if (stop)
 			break;
-		io_queue_submit(&h->q);
+		if (h->timed_queued) {
+			uint64_t t0 = rt_now_ns();
+
+			io_queue_submit(&h->q);
+			STAT_ADD(rt, fill_ns_submit, rt_now_ns() - t0);
+			STAT_ADD(rt, fill_submits, 1);
+			h->timed_queued = 0;
+		} else {
+			io_queue_submit(&h->q);
+		}
 	}
 	/* Finish what is in flight: the faulting threads wait for it. */
 	while (io_queue_pending(&h->q))

@@ -631,8 +631,18 @@ static void drain_refs(struct upg_region *r)
 {
 	uint32_t n;
 
-	while ((n = atomic_load(&r->refs)))
-		futex_wait(&r->refs, n, 10 * 1000 * 1000);
+	for (;;) {
+		n = atomic_load(&r->refs);
+		if (!(n & ~REGION_REFS_WAITER))
+			break;
+		/* Ask the last region_put() to wake us (region.h). */
+		if (!(n & REGION_REFS_WAITER) &&
+		    !atomic_compare_exchange_weak(&r->refs, &n,
+						  n | REGION_REFS_WAITER))
+			continue;
+		futex_wait(&r->refs, n | REGION_REFS_WAITER, 10 * 1000 * 1000);
+	}
+	atomic_fetch_and(&r->refs, ~REGION_REFS_WAITER);
 }
 
 static int writeback_all(struct upg_region *r)

@@ -180,9 +180,19 @@ static inline void region_get(struct upg_region *r)
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 }
 
+/*
+ * r->refs: the references in the low bits, and REGION_REFS_WAITER while
+ * an unmap waits for them to go (region.c, drain_refs()).  The last put
+ * wakes it only then: a put is made by every fill, and a futex wake with
+ * nobody to wake was one system call per miss (issue 14,
+ * docs/fault-latency.md).
+ */
+#define REGION_REFS_WAITER (1u << 31)
+
 static inline void region_put(struct upg_region *r)
 {
-	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) ==
+	    (REGION_REFS_WAITER | 1))
 		futex_wake_all(&r->refs);
 }
 

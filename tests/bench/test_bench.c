@@ -11,7 +11,11 @@
  * may be skipped by the tool: the test prints which, and exits 77 only if
  * no backend ran at all.  Also: the exit codes of bad usage (2) and of an
  * only backend unavailable (77), and that nothing is left behind (data
- * file, swap file, swap area, cgroup).
+ * file, swap file, swap area, cgroup).  The kernel baselines: kernel-mmap
+ * takes the advice of the workload (the mapping's VmFlags say "rr" for
+ * MADV_RANDOM), kernel-mmap-default none, both report the data device's
+ * read_ahead_kb, and the reference of the ratio column is the best kernel
+ * backend that ran.
  *
  * The tool's path comes from the build (UPAGER_BENCH_EXE), or from
  * $UPAGER_BENCH when set.
@@ -659,6 +663,7 @@ START_TEST(test_usage_errors)
 	char *a4[] = { (char *)tool(), NULL };
 	char *a5[] = { (char *)tool(), "rand-read", "--size", "12X", NULL };
 	char *a6[] = { (char *)tool(), "rand-read", "--store-cache", "hot", NULL };
+	char *a7[] = { (char *)tool(), "rand-read", "--kernel-advice", "willneed", NULL };
 
 	ck_assert_int_eq(run_tool(a1, NULL), 2);
 	ck_assert_int_eq(run_tool(a2, NULL), 2);
@@ -666,6 +671,195 @@ START_TEST(test_usage_errors)
 	ck_assert_int_eq(run_tool(a4, NULL), 2);
 	ck_assert_int_eq(run_tool(a5, NULL), 2);
 	ck_assert_int_eq(run_tool(a6, NULL), 2);
+	ck_assert_int_eq(run_tool(a7, NULL), 2);
+}
+END_TEST
+
+/* A backend object of the document by name, or NULL. */
+static const struct jval *backend_named(const struct jval *doc, const char *name)
+{
+	const struct jval *bks = jget(doc, "backends");
+	size_t i;
+
+	for (i = 0; bks && i < bks->n; i++)
+		if (!strcmp(jstrv(bks->items[i], "name", "backend"), name))
+			return bks->items[i];
+	return NULL;
+}
+
+/* Whether the space-separated VmFlags list @flags has @flag. */
+static bool has_vmflag(const char *flags, const char *flag)
+{
+	size_t n = strlen(flag);
+	const char *p;
+
+	for (p = flags; (p = strstr(p, flag)); p += n)
+		if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return true;
+	return false;
+}
+
+/* kernel-mmap with the workload's advice and kernel-mmap-default side by
+ * side: what each was given and what the kernel recorded for the mapping,
+ * read_ahead_kb next to them, and the ratio against the faster one. */
+START_TEST(test_kernel_advice)
+{
+	static const struct {
+		const char *wl, *opt, *advice, *flag;
+	} cases[] = {
+		{ "rand-read", NULL, "random", "rr" },
+		{ "zipf", NULL, "random", "rr" },
+		{ "seq-read", NULL, NULL, NULL },	/* the measured choice */
+		{ "seq-read", "sequential", "sequential", "sr" },
+		{ "rand-read", "normal", "normal", NULL },
+	};
+	unsigned k;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char *argv[] = { (char *)tool(), (char *)cases[k].wl, "--size", "48M",
+				 "--budget", "24M", "--runs", "1", "--accesses", "256",
+				 "--json", "--dir", scratch, "--backend",
+				 "upager,kernel-mmap,kernel-mmap-default",
+				 cases[k].opt ? "--kernel-advice" : NULL,
+				 (char *)cases[k].opt, NULL };
+		const struct jval *km, *kd, *ra, *b;
+		const char *err = NULL, *ref, *best = NULL;
+		double best_t = 0;
+		struct jval *doc;
+		char *out = NULL, ctx[64];
+		size_t i;
+		int rc;
+
+		snprintf(ctx, sizeof(ctx), "%s/%s", cases[k].wl,
+			 cases[k].opt ? cases[k].opt : "auto");
+		rc = run_tool(argv, &out);
+		ck_assert_msg(rc == 0 || rc == 77, "%s: exit status %d", ctx, rc);
+		doc = jparse(out, &err);
+		ck_assert_msg(doc, "%s: invalid JSON (%s)", ctx, err ? err : "?");
+		km = backend_named(doc, "kernel-mmap");
+		kd = backend_named(doc, "kernel-mmap-default");
+		ck_assert_msg(km && kd, "%s: kernel-mmap or kernel-mmap-default missing", ctx);
+		ck_assert_msg(!backend_named(doc, "kernel-swap"), "%s: kernel-swap not asked", ctx);
+		if (cases[k].advice)
+			ck_assert_str_eq(jstrv(km, "advice", ctx), cases[k].advice);
+		else
+			ck_assert_msg(!strcmp(jstrv(km, "advice", ctx), "sequential") ||
+				      !strcmp(jstrv(km, "advice", ctx), "normal"),
+				      "%s: advice %s", ctx, jstrv(km, "advice", ctx));
+		ck_assert_str_eq(jstrv(kd, "advice", ctx), "normal");
+		ra = jget(km, "read_ahead_kb");
+		ck_assert_msg(ra && (ra->t == J_NUM || ra->t == J_NULL),
+			      "%s: read_ahead_kb missing", ctx);
+		ck_assert_msg(jget(kd, "read_ahead_kb"), "%s: default: read_ahead_kb", ctx);
+		ck_assert_msg(!jget(backend_named(doc, "upager"), "read_ahead_kb"),
+			      "%s: read_ahead_kb on upager", ctx);
+		if (!strcmp(jstrv(km, "status", ctx), "skipped")) {
+			jfree(doc);
+			free(out);
+			continue;	/* no memory cgroup here */
+		}
+		for (b = km; b; b = b == km ? kd : NULL) {
+			const struct jval *run;
+			const char *flags, *adv;
+
+			ck_assert_msg(!strcmp(jstrv(b, "status", ctx), "ok"), "%s: %s: %s", ctx,
+				      jstrv(b, "name", ctx), jstrv(b, "reason", ctx));
+			run = jget(b, "runs")->items[0];
+			check_run(run, cases[k].wl, ctx);
+			adv = jstrv(run, "advice", ctx);
+			flags = jstrv(run, "vm_flags", ctx);
+			ck_assert_str_eq(adv, jstrv(b, "advice", ctx));
+			ck_assert_msg(*flags, "%s: no VmFlags read", ctx);
+			ck_assert_msg(has_vmflag(flags, "rr") == !strcmp(adv, "random"),
+				      "%s: advice %s, VmFlags %s", ctx, adv, flags);
+			ck_assert_msg(has_vmflag(flags, "sr") == !strcmp(adv, "sequential"),
+				      "%s: advice %s, VmFlags %s", ctx, adv, flags);
+			if (!best || jnum(jget(jget(b, "summary"), "time_s"), "median", ctx) <
+				     best_t) {
+				best = jstrv(b, "name", ctx);
+				best_t = jnum(jget(jget(b, "summary"), "time_s"), "median", ctx);
+			}
+		}
+		ref = jstrv(doc, "reference_backend", ctx);
+		ck_assert_msg(!strcmp(ref, best), "%s: reference %s, best kernel backend %s",
+			      ctx, ref, best);
+		for (i = 0; i < jget(doc, "backends")->n; i++) {
+			b = jget(doc, "backends")->items[i];
+			if (!strcmp(jstrv(b, "name", ctx), best))
+				ck_assert(jnum(jget(b, "summary"), "ratio_to_reference", ctx) == 1);
+		}
+		jfree(doc);
+		free(out);
+	}
+}
+END_TEST
+
+/* --breakdown: the upager run carries the runtime's fill timing, per miss
+ * (docs/fault-latency.md); steps that add up to at most the fault's mean
+ * latency, plus a kernel part; without the option, no breakdown. */
+START_TEST(test_breakdown)
+{
+	static const char *const steps[] = { "wake", "handler", "store", "copy",
+					     "map" };
+	unsigned m;
+
+	for (m = 0; m < 2; m++) {
+		char *argv[] = { (char *)tool(), "fault-latency", "--size", "8M",
+				 "--budget", "4M", "--runs", "1", "--accesses", "64",
+				 "--json", "--dir", scratch, "--backend", "upager",
+				 m ? NULL : "--breakdown", NULL };
+		const struct jval *run, *up, *bd, *pm;
+		const char *err = NULL;
+		struct jval *doc;
+		char *out = NULL;
+		double sum = 0;
+		unsigned i;
+		int rc;
+
+		rc = run_tool(argv, &out);
+		ck_assert_msg(rc == 0 || rc == 77, "exit status %d", rc);
+		doc = jparse(out, &err);
+		ck_assert_msg(doc, "invalid JSON (%s)", err ? err : "?");
+		if (rc == 77) {
+			jfree(doc);
+			free(out);
+			return;
+		}
+		run = jget(jget(doc, "backends")->items[0], "runs")->items[0];
+		check_run(run, "fault-latency", "breakdown");
+		up = jget(run, "upager");
+		ck_assert(up);
+		bd = jget(up, "breakdown");
+		if (m) {
+			ck_assert_msg(!bd, "a breakdown without --breakdown");
+			jfree(doc);
+			free(out);
+			continue;
+		}
+		ck_assert_msg(bd && bd->t == J_OBJ, "no breakdown");
+		ck_assert_msg(jnum(bd, "fills_timed", "breakdown") >= 64,
+			      "%g fills timed for 64 first touches",
+			      jnum(bd, "fills_timed", "breakdown"));
+		pm = jget(bd, "per_miss_us");
+		ck_assert_msg(pm && pm->t == J_OBJ, "no per_miss_us");
+		for (i = 0; i < 5; i++) {
+			double v = jnum(pm, steps[i], "per_miss_us");
+
+			ck_assert_msg(v >= 0, "%s: %g us", steps[i], v);
+			sum += v;
+		}
+		ck_assert_msg(jnum(pm, "store", "per_miss_us") > 0, "store: 0 us");
+		ck_assert_msg(fabs(sum - jnum(pm, "sum", "per_miss_us")) < 0.01 * sum + 0.01,
+			      "steps %g us, sum %g", sum, jnum(pm, "sum", "per_miss_us"));
+		ck_assert_msg(fabs(jnum(pm, "total", "per_miss_us") -
+				   jnum(jget(run, "latency"), "mean_us", "latency")) < 0.01,
+			      "total is not the mean latency");
+		ck_assert_msg(jnum(pm, "total", "per_miss_us") -
+				      jnum(pm, "kernel", "per_miss_us") - sum < 0.01,
+			      "kernel part inconsistent");
+		jfree(doc);
+		free(out);
+	}
 }
 END_TEST
 
@@ -839,6 +1033,8 @@ int main(void)
 	tcase_add_test(tc, test_nothing_left);
 	tcase_add_test(tc, test_store_cache);
 	tcase_add_test(tc, test_progress_and_budget_warning);
+	tcase_add_test(tc, test_kernel_advice);
+	tcase_add_test(tc, test_breakdown);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -18,7 +18,10 @@
  *   upager-daemon  the same through upagerd (upg_runtime_connect() and
  *                  $UPAGER_SOCKET); unavailable when that is not set.
  *   kernel-mmap    mmap(MAP_SHARED) of the data file in a memory cgroup of
- *                  --budget without swap.
+ *                  --budget without swap, with the advice a user would give
+ *                  for the workload (kernel_mmap_advice(); --kernel-advice).
+ *   kernel-mmap-default  the same with the default advice (MADV_NORMAL):
+ *                  the baseline the figures of issue 5 were measured with.
  *   kernel-swap    anonymous memory populated with the pattern, in a memory
  *                  cgroup of --budget, with swap on a swap file the tool
  *                  creates in --dir.
@@ -68,6 +71,7 @@ bool backend_available(const struct config *c, enum backend bk, char *why,
 		}
 		return true;
 	case BK_KERNEL_MMAP:
+	case BK_KERNEL_MMAP_DEFAULT:
 	case BK_KERNEL_SWAP:
 		if (cgroups()->version == 0) {
 			snprintf(why, whysz, "skipped: %.200s", cgroups()->reason);
@@ -199,7 +203,8 @@ static void run_upager(const struct config *c, const struct trace *t,
 		 .handler_wait = bk == BK_UPAGER_POLL ? UPG_WAIT_POLL :
 				 bk == BK_UPAGER_SPIN ? UPG_WAIT_SPIN :
 							UPG_WAIT_DEFAULT,
-		 .handler_spin_us = bk == BK_UPAGER_SPIN ? c->spin_us : 0);
+		 .handler_spin_us = bk == BK_UPAGER_SPIN ? c->spin_us : 0,
+		 .flags = c->breakdown ? UPG_RT_FILL_TIMING : 0);
 	UPG_OPTS(upg_region_opts, rop, .fill_unit = c->fill_unit,
 		 .flags = c->hugetlb ? UPG_REGION_HUGETLB : 0);
 	UPG_OPTS(upg_stats, st);
@@ -268,6 +273,17 @@ static void run_upager(const struct config *c, const struct trace *t,
 	D(bytes_read);
 	D(bytes_written);
 	D(budget_overshoot_pages);
+	if (c->breakdown && !daemon) {
+		r->have_breakdown = true;
+		D(fills_timed);
+		D(fill_ns_wake);
+		D(fill_ns_handler);
+		D(fill_ns_store);
+		D(fill_ns_copy);
+		D(fill_ns_map);
+		D(fill_submits);
+		D(fill_ns_submit);
+	}
 #undef D
 	r->resident_peak_bytes = st.resident_peak_bytes;
 	kernel_counts(&s, r);
@@ -296,9 +312,72 @@ out_rt:
 	}
 }
 
-static void run_kernel_mmap(const struct config *c, const struct trace *t,
-			    const char *datapath, struct run_result *r)
+/*
+ * The advice kernel-mmap gives: what a user who knows the access pattern
+ * tells the kernel.  Random for the random workloads (no read-ahead
+ * around a miss); for the sequential ones the faster of MADV_SEQUENTIAL
+ * and none, as measured on the project's VM (BENCHMARKS.md, "Honest
+ * baselines").  kernel-mmap-default never advises.
+ */
+enum kadvice kernel_mmap_advice(const struct config *c, enum backend bk)
 {
+	if (bk == BK_KERNEL_MMAP_DEFAULT)
+		return KADV_NORMAL;
+	if (c->kernel_advice != KADV_AUTO)
+		return c->kernel_advice;
+	switch (c->wl) {
+	case WL_RAND_READ:
+	case WL_RAND_WRITE:
+	case WL_ZIPF:
+	case WL_FAULT_LATENCY:
+		return KADV_RANDOM;
+	default:
+		return KADV_SEQUENTIAL;
+	}
+}
+
+/* The VmFlags line of the mapping at @addr in /proc/self/smaps, into @out
+ * ("" when it cannot be read). */
+static void mapping_vmflags(const void *addr, char *out, size_t outsz)
+{
+	char line[512];
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	out[0] = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		/* a mapping's header: "lo-hi perms ..."; no field line
+		 * ("Name:  value") parses as two hex numbers with a '-' */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			size_t n;
+
+			snprintf(out, outsz, "%s", line + 8 + strspn(line + 8, " "));
+			n = strlen(out);
+			while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+				out[--n] = 0;
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static void run_kernel_mmap(const struct config *c, const struct trace *t,
+			    const char *datapath, enum backend bk,
+			    struct run_result *r)
+{
+	static const int madv[KADV_COUNT] = {
+		[KADV_NORMAL] = MADV_NORMAL, [KADV_RANDOM] = MADV_RANDOM,
+		[KADV_SEQUENTIAL] = MADV_SEQUENTIAL,
+	};
+	enum kadvice adv = kernel_mmap_advice(c, bk);
 	struct snap s = { 0 };
 	struct exec_out o;
 	char *m;
@@ -315,6 +394,13 @@ static void run_kernel_mmap(const struct config *c, const struct trace *t,
 		fail(r, 1, "mmap: %s", strerror(errno));
 		return;
 	}
+	snprintf(r->advice, sizeof(r->advice), "%s", kadvice_names[adv]);
+	if (madvise(m, c->size, madv[adv])) {
+		fail(r, 1, "madvise(%s): %s", kadvice_names[adv], strerror(errno));
+		munmap(m, c->size);
+		return;
+	}
+	mapping_vmflags(m, r->vm_flags, sizeof(r->vm_flags));
 	ret = exec_trace(c, t, m, &o, take_snap, &s);
 	if (ret) {
 		fail(r, 1, "exec: %s", strerror(-ret));
@@ -380,7 +466,8 @@ static void child_main(const struct config *c, enum backend bk,
 		run_upager(c, t, datapath, bk, r);
 		return;
 	case BK_KERNEL_MMAP:
-		run_kernel_mmap(c, t, datapath, r);
+	case BK_KERNEL_MMAP_DEFAULT:
+		run_kernel_mmap(c, t, datapath, bk, r);
 		break;
 	case BK_KERNEL_SWAP:
 		run_anon(c, t, RAW_NMODES, r);
@@ -551,12 +638,17 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 	br->bk = bk;
 	snprintf(br->cgroup, sizeof(br->cgroup), "none");
 	snprintf(br->store_io, sizeof(br->store_io), "-");
+	br->read_ahead_kb = bk_is_kernel(bk) ? device_read_ahead_kb(datapath) : -1;
+	if (bk == BK_KERNEL_MMAP || bk == BK_KERNEL_MMAP_DEFAULT)
+		snprintf(br->advice, sizeof(br->advice), "%s",
+			 kadvice_names[kernel_mmap_advice(c, bk)]);
 	if (!backend_available(c, bk, br->reason, sizeof(br->reason))) {
 		br->status = 77;
 		return;
 	}
 	switch (bk) {
 	case BK_KERNEL_MMAP:
+	case BK_KERNEL_MMAP_DEFAULT:
 		ci = cgroups();
 		limit = c->budget;
 		snprintf(br->store_io, sizeof(br->store_io), "page cache");
@@ -634,7 +726,8 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 			snprintf(br->reason, sizeof(br->reason), "%s", r->msg);
 			break;
 		}
-		if (r->status && bk == BK_KERNEL_MMAP && strstr(r->msg, "out of memory")) {
+		if (r->status && (bk == BK_KERNEL_MMAP || bk == BK_KERNEL_MMAP_DEFAULT) &&
+		    strstr(r->msg, "out of memory")) {
 			int ra = device_read_ahead_kb(datapath);
 			size_t l = strlen(r->msg);
 

@@ -54,6 +54,9 @@ enum backend {
 	BK_UPAGER_POLL,
 	BK_UPAGER_SPIN,
 	BK_RAW_SIGBUS,
+	/* kernel-mmap with the default advice (MADV_NORMAL), whatever the
+	 * workload: the baseline of issue 5's figures. */
+	BK_KERNEL_MMAP_DEFAULT,
 	BK_COUNT
 };
 #define BK_COUNT_ALL (BK_RAW_UFFD + 1)	/* the backends "all" means */
@@ -63,6 +66,15 @@ static inline bool bk_is_upager(int bk)
 	return bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ||
 	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN;
 }
+
+static inline bool bk_is_kernel(int bk)
+{
+	return bk == BK_KERNEL_MMAP || bk == BK_KERNEL_MMAP_DEFAULT ||
+	       bk == BK_KERNEL_SWAP;
+}
+
+/* The madvise() advice of a kernel-mmap mapping (--kernel-advice). */
+enum kadvice { KADV_AUTO, KADV_NORMAL, KADV_RANDOM, KADV_SEQUENTIAL, KADV_COUNT };
 
 static inline bool bk_is_raw(int bk)
 {
@@ -95,6 +107,8 @@ struct config {
 	uint64_t fill_unit;	/* --fill-unit (0: the runtime's default) */
 	bool hugetlb;		/* --hugetlb: UPG_REGION_HUGETLB */
 	unsigned spin_us;	/* --spin-us: upager-spin's handler_spin_us */
+	enum kadvice kernel_advice;	/* --kernel-advice (KADV_AUTO: by workload) */
+	bool breakdown;		/* --breakdown: upager's per-miss breakdown */
 };
 
 /* One access: page number, bit 31 = write. */
@@ -125,6 +139,10 @@ struct run_result {
 	uint64_t pages_filled, pages_zero_filled, pages_evicted;
 	uint64_t pages_written_back, bytes_read, bytes_written;
 	uint64_t resident_peak_bytes, budget_overshoot_pages;
+	/* --breakdown: UPG_RT_FILL_TIMING's counters (deltas) */
+	bool have_breakdown;
+	uint64_t fills_timed, fill_ns_wake, fill_ns_handler, fill_ns_store;
+	uint64_t fill_ns_copy, fill_ns_map, fill_submits, fill_ns_submit;
 	/* kernel counters over the measured part */
 	uint64_t majflt, minflt;
 	/* raw-uffd: faults served during the measured part */
@@ -138,6 +156,11 @@ struct run_result {
 	double lat_q_us[BENCH_NQ];	/* q[i] = i-th percentile */
 	double lat_p999_us;
 	uint64_t lat_hist[BENCH_NHIST];	/* bucket b: [2^b, 2^(b+1)) ns */
+	/* kernel-mmap: the advice given, and the mapping's VmFlags as
+	 * /proc/self/smaps shows them after madvise() ("rr": random,
+	 * "sr": sequential) */
+	char advice[16];
+	char vm_flags[96];
 	/* filled by the parent */
 	uint64_t cg_peak_bytes;
 	uint64_t cached_pages_at_start;
@@ -150,6 +173,8 @@ struct backend_result {
 	char cgroup[64];	/* "v1", "v2" or "none" */
 	uint64_t cg_limit;
 	char store_io[64];
+	char advice[16];	/* kernel-mmap*: the advice given, else "" */
+	int read_ahead_kb;	/* kernel backends: the data device's; -1 unknown */
 	unsigned nruns;
 	struct run_result runs[BENCH_MAX_RUNS];
 };
@@ -202,6 +227,9 @@ void progress_add(uint64_t n);
 void progress_begin(const char *what, uint64_t accesses);
 void progress_tick(void);
 void progress_end(void);
+
+extern const char *const kadvice_names[KADV_COUNT];
+enum kadvice kernel_mmap_advice(const struct config *c, enum backend bk);
 
 /* trace.c */
 int trace_build(const struct config *c, struct trace *t);

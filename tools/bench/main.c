@@ -36,7 +36,11 @@ const char *const workload_names[WL_COUNT] = {
 
 const char *const backend_names[BK_COUNT] = {
 	"upager", "upager-daemon", "kernel-mmap", "kernel-swap", "raw-uffd",
-	"upager-poll", "upager-spin", "raw-sigbus",
+	"upager-poll", "upager-spin", "raw-sigbus", "kernel-mmap-default",
+};
+
+const char *const kadvice_names[KADV_COUNT] = {
+	"auto", "normal", "random", "sequential",
 };
 
 static void usage(FILE *f)
@@ -56,7 +60,15 @@ static void usage(FILE *f)
 "                   kernel-swap raw-uffd, or all (default all); and, not in\n"
 "                   all: upager-poll upager-spin (upager with handler_wait\n"
 "                   UPG_WAIT_POLL, UPG_WAIT_SPIN), raw-sigbus (raw-uffd with\n"
-"                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page)\n"
+"                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page),\n"
+"                   kernel-mmap-default (kernel-mmap with the default advice)\n"
+"  --kernel-advice auto|normal|random|sequential  the madvise() advice of\n"
+"                   kernel-mmap (default auto: random for rand-read,\n"
+"                   rand-write, zipf, fault-latency; for seq-read, seq-write,\n"
+"                   scan-and-update the faster of the two measured, see\n"
+"                   BENCHMARKS.md); kernel-mmap-default always takes normal.\n"
+"                   The ratio column is against the best kernel backend\n"
+"                   that ran (kernel-mmap, kernel-mmap-default, kernel-swap)\n"
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
@@ -81,6 +93,12 @@ static void usage(FILE *f)
 "  --hugetlb        upager's region on 2 MiB huge pages (UPG_REGION_HUGETLB;\n"
 "                   fill unit 2M); needs a pool in /proc/sys/vm/nr_hugepages\n"
 "  --spin-us N      upager-spin's busy-poll window (default: the runtime's)\n"
+"  --breakdown      upager backends run with UPG_RT_FILL_TIMING: where a\n"
+"                   miss's time goes (the handler's wake-up, its own work,\n"
+"                   the store read, the copy into the memfd, the mapping\n"
+"                   ioctl; the rest is the kernel's delivery and the\n"
+"                   faulting thread's wake-up), per miss, below the table\n"
+"                   and in the JSON (docs/fault-latency.md)\n"
 "  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
 "                   (default on, when cgroups are available)\n"
 "  --version        the program's and the library's version\n"
@@ -181,7 +199,7 @@ static int parse_backends(struct config *c, const char *arg)
 		if (i == BK_COUNT)
 			return bad_usage("--backend %s: unknown backend '%s' (upager, "
 					 "upager-daemon, kernel-mmap, kernel-swap, raw-uffd, all, "
-					 "upager-poll, upager-spin, raw-sigbus)",
+					 "upager-poll, upager-spin, raw-sigbus, kernel-mmap-default)",
 					 arg, tok);
 		c->backends[i] = true;
 	}
@@ -197,7 +215,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
-	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_VERSION };
+	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_KADV, O_BREAKDOWN,
+	       O_VERSION };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -220,6 +239,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
 		{ "hugetlb", no_argument, NULL, O_HUGETLB },
 		{ "spin-us", required_argument, NULL, O_SPIN },
+		{ "kernel-advice", required_argument, NULL, O_KADV },
+		{ "breakdown", no_argument, NULL, O_BREAKDOWN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -359,6 +380,18 @@ static int parse_args(int argc, char **argv, struct config *c)
 			break;
 		case O_HUGETLB:
 			c->hugetlb = true;
+			break;
+		case O_KADV:
+			for (i = 0; i < KADV_COUNT; i++)
+				if (!strcmp(a, kadvice_names[i]))
+					break;
+			if (i == KADV_COUNT)
+				return bad_usage("--kernel-advice %s: must be auto, normal, "
+						 "random or sequential", a);
+			c->kernel_advice = (enum kadvice)i;
+			break;
+		case O_BREAKDOWN:
+			c->breakdown = true;
 			break;
 		case 'h':
 			usage(stdout);

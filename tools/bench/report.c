@@ -9,8 +9,10 @@
  *   accesses/s    measured accesses / time
  *   MB/s          measured accesses x 4 KiB / time / 1e6 (pages touched)
  *   us/access     time x threads / accesses (what one access costs a thread)
- *   vs ref        reference median time / this median time (> 1: faster);
- *                 reference kernel-mmap, or kernel-swap for --store anon
+ *   vs kernel     reference median time / this median time (> 1: faster);
+ *                 the reference is the best kernel backend that ran (the
+ *                 lowest median time of kernel-mmap, kernel-mmap-default,
+ *                 kernel-swap); when none ran, none
  *   hit ratio     upager: 1 - (pages_filled + pages_zero_filled) / accesses;
  *                 kernel backends: 1 - major faults (getrusage) / accesses;
  *                 raw-uffd: 1 - uffd faults / accesses
@@ -89,21 +91,46 @@ static void summarize(const struct config *c, const struct backend_result *b,
 	s->median_run = best;
 }
 
-static enum backend ref_backend(const struct config *c)
+/* The reference of the ratio column: the best kernel backend that ran
+ * (lowest median time); -1 when no kernel backend ran. */
+static int find_ref_index(const struct backend_result *br,
+			  const struct summary *sm, unsigned nbr)
 {
-	return c->store == STORE_ANON ? BK_KERNEL_SWAP : BK_KERNEL_MMAP;
-}
-
-static const struct summary *find_ref(const struct config *c,
-				      const struct backend_result *br,
-				      const struct summary *sm, unsigned nbr)
-{
+	int best = -1;
 	unsigned i;
 
 	for (i = 0; i < nbr; i++)
-		if (br[i].bk == ref_backend(c) && sm[i].ok)
-			return &sm[i];
-	return NULL;
+		if (bk_is_kernel(br[i].bk) && sm[i].ok &&
+		    (best < 0 || sm[i].time[0] < sm[best].time[0]))
+			best = (int)i;
+	return best;
+}
+
+static const struct summary *find_ref(const struct backend_result *br,
+				      const struct summary *sm, unsigned nbr)
+{
+	int i = find_ref_index(br, sm, nbr);
+
+	return i < 0 ? NULL : &sm[i];
+}
+
+/* What a kernel backend ran with, for the human table: "advice random,
+ * read_ahead_kb 8192". */
+static const char *kernel_setup(const struct backend_result *b, char *buf,
+				size_t sz)
+{
+	char ra[32];
+
+	if (b->read_ahead_kb >= 0)
+		snprintf(ra, sizeof(ra), "%d", b->read_ahead_kb);
+	else
+		snprintf(ra, sizeof(ra), "unknown");
+	if (b->advice[0])
+		snprintf(buf, sz, "advice %s, data device read_ahead_kb %s",
+			 b->advice, ra);
+	else
+		snprintf(buf, sz, "data device read_ahead_kb %s", ra);
+	return buf;
 }
 
 static const char *human_bytes(uint64_t b, char *buf, size_t sz)
@@ -117,6 +144,82 @@ static const char *human_bytes(uint64_t b, char *buf, size_t sz)
 	return buf;
 }
 
+/*
+ * --breakdown: the mean time of a timed miss in each step (us), and the
+ * latency it is a part of: the fault's measured latency (fault-latency),
+ * else the time per miss of the run (time x threads / pages filled).  The
+ * rest is the kernel's part: the fault's delivery to the handler and the
+ * faulting thread's wake-up after the mapping ioctl.
+ */
+struct breakdown {
+	double wake, handler, store, submit, copy, map, sum, total, rest;
+	bool total_is_latency;
+};
+
+static bool breakdown_of(const struct config *c, const struct run_result *r,
+			 struct breakdown *b)
+{
+	double n = (double)r->fills_timed;
+	uint64_t miss = r->pages_filled + r->pages_zero_filled;
+
+	if (!r->have_breakdown || !r->fills_timed)
+		return false;
+	b->wake = (double)r->fill_ns_wake / n / 1e3;
+	b->handler = (double)r->fill_ns_handler / n / 1e3;
+	b->store = (double)r->fill_ns_store / n / 1e3;
+	b->copy = (double)r->fill_ns_copy / n / 1e3;
+	b->map = (double)r->fill_ns_map / n / 1e3;
+	b->submit = r->fill_submits ?
+		(double)r->fill_ns_submit / (double)r->fill_submits / 1e3 : 0;
+	b->sum = b->wake + b->handler + b->store + b->copy + b->map;
+	b->total_is_latency = r->have_lat;
+	if (r->have_lat)
+		b->total = r->lat_mean_us;
+	else
+		b->total = miss ? r->time_s * 1e6 * c->threads / (double)miss : 0;
+	b->rest = b->total - b->sum;
+	return true;
+}
+
+static void breakdown_human(const struct config *c,
+			    const struct backend_result *br,
+			    const struct summary *sm, unsigned nbr)
+{
+	bool head = false;
+	unsigned i;
+
+	for (i = 0; i < nbr; i++) {
+		const struct run_result *r;
+		struct breakdown b;
+
+		if (!sm[i].ok)
+			continue;
+		r = &br[i].runs[sm[i].median_run];
+		if (!breakdown_of(c, r, &b))
+			continue;
+		if (!head) {
+			printf("\nper-miss breakdown (--breakdown; mean us per timed demand "
+			       "fill of the median run; docs/fault-latency.md):\n"
+			       "%-19s %8s %8s %8s %8s %8s %8s %8s %9s %9s %9s\n", "backend",
+			       "fills", "wake", "handler", "store", "(submit)", "copy",
+			       "map", "sum", "per miss", "kernel");
+			head = true;
+		}
+		printf("%-19s %8llu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %9.1f\n",
+		       backend_names[br[i].bk], (unsigned long long)r->fills_timed,
+		       b.wake, b.handler, b.store, b.submit, b.copy, b.map, b.sum,
+		       b.total, b.rest);
+	}
+	if (head)
+		printf("(wake: handler's wait returned -> message read; handler: -> read "
+		       "queued; store: -> completion handled, (submit) its io_uring_enter; "
+		       "copy: staged data into the memfd; map: the mapping ioctl; per miss: "
+		       "%s; kernel = per miss - sum: the fault's delivery and the faulting "
+		       "thread's wake-up)\n",
+		       c->wl == WL_FAULT_LATENCY ? "the mean fault latency" :
+		       "time x threads / pages filled, hits included");
+}
+
 void report_human(const struct config *c, const struct trace *t,
 		  const struct floors *f, struct backend_result *br,
 		  unsigned nbr)
@@ -128,7 +231,7 @@ void report_human(const struct config *c, const struct trace *t,
 
 	for (i = 0; i < nbr; i++)
 		summarize(c, &br[i], &sm[i]);
-	ref = find_ref(c, br, sm, nbr);
+	ref = find_ref(br, sm, nbr);
 	printf("\nupager-bench %s: data %s (%llu pages), budget %s (%llu pages), "
 	       "%u thread%s, store %s%s, %u run%s, seed %llu\n",
 	       workload_names[c->wl], human_bytes(c->size, b1, sizeof(b1)),
@@ -174,19 +277,22 @@ void report_human(const struct config *c, const struct trace *t,
 		else
 			printf(" %s -", raw_mode_names[q]);
 	}
-	printf("\n\n%-14s %-8s %-24s %10s %8s %8s %8s %6s %9s %9s %9s %9s\n",
+	printf("\n\n%-19s %-8s %-24s %10s %8s %8s %8s %6s %9s %9s %9s %9s\n",
 	       "backend", "status", "time s med [min-max]", "access/s", "MB/s",
-	       "us/acc", ref_backend(c) == BK_KERNEL_SWAP ? "vs kswap" : "vs kmmap",
+	       "us/acc", "vs kernel",
 	       "hit%", "misses", "evicted", "written", "peak MiB");
 	for (i = 0; i < nbr; i++) {
 		const struct backend_result *b = &br[i];
 		const struct summary *s = &sm[i];
 		const struct run_result *r;
-		char tm[64], ratio[16], hit[16], miss[16], ev[16], wr[16], pk[16];
+		char tm[96], ratio[16], hit[16], miss[16], ev[16], wr[16], pk[16];
 
 		if (!s->ok) {
-			printf("%-14s %-8s %s\n", backend_names[b->bk],
+			printf("%-19s %-8s %s\n", backend_names[b->bk],
 			       b->status == 77 ? "skipped" : "FAILED", b->reason);
+			if (bk_is_kernel(b->bk))
+				printf("%-19s   (%s)\n", "",
+				       kernel_setup(b, tm, sizeof(tm)));
 			continue;
 		}
 		r = &b->runs[s->median_run];
@@ -217,11 +323,18 @@ void report_human(const struct config *c, const struct trace *t,
 			else
 				snprintf(pk, sizeof(pk), "-");
 		}
-		printf("%-14s %-8s %-24s %10.0f %8.1f %8.2f %8s %6s %9s %9s %9s %9s\n",
+		printf("%-19s %-8s %-24s %10.0f %8.1f %8.2f %8s %6s %9s %9s %9s %9s\n",
 		       backend_names[b->bk], "ok", tm, s->aps[0], s->mbps[0], s->usacc[0],
 		       ratio, hit, miss, ev, wr, pk);
+		if (bk_is_kernel(b->bk))
+			printf("%-19s   (%s%s)\n", "", kernel_setup(b, tm, sizeof(tm)),
+			       s == ref ? "; the reference of \"vs kernel\"" : "");
 	}
-	printf("\n(misses: upager pages filled, kernel major faults, raw-uffd faults; "
+	if (!ref)
+		printf("\n(\"vs kernel\": no kernel backend ran)");
+	breakdown_human(c, br, sm, nbr);
+	printf("\n(vs kernel: against the best kernel backend that ran; "
+	       "misses: upager pages filled, kernel major faults, raw-uffd faults; "
 	       "peak: upager resident peak, kernel cgroup peak usage; "
 	       "values of the median run)\n");
 	for (i = 0; i < nbr; i++) {
@@ -337,6 +450,12 @@ static void json_run(const struct config *c, const struct run_result *r)
 	fprintf(jout, ",\"populate_s\":");
 	jnum(r->populate_s);
 	JU("cgroup_peak_bytes", r->cg_peak_bytes);
+	if (r->advice[0]) {
+		fprintf(jout, ",\"advice\":");
+		jstr(r->advice);
+		fprintf(jout, ",\"vm_flags\":");
+		jstr(r->vm_flags);
+	}
 	fprintf(jout, ",\"cached_pages_at_start\":");
 	if (r->cached_pages_at_start == UINT64_MAX)
 		fprintf(jout, "null");
@@ -355,6 +474,48 @@ static void json_run(const struct config *c, const struct run_result *r)
 		JU("bytes_written", r->bytes_written);
 		JU("resident_peak_bytes", r->resident_peak_bytes);
 		JU("budget_overshoot_pages", r->budget_overshoot_pages);
+		if (r->have_breakdown) {
+			struct breakdown b;
+			bool ok = breakdown_of(c, r, &b);
+
+			fprintf(jout, ",\"breakdown\":{\"fills_timed\":%llu",
+				(unsigned long long)r->fills_timed);
+			JU("wake_ns", r->fill_ns_wake);
+			JU("handler_ns", r->fill_ns_handler);
+			JU("store_ns", r->fill_ns_store);
+			JU("copy_ns", r->fill_ns_copy);
+			JU("map_ns", r->fill_ns_map);
+			JU("submits", r->fill_submits);
+			JU("submit_ns", r->fill_ns_submit);
+			fprintf(jout, ",\"per_miss_us\":");
+			if (ok) {
+				fprintf(jout, "{\"wake\":");
+				jnum(b.wake);
+				fprintf(jout, ",\"handler\":");
+				jnum(b.handler);
+				fprintf(jout, ",\"store\":");
+				jnum(b.store);
+				fprintf(jout, ",\"submit\":");
+				jnum(b.submit);
+				fprintf(jout, ",\"copy\":");
+				jnum(b.copy);
+				fprintf(jout, ",\"map\":");
+				jnum(b.map);
+				fprintf(jout, ",\"sum\":");
+				jnum(b.sum);
+				fprintf(jout, ",\"total\":");
+				jnum(b.total);
+				fprintf(jout, ",\"total_is\":");
+				jstr(b.total_is_latency ? "mean fault latency" :
+					 "time x threads / pages filled");
+				fprintf(jout, ",\"kernel\":");
+				jnum(b.rest);
+				fputc_j('}');
+			} else {
+				fprintf(jout, "null");
+			}
+			fputc_j('}');
+		}
 		fputc_j('}');
 	}
 	if (r->have_lat) {
@@ -393,6 +554,7 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 {
 	struct summary sm[BK_COUNT];
 	const struct summary *ref;
+	int refi;
 	struct utsname un;
 	char host[128] = "";
 	unsigned i, j;
@@ -402,7 +564,8 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 	jout = out;
 	for (i = 0; i < nbr; i++)
 		summarize(c, &br[i], &sm[i]);
-	ref = find_ref(c, br, sm, nbr);
+	ref = find_ref(br, sm, nbr);
+	refi = find_ref_index(br, sm, nbr);
 	uname(&un);
 	gethostname(host, sizeof(host) - 1);
 
@@ -494,7 +657,9 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 	else
 		fprintf(jout, "null");
 	fprintf(jout, "},\"reference_backend\":");
-	jstr(backend_names[ref_backend(c)]);
+	jstr(refi >= 0 ? backend_names[br[refi].bk] : "none");
+	fprintf(jout, ",\"reference_rule\":\"the best kernel backend that ran "
+		"(lowest median time of kernel-mmap, kernel-mmap-default, kernel-swap)\"");
 	fprintf(jout, ",\"backends\":[");
 	for (i = 0; i < nbr; i++) {
 		const struct backend_result *b = &br[i];
@@ -513,6 +678,17 @@ void report_json(FILE *out, const struct config *c, const struct trace *t,
 		fprintf(jout, ",\"cgroup_limit_bytes\":%llu,\"store_io\":",
 		       (unsigned long long)b->cg_limit);
 		jstr(b->store_io);
+		if (bk_is_kernel(b->bk)) {
+			if (b->advice[0]) {
+				fprintf(jout, ",\"advice\":");
+				jstr(b->advice);
+			}
+			fprintf(jout, ",\"read_ahead_kb\":");
+			if (b->read_ahead_kb >= 0)
+				fprintf(jout, "%d", b->read_ahead_kb);
+			else
+				fprintf(jout, "null");
+		}
 		fprintf(jout, ",\"runs\":[");
 		for (j = 0; j < b->nruns; j++) {
 			if (j)
