@@ -16,8 +16,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # clang and its compiler-rt (libFuzzer, sanitizer runtimes) build the fuzz
 # target of tools/test.sh's third pass; with --no-install-recommends clang
 # alone would come without them.  util-linux: mkswap for upager-bench.
+# libhiredis-dev: the Redis Cluster store's client library; redis-server and
+# redis-tools (redis-cli): the loopback cluster of tools/redis-cluster.sh that
+# its tests run against.
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
-	clang libclang-rt-dev util-linux)
+	clang libclang-rt-dev util-linux libhiredis-dev redis-server redis-tools)
 
 case "${1:-}" in
 --plot) PACKAGES+=(gnuplot-nox jq) ;;
@@ -33,7 +36,8 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 	echo "setup: this is not a Debian-like system (no dpkg/apt-get)."
 	echo "setup: install by hand: a C11 compiler, make, cmake >= 3.20, pkg-config,"
 	echo "setup:   liburing (dev), libnuma (dev), check (dev); clang with libFuzzer"
-	echo "setup:   (compiler-rt) for the fuzz pass"
+	echo "setup:   (compiler-rt) for the fuzz pass; hiredis (dev) for the Redis store,"
+	echo "setup:   redis-server and redis-cli for its tests"
 	exit 0
 fi
 
