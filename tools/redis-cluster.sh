@@ -7,6 +7,7 @@
 #   redis-cluster.sh status DIR      one line per node: port pid role state
 #   redis-cluster.sh seeds  DIR      host:port,host:port... (for a redis:// URI)
 #   redis-cluster.sh stop   DIR      SIGTERM every node it started, wait, rm DIR
+#                                    (no DIR: nothing to do)
 #   redis-cluster.sh kill   DIR      SIGKILL every node it started, rm DIR
 #   redis-cluster.sh signal DIR PORT SIG   send SIG (KILL, STOP, CONT...) to one node
 #   redis-cluster.sh restart DIR PORT      start a (killed) node again from its
@@ -222,8 +223,10 @@ signal_all() {
 	done
 }
 
-cmd_stop() { signal_all "$1" TERM; rm -rf "$1"; }
-cmd_kill() { signal_all "$1" KILL; rm -rf "$1"; }
+# Stopping what is not there is not an error (a fixture's cleanup runs
+# after a failed start too); a directory that is not ours is.
+cmd_stop() { [ -e "$1" ] || return 0; signal_all "$1" TERM; rm -rf "$1"; }
+cmd_kill() { [ -e "$1" ] || return 0; signal_all "$1" KILL; rm -rf "$1"; }
 
 cmd_status() {
 	local dir=$1 port pid role state
