@@ -69,11 +69,12 @@ ports_of() {
 
 start_node() {
 	local dir=$1 port=$2
-	# --daemonize no under nohup and & : our shell learns the pid at once,
-	# redis writes it to the pid file too.
-	( cd "$dir/$port" && exec redis-server "$dir/$port/redis.conf" \
-		>>"$dir/$port/stdout.log" 2>&1 </dev/null ) &
-	echo $! >"$dir/$port/redis.pid"
+	rm -f "$dir/$port/redis.pid"
+	# In a session of its own (setsid -f): a node restarted by a test must
+	# outlive the test process and its process group (Check kills the
+	# group of each forked test).  redis writes the pid file itself.
+	( cd "$dir/$port" && exec setsid -f redis-server "$dir/$port/redis.conf" \
+		>>"$dir/$port/stdout.log" 2>&1 </dev/null )
 }
 
 redis_cmd() { redis-cli -h "$HOST" -p "$1" --no-auth-warning "${@:2}" 2>/dev/null; }
@@ -155,6 +156,7 @@ bind $HOST
 protected-mode no
 daemonize no
 dir $dir/$p
+pidfile $dir/$p/redis.pid
 logfile $dir/$p/redis.log
 cluster-enabled yes
 cluster-config-file nodes.conf
@@ -180,12 +182,8 @@ EOF
 	# Wait for every node to answer PING.
 	local end=$((SECONDS + 20))
 	for p in $(cat "$dir/ports"); do
-		until [ "$(redis_cmd "$p" ping)" = PONG ]; do
-			if [ -z "$(node_pid "$dir" "$p")" ]; then
-				cmd_kill "$dir" >/dev/null 2>&1 || true
-				die "redis-server on port $p exited at start"
-			fi
-			[ $SECONDS -lt $end ] || { cmd_kill "$dir" >/dev/null 2>&1 || true; die "redis-server on port $p did not answer within 20 s"; }
+		until [ "$(redis_cmd "$p" ping)" = PONG ] && [ -n "$(node_pid "$dir" "$p")" ]; do
+			[ $SECONDS -lt $end ] || { cmd_kill "$dir" >/dev/null 2>&1 || true; die "redis-server on port $p did not answer within 20 s (see $dir/$p/redis.log)"; }
 			sleep 0.05
 		done
 	done
@@ -269,9 +267,8 @@ cmd_restart() {
 	port_free "$port" || die "port $port is taken by another process"
 	start_node "$dir" "$port"
 	local end=$((SECONDS + 20))
-	until [ "$(redis_cmd "$port" ping)" = PONG ]; do
-		[ -n "$(node_pid "$dir" "$port")" ] || die "redis-server on port $port exited at restart (see $dir/$port/redis.log)"
-		[ $SECONDS -lt $end ] || die "redis-server on port $port did not answer within 20 s"
+	until [ "$(redis_cmd "$port" ping)" = PONG ] && [ -n "$(node_pid "$dir" "$port")" ]; do
+		[ $SECONDS -lt $end ] || die "redis-server on port $port did not answer within 20 s (see $dir/$port/redis.log)"
 		sleep 0.05
 	done
 }

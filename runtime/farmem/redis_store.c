@@ -127,6 +127,7 @@ struct shard {
 	bool batch_open;             /* a WAIT is in flight on wr */
 	/* counters, for the log and upg_store_redis_stats() */
 	uint64_t errors, reconnects;
+	int64_t oom_logged_at;       /* one OOM line a second, at most */
 };
 
 struct rstore {
@@ -461,6 +462,11 @@ static void part_error(struct rstore *rs, struct shard *sh, struct rop *op,
 		retry_later(rs, op, -EAGAIN, 0);
 		return;
 	case RC_OOM:
+		if (now_ns() - sh->oom_logged_at < 1000000000LL) {
+			part_done(rs, op, -ENOSPC);
+			return;
+		}
+		sh->oom_logged_at = now_ns();
 		rt_warn(NULL, "redis store %s: %s:%d is full (%s): write fails "
 			"-ENOSPC, the pages stay dirty; raise maxmemory or add "
 			"masters", rs->uri.name, sh->addr.host, sh->addr.port,
