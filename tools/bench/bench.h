@@ -53,6 +53,8 @@ enum backend {
 	BK_UPAGER_POLL,
 	BK_UPAGER_SPIN,
 	BK_RAW_SIGBUS,
+	/* upager on the Redis Cluster store of --redis URI. */
+	BK_UPAGER_REDIS,
 	BK_COUNT
 };
 #define BK_COUNT_ALL (BK_RAW_UFFD + 1)	/* the backends "all" means */
@@ -60,7 +62,8 @@ enum backend {
 static inline bool bk_is_upager(int bk)
 {
 	return bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ||
-	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN;
+	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN ||
+	       bk == BK_UPAGER_REDIS;
 }
 
 static inline bool bk_is_raw(int bk)
@@ -94,6 +97,7 @@ struct config {
 	uint64_t fill_unit;	/* --fill-unit (0: the runtime's default) */
 	bool hugetlb;		/* --hugetlb: UPG_REGION_HUGETLB */
 	unsigned spin_us;	/* --spin-us: upager-spin's handler_spin_us */
+	char redis_uri[1024];	/* --redis: upager-redis's store */
 };
 
 /* One access: page number, bit 31 = write. */

@@ -8,6 +8,7 @@
  *                [--accesses N] [--warmup N] [--upager-io direct|buffered]
  *                [--store-cache cold|warm]
  *                [--handlers N] [--fill-unit S] [--hugetlb]
+ *                [--redis URI]
  *
  * See usage() and BENCHMARKS.md.  Exit status: 0 ok, 1 a run failed
  * (verification mismatch, I/O error, a child that died), 2 bad usage,
@@ -34,7 +35,7 @@ const char *const workload_names[WL_COUNT] = {
 
 const char *const backend_names[BK_COUNT] = {
 	"upager", "upager-daemon", "kernel-mmap", "kernel-swap", "raw-uffd",
-	"upager-poll", "upager-spin", "raw-sigbus",
+	"upager-poll", "upager-spin", "raw-sigbus", "upager-redis",
 };
 
 static void usage(FILE *f)
@@ -54,7 +55,9 @@ static void usage(FILE *f)
 "                   kernel-swap raw-uffd, or all (default all); and, not in\n"
 "                   all: upager-poll upager-spin (upager with handler_wait\n"
 "                   UPG_WAIT_POLL, UPG_WAIT_SPIN), raw-sigbus (raw-uffd with\n"
-"                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page)\n"
+"                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page),\n"
+"                   upager-redis (upager on the Redis Cluster store of\n"
+"                   --redis, populated with the pattern first)\n"
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
@@ -78,6 +81,9 @@ static void usage(FILE *f)
 "                   two from 4K to 2M (default: the runtime's, 4K)\n"
 "  --hugetlb        upager's region on 2 MiB huge pages (UPG_REGION_HUGETLB;\n"
 "                   fill unit 2M); needs a pool in /proc/sys/vm/nr_hugepages\n"
+"  --redis URI      the store of upager-redis: redis://host:port[,...][?opts]\n"
+"                   (upg_store_open_uri(); a name=bench-PID is added unless\n"
+"                   given; its data is destroyed after each run)\n"
 "  --spin-us N      upager-spin's busy-poll window (default: the runtime's)\n"
 "  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
 "                   (default on, when cgroups are available)\n"
@@ -191,7 +197,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
-	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE };
+	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_REDIS };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -209,6 +215,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "upager-io", required_argument, NULL, O_UIO },
 		{ "store-cache", required_argument, NULL, O_SCACHE },
+		{ "redis", required_argument, NULL, O_REDIS },
 		{ "handlers", required_argument, NULL, O_HANDLERS },
 		{ "upager-cgroup", required_argument, NULL, O_UCG },
 		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
@@ -318,6 +325,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 				c->upager_direct = false;
 			else
 				return bad_usage("--upager-io %s: must be direct or buffered", a);
+			break;
+		case O_REDIS:
+			if (strlen(a) >= sizeof(c->redis_uri) - 40)
+				return bad_usage("--redis: URI too long");
+			snprintf(c->redis_uri, sizeof(c->redis_uri), "%s", a);
 			break;
 		case O_SCACHE:
 			if (!strcmp(a, "cold") || !strcmp(a, "warm"))
