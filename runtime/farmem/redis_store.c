@@ -54,6 +54,8 @@
 #define RS_READ_INFLIGHT 256
 /* Bytes of SETRANGE data in one write batch, at most. */
 #define RS_BATCH_BYTES (4u << 20)
+/* Bytes read from a socket per read(2). */
+#define RS_RBUF (256u << 10)
 /* At most one CLUSTER SLOTS fetch per this long. */
 #define RS_REFRESH_MIN_NS (100 * 1000000LL)
 
@@ -159,6 +161,7 @@ struct rstore {
 	unsigned refresh_rr;
 
 	/* I/O thread only. */
+	char *rbuf;                  /* RS_RBUF bytes, for conn_read() */
 	struct slot_map *map;
 	struct shard *slot_shard[REDIS_SLOTS];
 	struct shard *shards;
@@ -745,6 +748,10 @@ static void batch_settle(struct rstore *rs, struct shard *sh,
 			retry_later(rs, op, -EAGAIN, backoff_ms(op->attempt++));
 		}
 	}
+	/* An error instead of a count: a replica now (demoted after a
+	 * failover), or some other trouble; ask for a new map. */
+	if (acked < 0)
+		refresh_request(rs);
 	if (acked < (long long)rs->uri.replicas)
 		rt_dbg(NULL, "redis store %s: %s:%d: WAIT counted %lld of %u "
 		       "replicas", rs->uri.name, sh->addr.host, sh->addr.port,
@@ -807,6 +814,43 @@ static bool conn_reply(struct rstore *rs, struct conn *cn, redisReply *r)
 	}
 }
 
+/*
+ * Read what the socket has into hiredis's reader.  Not redisBufferRead():
+ * it reads 16 KiB per call, a quarter of one extent, and so per trip
+ * through epoll.  A bounded number of reads keeps the other connections'
+ * turn coming.  Return -1 if the connection was dropped.
+ */
+static int conn_read(struct rstore *rs, struct conn *cn)
+{
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		n = read(cn->c->fd, rs->rbuf, RS_RBUF);
+		if (n > 0) {
+			if (redisReaderFeed(cn->c->reader, rs->rbuf, (size_t)n) !=
+			    REDIS_OK) {
+				conn_fail(rs, cn, cn->c->reader->errstr);
+				return -1;
+			}
+			if ((size_t)n < RS_RBUF)
+				return 0;
+			continue;
+		}
+		if (n == 0) {
+			conn_fail(rs, cn, "server closed the connection");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_fail(rs, cn, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void conn_event(struct rstore *rs, struct conn *cn, uint32_t events)
 {
 	void *reply;
@@ -829,10 +873,8 @@ static void conn_event(struct rstore *rs, struct conn *cn, uint32_t events)
 	if (cn->state != C_READY)
 		return;
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-		if (redisBufferRead(cn->c) != REDIS_OK) {
-			conn_fail(rs, cn, cn->c->errstr);
+		if (conn_read(rs, cn))
 			return;
-		}
 		for (;;) {
 			reply = NULL;
 			if (redisGetReplyFromReader(cn->c, &reply) != REDIS_OK) {
@@ -1136,6 +1178,7 @@ static void rstore_free(struct rstore *rs)
 	free(rs->new_map);
 	free(rs->known);
 	free(rs->zeros);
+	free(rs->rbuf);
 	pthread_cond_destroy(&rs->cond);
 	pthread_mutex_destroy(&rs->lock);
 	pthread_cond_destroy(&rs->map_cond);
@@ -1237,8 +1280,9 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out)
 	snprintf(rs->prefix, sizeof(rs->prefix), "upg:%s:", rs->uri.name);
 	rs->extent_bytes = (uint64_t)rs->uri.extent_pages * RS_PAGE;
 	rs->zeros = calloc(1, rs->extent_bytes);
+	rs->rbuf = malloc(RS_RBUF);
 	m = malloc(sizeof(*m));
-	if (!rs->zeros || !m) {
+	if (!rs->zeros || !rs->rbuf || !m) {
 		ret = -ENOMEM;
 		goto out_free;
 	}

@@ -24,6 +24,9 @@
  *                  creates in --dir.
  *   raw-uffd       anonymous memory and a minimal uffd handler copying the
  *                  pattern page on each MISSING fault; no budget.
+ *   upager-redis   upager on the Redis Cluster store of --redis (not in
+ *                  "all"): populated with the pattern, flushed, then
+ *                  measured; the run's pages are destroyed afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -269,6 +272,18 @@ static void run_upager(const struct config *c, const struct trace *t,
 	}
 	if (c->store == STORE_ANON || bk == BK_UPAGER_REDIS)
 		populate(upg_region_addr(reg), c, &r->populate_s);
+	/* The file backends start from data at rest in the file; so does
+	 * upager-redis: its populated pages are written back (and WAITed
+	 * for) before the measurement, whose faults then evict clean pages
+	 * as the file backends' do. */
+	if (bk == BK_UPAGER_REDIS) {
+		ret = upg_region_flush(reg, 0, 0);
+		if (ret) {
+			fail(r, 1, "upg_region_flush after populating: %s",
+			     strerror(-ret));
+			goto out_reg;
+		}
+	}
 	s.rt = rt;
 	ret = exec_trace(c, t, upg_region_addr(reg), &o, take_snap, &s);
 	if (ret) {

@@ -57,7 +57,7 @@ static void usage(FILE *f)
 "                   UPG_WAIT_POLL, UPG_WAIT_SPIN), raw-sigbus (raw-uffd with\n"
 "                   UFFD_FEATURE_SIGBUS: the faulting thread fills its page),\n"
 "                   upager-redis (upager on the Redis Cluster store of\n"
-"                   --redis, populated with the pattern first)\n"
+"                   --redis, populated with the pattern and flushed first)\n"
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
