@@ -7,14 +7,18 @@
  * and SIGCONT, then kill -9 of a replica (restarted at once).  The
  * workload goes on throughout; afterwards every page
  * must hold the last pass's data, in memory and read back from the
- * cluster by a fresh store: 0 lost pages.
+ * cluster by a fresh store: 0 lost pages.  A probe thread reading random
+ * pages prints, for each fault, the longest access on the victim's slots
+ * and elsewhere.  With UPAGER_REDIS_CYCLES=N the test runs N random faults
+ * instead (tools/redis-soak.sh).
  */
-#include <pthread.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "farmem/slot_map.h"
 #include "redis_test.h"
 #include "testutil.h"
 
@@ -86,85 +90,230 @@ static double wait_failover(int port, int secs)
 	}
 }
 
-static void setup(void)
+/*
+ * The stall probe: a thread reading random pages (most of them fault:
+ * the region is 4x the budget) and keeping, per fault window, the longest
+ * access to a page on the victim's slots and to a page elsewhere.
+ */
+static uint16_t extent_slot[LEN / (16 * PAGE)];
+static bool victim_slot[REDIS_SLOTS];
+
+struct probe {
+	const volatile char *p;
+	atomic_bool stop;
+	atomic_bool armed;
+	_Atomic uint64_t victim_max_ns, other_max_ns;
+};
+
+static void max_into(_Atomic uint64_t *m, uint64_t v)
 {
-	rt_need_cluster();
-	snprintf(test_name, sizeof(test_name), "f%d-%ld", (int)getpid(),
-		 (long)time(NULL));
-	rt_uri(uri, sizeof(uri), test_name, NULL);
+	uint64_t cur = atomic_load(m);
+
+	while (v > cur && !atomic_compare_exchange_weak(m, &cur, v))
+		;
 }
 
-START_TEST(kill_and_stop_masters_lose_nothing)
+static void *prober(void *arg)
 {
-	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
-	struct workload w = { 0 };
-	struct upg_store *st;
-	struct upg_region *r;
-	struct upg_stats s;
-	pthread_t th;
-	int m[8], n, ret, i, replica;
+	struct probe *pr = arg;
+	uint64_t x = 88172645463325252ull, page, t0, dt;
+
+	while (!atomic_load(&pr->stop)) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		page = x % (LEN / PAGE);
+		t0 = tu_now_ns();
+		(void)pr->p[page * PAGE];
+		dt = tu_now_ns() - t0;
+		if (!atomic_load(&pr->armed))
+			continue;
+		max_into(victim_slot[extent_slot[page / 16]] ? &pr->victim_max_ns
+							      : &pr->other_max_ns, dt);
+	}
+	return NULL;
+}
+
+/* Mark the slots @port owns now as the victim's; arm the probe. */
+static void probe_arm(struct probe *pr, int port)
+{
+	struct slot_map *m = malloc(sizeof(*m));
+	redisContext *c = NULL;
+	redisReply *r;
+	int i, idx;
+
+	for (i = 0; i < rt_nports && !c; i++)
+		if (rt_ports[i] != port)
+			c = rt_connect(rt_ports[i]);
+	ck_assert_ptr_nonnull(c);
+	r = redisCommand(c, "CLUSTER SLOTS");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(slot_map_parse(r, m), 0);
+	idx = -1;
+	for (i = 0; i < m->nmasters; i++)
+		if (m->masters[i].port == port)
+			idx = i;
+	for (i = 0; i < REDIS_SLOTS; i++)
+		victim_slot[i] = idx >= 0 && m->owner[i] == idx;
+	freeReplyObject(r);
+	redisFree(c);
+	free(m);
+	atomic_store(&pr->victim_max_ns, 0);
+	atomic_store(&pr->other_max_ns, 0);
+	atomic_store(&pr->armed, true);
+}
+
+static void probe_report(struct probe *pr, const char *what, int port)
+{
+	atomic_store(&pr->armed, false);
+	printf("%s %d: longest access on its slots %.2f s, elsewhere %.2f s\n",
+	       what, port, (double)atomic_load(&pr->victim_max_ns) / 1e9,
+	       (double)atomic_load(&pr->other_max_ns) / 1e9);
+	fflush(stdout);
+}
+
+static int replica_port(void)
+{
+	int m[8], n = rt_masters(m, 8), i, k, is_master;
+
+	for (i = 0; i < rt_nports; i++) {
+		for (is_master = 0, k = 0; k < n; k++)
+			is_master |= rt_ports[i] == m[k];
+		if (!is_master)
+			return rt_ports[i];
+	}
+	return -1;
+}
+
+/* kill -9 master number @which; restart it after the failover. */
+static void fault_kill_master(struct workload *w, struct probe *pr,
+			      unsigned which)
+{
+	int m[8], n = rt_masters(m, 8);
 	char arg[64];
-	uint64_t end, bad;
 	double fo;
 
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
-	w.p = upg_region_addr(r);
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	ck_assert_int_eq(pthread_create(&th, NULL, writer, &w), 0);
-	wait_passes(&w, 1, 30);
-
-	/* 1. kill -9 a master mid-workload. */
-	n = rt_masters(m, 8);
 	ck_assert_int_eq(n, 3);
-	snprintf(arg, sizeof(arg), "%d KILL", m[0]);
+	probe_arm(pr, m[which % 3]);
+	snprintf(arg, sizeof(arg), "%d KILL", m[which % 3]);
 	ck_assert_int_eq(rt_script("signal", arg), 0);
-	fo = wait_failover(m[0], 20);
-	printf("kill -9 of master %d: promotion seen %.2f s after the kill command returned\n", m[0], fo);
+	fo = wait_failover(m[which % 3], 20);
+	printf("kill -9 of master %d: promotion seen %.2f s after the kill "
+	       "command returned\n", m[which % 3], fo);
 	/* Restarted only after the failover: a master restarted before it
 	 * would reload its AOF (up to 1 s behind) and lead again. */
-	snprintf(arg, sizeof(arg), "%d", m[0]);
+	snprintf(arg, sizeof(arg), "%d", m[which % 3]);
 	ck_assert_int_eq(rt_script("restart", arg), 0);
 	ck_assert_int_eq(rt_script("wait-ok", "30"), 0);
-	wait_passes(&w, 1, 30);
+	wait_passes(w, 1, 30);
+	probe_report(pr, "kill -9 of master", m[which % 3]);
+}
 
-	/* 2. SIGSTOP a master for twice the node timeout, then SIGCONT. */
-	n = rt_masters(m, 8);
+/* SIGSTOP master number @which for twice the node timeout, SIGCONT. */
+static void fault_stop_master(struct workload *w, struct probe *pr,
+			      unsigned which)
+{
+	int m[8], n = rt_masters(m, 8);
+	char arg[64];
+
 	ck_assert_int_eq(n, 3);
-	snprintf(arg, sizeof(arg), "%d STOP", m[1]);
+	probe_arm(pr, m[which % 3]);
+	snprintf(arg, sizeof(arg), "%d STOP", m[which % 3]);
 	ck_assert_int_eq(rt_script("signal", arg), 0);
 	/* The fault lasts 4 s (cluster-node-timeout is 2 s): this sleep is
 	 * the length of the fault, not a wait for an event. */
 	usleep(4000000);
-	snprintf(arg, sizeof(arg), "%d CONT", m[1]);
+	snprintf(arg, sizeof(arg), "%d CONT", m[which % 3]);
 	ck_assert_int_eq(rt_script("signal", arg), 0);
 	ck_assert_int_eq(rt_script("wait-ok", "30"), 0);
-	wait_passes(&w, 1, 30);
+	wait_passes(w, 1, 30);
+	probe_report(pr, "SIGSTOP 4 s of master", m[which % 3]);
+}
 
-	/* 3. kill -9 a replica, restart it at once (a replica has nothing
-	 * to lose): its master's writes wait for it meanwhile. */
-	n = rt_masters(m, 8);
-	ck_assert_int_eq(n, 3);
-	replica = -1;
-	for (i = 0; i < rt_nports && replica < 0; i++) {
-		int k, is_master = 0;
+/* kill -9 a replica, restart it at once (a replica has nothing to lose):
+ * its master's writes wait for it meanwhile. */
+static void fault_kill_replica(struct workload *w, struct probe *pr)
+{
+	int replica = replica_port();
+	char arg[64];
 
-		for (k = 0; k < n; k++)
-			is_master |= rt_ports[i] == m[k];
-		if (!is_master)
-			replica = rt_ports[i];
-	}
 	ck_assert_int_gt(replica, 0);
+	probe_arm(pr, -1);
 	snprintf(arg, sizeof(arg), "%d KILL", replica);
 	ck_assert_int_eq(rt_script("signal", arg), 0);
 	snprintf(arg, sizeof(arg), "%d", replica);
 	ck_assert_int_eq(rt_script("restart", arg), 0);
 	ck_assert_int_eq(rt_script("wait-ok", "30"), 0);
+	wait_passes(w, 1, 30);
+	probe_report(pr, "kill -9 of replica", replica);
+}
+
+static void setup(void)
+{
+	char key[128];
+	unsigned e;
+
+	rt_need_cluster();
+	snprintf(test_name, sizeof(test_name), "f%d-%ld", (int)getpid(),
+		 (long)time(NULL));
+	rt_uri(uri, sizeof(uri), test_name, NULL);
+	/* The store's key layout (docs/far-memory.md), for the probe. */
+	for (e = 0; e < LEN / (16 * PAGE); e++)
+		extent_slot[e] = key_slot(key, (size_t)snprintf(key, sizeof(key),
+					  "upg:%s:{%u}", test_name, e));
+}
+
+START_TEST(kill_and_stop_masters_lose_nothing)
+{
+	struct upg_runtime *rt = tu_runtime(BUDGET, 2);
+	const char *env = getenv("UPAGER_REDIS_CYCLES");
+	unsigned cycles = env ? (unsigned)atoi(env) : 0, i, x = 12345;
+	struct workload w = { 0 };
+	struct probe pr = { 0 };
+	struct upg_store *st;
+	struct upg_region *r;
+	struct upg_stats s;
+	pthread_t th, pth;
+	uint64_t end, bad;
+	int ret;
+
+	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
+	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
+	w.p = upg_region_addr(r);
+	pr.p = w.p;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	ck_assert_int_eq(pthread_create(&th, NULL, writer, &w), 0);
+	ck_assert_int_eq(pthread_create(&pth, NULL, prober, &pr), 0);
 	wait_passes(&w, 1, 30);
 
+	if (!cycles) {
+		/* The suite's sequence: one of each. */
+		fault_kill_master(&w, &pr, 0);
+		fault_stop_master(&w, &pr, 1);
+		fault_kill_replica(&w, &pr);
+	}
+	/* UPAGER_REDIS_CYCLES=N (tools/redis-soak.sh): N random faults. */
+	for (i = 0; i < cycles; i++) {
+		x = x * 1103515245u + 12345u;
+		printf("cycle %u: ", i + 1);
+		switch ((x >> 16) % 3) {
+		case 0:
+			fault_kill_master(&w, &pr, x >> 20);
+			break;
+		case 1:
+			fault_stop_master(&w, &pr, x >> 20);
+			break;
+		default:
+			fault_kill_replica(&w, &pr);
+			break;
+		}
+	}
+
 	atomic_store(&w.stop, true);
+	atomic_store(&pr.stop, true);
 	pthread_join(th, NULL);
+	pthread_join(pth, NULL);
 
 	/* Writes that met their deadline during the failover left their
 	 * pages dirty; a flush retries them: wait (bounded) for success. */
@@ -187,6 +336,7 @@ START_TEST(kill_and_stop_masters_lose_nothing)
 	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
 	bad = tu_check(upg_region_addr(r), 0, LEN, w.last_seed);
 	ck_assert_msg(bad == UINT64_MAX, "page %" PRIu64 " lost", bad / PAGE);
+	printf("verified: all %u pages hold the last pass, 0 lost\n", LEN / PAGE);
 	ck_assert_int_eq(upg_region_unmap(r), 0);
 	ck_assert_int_eq(upg_store_destroy_data(st), 0);
 	upg_store_put(st);
@@ -200,7 +350,9 @@ static Suite *redis_failover_suite(void)
 	TCase *tc = tcase_create("failover");
 
 	tcase_add_unchecked_fixture(tc, setup, NULL);
-	tcase_set_timeout(tc, 110);
+	/* 110 s for the suite's three faults; the soak's cycles get more. */
+	tcase_set_timeout(tc, getenv("UPAGER_REDIS_CYCLES") ?
+			  60 + 45 * atoi(getenv("UPAGER_REDIS_CYCLES")) : 110);
 	tcase_add_test(tc, kill_and_stop_masters_lose_nothing);
 	suite_add_tcase(s, tc);
 	return s;
