@@ -1029,6 +1029,54 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out);
  */
 UPG_API int upg_store_destroy_data(struct upg_store *st);
 
+/* struct upg_redis_master.flags */
+#define UPG_REDIS_OWNS_SLOTS 0x1   /* a master in the store's slot map */
+#define UPG_REDIS_READ_UP 0x2      /* its read connection is connected */
+#define UPG_REDIS_WRITE_UP 0x4     /* its write connection is connected */
+
+#define UPG_REDIS_MAX_MASTERS 16
+
+/* One master (one shard) as the store sees it. */
+struct upg_redis_master {
+	char addr[72];             /* "host:port" */
+	uint32_t flags;            /* UPG_REDIS_* */
+	uint32_t slots;            /* slots it owns in the store's map */
+	uint64_t queued;           /* commands waiting to be sent */
+	uint64_t in_flight;        /* commands sent, reply awaited */
+	uint64_t errors;           /* error replies, lost connections, timeouts */
+	uint64_t connects;         /* connections opened (2 when all is well) */
+};
+
+struct upg_redis_stats {
+	size_t sz;
+	/* Entries of masters[] filled: every master the store has talked to
+	 * or routes to, at most UPG_REDIS_MAX_MASTERS.  A master that owns
+	 * slots but is not connected and has commands queued is down or
+	 * failing over. */
+	uint32_t nmasters;
+	/* Request parts waiting out a back-off before their next try. */
+	uint64_t retrying;
+	/* Slot maps applied since the store was opened (open's included). */
+	uint64_t map_refreshes;
+	struct upg_redis_master masters[UPG_REDIS_MAX_MASTERS];
+};
+
+/**
+ * upg_store_redis_stats() - the per-master state of a Redis store.
+ * @st:  a store from upg_store_open_uri().
+ * @out: filled up to min(out->sz, sizeof(struct upg_redis_stats)); set
+ *       out->sz first (UPG_OPTS(upg_redis_stats, s)).
+ *
+ * The figures are those of the store's I/O thread after its latest turn
+ * through its loop (it publishes them there; an idle store's do not
+ * change).
+ * Return: 0, -EINVAL (@st not a Redis store, @out NULL or out->sz too
+ * small).
+ * Context: any thread; does not block on I/O.
+ */
+UPG_API int upg_store_redis_stats(struct upg_store *st,
+				  struct upg_redis_stats *out);
+
 /**
  * upg_store_put() - drop the caller's reference to a store.
  * @st: the store.  Regions mapped on it keep theirs; the store is closed

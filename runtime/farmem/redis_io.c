@@ -111,8 +111,14 @@ void map_apply(struct rstore *rs, struct slot_map *m)
 
 	for (i = 0; i < m->nmasters; i++)
 		by_master[i] = shard_get(rs, &m->masters[i]);
-	for (i = 0; i < REDIS_SLOTS; i++)
+	for (sh = rs->shards; sh; sh = sh->next)
+		sh->slots = 0;
+	for (i = 0; i < REDIS_SLOTS; i++) {
 		rs->slot_shard[i] = m->owner[i] >= 0 ? by_master[m->owner[i]] : NULL;
+		if (rs->slot_shard[i])
+			rs->slot_shard[i]->slots++;
+	}
+	rs->map_refreshes++;
 	free(rs->map);
 	rs->map = m;
 	/* Queued (not yet sent) commands go where the new map says. */
@@ -128,8 +134,16 @@ void map_apply(struct rstore *rs, struct slot_map *m)
 
 static void moved(struct rstore *rs, const struct redirect *rd)
 {
-	if (rs->map && !slot_map_set_owner(rs->map, rd->slot, &rd->addr))
-		rs->slot_shard[rd->slot] = shard_get(rs, &rd->addr);
+	struct shard *sh;
+
+	if (rs->map && !slot_map_set_owner(rs->map, rd->slot, &rd->addr)) {
+		sh = shard_get(rs, &rd->addr);
+		if (rs->slot_shard[rd->slot])
+			rs->slot_shard[rd->slot]->slots--;
+		rs->slot_shard[rd->slot] = sh;
+		if (sh)
+			sh->slots++;
+	}
 	refresh_request(rs);
 }
 
@@ -638,6 +652,38 @@ static void run_timers(struct rstore *rs, int64_t now)
 	}
 }
 
+/* Copy the per-master figures where upg_store_redis_stats() reads them. */
+static void publish_stats(struct rstore *rs)
+{
+	struct upg_redis_stats *o = &rs->stats;
+	struct shard *sh;
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&rs->stats_lock);
+	memset(o, 0, sizeof(*o));
+	o->sz = sizeof(*o);
+	o->retrying = rs->retry.n;
+	o->map_refreshes = rs->map_refreshes;
+	for (sh = rs->shards; sh && n < UPG_REDIS_MAX_MASTERS; sh = sh->next) {
+		struct upg_redis_master *m = &o->masters[n++];
+
+		snprintf(m->addr, sizeof(m->addr), "%.63s:%d", sh->addr.host,
+			 sh->addr.port);
+		m->flags = (sh->rd.state == C_READY ? UPG_REDIS_READ_UP : 0) |
+			   (sh->wr.state == C_READY ? UPG_REDIS_WRITE_UP : 0);
+		m->slots = sh->slots;
+		if (sh->slots)
+			m->flags |= UPG_REDIS_OWNS_SLOTS;
+		m->queued = sh->rq.n + sh->wq.n;
+		m->in_flight = sh->rd.inflight.n + sh->wr.inflight.n +
+			       sh->batch.n;
+		m->errors = sh->errors;
+		m->connects = sh->reconnects;
+	}
+	o->nmasters = n;
+	pthread_mutex_unlock(&rs->stats_lock);
+}
+
 void *io_main(void *arg)
 {
 	struct rstore *rs = arg;
@@ -652,6 +698,7 @@ void *io_main(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	publish_stats(rs); /* the map open() applied */
 
 	for (;;) {
 		/* A 5 ms tick while anything is outstanding: retries and
@@ -677,6 +724,7 @@ void *io_main(void *arg)
 		run_timers(rs, now_ns());
 		for (sh = rs->shards; sh; sh = sh->next)
 			shard_pump(rs, sh, now_ns());
+		publish_stats(rs);
 	}
 	return NULL;
 }

@@ -299,6 +299,7 @@ static void rstore_free(struct rstore *rs)
 	pthread_mutex_destroy(&rs->lock);
 	pthread_cond_destroy(&rs->map_cond);
 	pthread_mutex_destroy(&rs->map_lock);
+	pthread_mutex_destroy(&rs->stats_lock);
 	free(rs);
 }
 
@@ -385,6 +386,7 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out)
 	pthread_cond_init(&rs->cond, NULL);
 	pthread_mutex_init(&rs->map_lock, NULL);
 	pthread_cond_init(&rs->map_cond, NULL);
+	pthread_mutex_init(&rs->stats_lock, NULL);
 
 	ret = redis_uri_parse(uri, &rs->uri, why, sizeof(why));
 	if (ret) {
@@ -543,5 +545,32 @@ UPG_API int upg_store_destroy_data(struct upg_store *st)
 	}
 	rt_info(NULL, "redis store %s: %" PRIu64 " extents destroyed",
 		rs->uri.name, count);
+	return 0;
+}
+
+UPG_API int upg_store_redis_stats(struct upg_store *st,
+				  struct upg_redis_stats *out)
+{
+	struct upg_redis_stats snap;
+	struct rstore *rs;
+	size_t sz;
+
+	if (!st || st->kind != STORE_REDIS || !out ||
+	    out->sz < offsetof(struct upg_redis_stats, masters))
+		return -EINVAL;
+	rs = st->ctx;
+	pthread_mutex_lock(&rs->stats_lock);
+	snap = rs->stats;
+	pthread_mutex_unlock(&rs->stats_lock);
+	sz = out->sz < sizeof(snap) ? out->sz : sizeof(snap);
+	snap.sz = out->sz;
+	/* A caller's shorter array gets the masters that fit. */
+	if (sz < sizeof(snap) &&
+	    snap.nmasters > (sz - offsetof(struct upg_redis_stats, masters)) /
+				    sizeof(snap.masters[0]))
+		snap.nmasters = (uint32_t)((sz - offsetof(struct upg_redis_stats,
+							  masters)) /
+					   sizeof(snap.masters[0]));
+	memcpy(out, &snap, sz);
 	return 0;
 }

@@ -127,6 +127,7 @@ struct shard {
 	bool batch_open;             /* a WAIT is in flight on wr */
 	/* counters, for the log and upg_store_redis_stats() */
 	uint64_t errors, reconnects;
+	uint32_t slots;              /* slots routed here */
 	int64_t oom_logged_at;       /* one OOM line a second, at most */
 };
 
@@ -157,6 +158,12 @@ struct rstore {
 	struct node_addr *known;     /* nodes to ask: last map + seeds */
 	int nknown;
 	unsigned refresh_rr;
+
+	/* stats_lock: what upg_store_redis_stats() reads, published by the
+	 * I/O thread (publish_stats()). */
+	pthread_mutex_t stats_lock;
+	struct upg_redis_stats stats;
+	uint64_t map_refreshes;      /* I/O thread: maps applied */
 
 	/* I/O thread only. */
 	char *rbuf;                  /* RS_RBUF bytes, for conn_read() */

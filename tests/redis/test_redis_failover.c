@@ -324,6 +324,28 @@ START_TEST(kill_and_stop_masters_lose_nothing)
 	end = tu_now_ns() + 30ull * 1000000000ull;
 	while ((ret = upg_region_flush(r, 0, 0)) != 0)
 		ck_assert_msg(tu_now_ns() < end, "flush still fails: %d", ret);
+	/* The store saw the faults: errors and reconnects on its masters. */
+	{
+		UPG_OPTS(upg_redis_stats, rst);
+		uint64_t errors = 0;
+		uint32_t k;
+
+		ck_assert_int_eq(upg_store_redis_stats(st, &rst), 0);
+		for (k = 0; k < rst.nmasters; k++) {
+			printf("  %s: %s%s%s %u slots, %" PRIu64 " errors, %"
+			       PRIu64 " connects\n", rst.masters[k].addr,
+			       rst.masters[k].flags & UPG_REDIS_OWNS_SLOTS ?
+				       "master" : "not a master",
+			       rst.masters[k].flags & UPG_REDIS_READ_UP ? ", rd" : "",
+			       rst.masters[k].flags & UPG_REDIS_WRITE_UP ? ", wr" : "",
+			       rst.masters[k].slots, rst.masters[k].errors,
+			       rst.masters[k].connects);
+			errors += rst.masters[k].errors;
+		}
+		printf("  %" PRIu64 " slot maps applied\n", rst.map_refreshes);
+		ck_assert_uint_gt(errors, 0);
+		ck_assert_uint_gt(rst.map_refreshes, 1);
+	}
 	s = tu_stats(rt);
 	printf("passes %u, written back %" PRIu64 " pages, write errors %"
 	       PRIu64 ", read errors %" PRIu64 "\n", w.passes,

@@ -3,7 +3,8 @@
  * test_redis_store - the Redis Cluster store on its own (no runtime):
  * open errors and their errnos, byte round trips across extents, zeros
  * for what was never written, discard, reopening by name, destroying the
- * data.  Runs against the cluster of the redis_cluster CTest fixture.
+ * data, the per-master figures.  Runs against the cluster of the
+ * redis_cluster CTest fixture.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -250,6 +251,73 @@ START_TEST(round_trip_zeros_discard_destroy)
 }
 END_TEST
 
+/* The store's published figures once nothing is queued or in flight
+ * (the I/O thread publishes them after completing, so wait, bounded). */
+static struct upg_redis_stats settled_stats(struct upg_store *st)
+{
+	UPG_OPTS(upg_redis_stats, s);
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	uint32_t i;
+	int tries, busy;
+
+	for (tries = 0; tries < 500; tries++) {
+		ck_assert_int_eq(upg_store_redis_stats(st, &s), 0);
+		for (busy = 0, i = 0; i < s.nmasters; i++)
+			busy |= s.masters[i].queued || s.masters[i].in_flight;
+		if (!busy && s.retrying == 0)
+			return s;
+		nanosleep(&ts, NULL);
+	}
+	ck_abort_msg("the store did not settle within 5 s");
+	return s;
+}
+
+START_TEST(per_master_stats)
+{
+	unsigned char *buf = malloc(8 * EXTENT);
+	struct upg_redis_stats s;
+	struct upg_store *st, *mem;
+	uint32_t i, owners = 0, slots = 0;
+	char uri[1024];
+
+	rt_uri(uri, sizeof(uri), test_name, NULL);
+	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
+	/* 8 extents: all three masters see traffic. */
+	fill(buf, 8 * EXTENT, 3);
+	ck_assert_int_eq(io_sync(st, UPG_IO_WRITE, 0, buf, 8 * EXTENT), 8 * EXTENT);
+	ck_assert_int_eq(io_sync(st, UPG_IO_READ, 0, buf, 8 * EXTENT), 8 * EXTENT);
+	s = settled_stats(st);
+	ck_assert_uint_ge(s.map_refreshes, 1);
+	for (i = 0; i < s.nmasters; i++) {
+		if (!(s.masters[i].flags & UPG_REDIS_OWNS_SLOTS))
+			continue;
+		owners++;
+		slots += s.masters[i].slots;
+		ck_assert_msg(strncmp(s.masters[i].addr, "127.0.0.1:", 10) == 0,
+			      "%s", s.masters[i].addr);
+		ck_assert_uint_eq(s.masters[i].flags & (UPG_REDIS_READ_UP |
+							UPG_REDIS_WRITE_UP),
+				  UPG_REDIS_READ_UP | UPG_REDIS_WRITE_UP);
+		ck_assert_uint_ge(s.masters[i].connects, 2);
+	}
+	ck_assert_uint_eq(owners, 3);
+	ck_assert_uint_eq(slots, 16384);
+
+	/* Bad calls. */
+	s.sz = 4;
+	ck_assert_int_eq(upg_store_redis_stats(st, &s), -EINVAL);
+	ck_assert_int_eq(upg_store_redis_stats(st, NULL), -EINVAL);
+	ck_assert_int_eq(upg_store_create_mem(NULL, &mem), 0);
+	s.sz = sizeof(s);
+	ck_assert_int_eq(upg_store_redis_stats(mem, &s), -EINVAL);
+	upg_store_put(mem);
+
+	ck_assert_int_eq(upg_store_destroy_data(st), 0);
+	upg_store_put(st);
+	free(buf);
+}
+END_TEST
+
 START_TEST(destroy_needs_redis_store)
 {
 	struct upg_store *st;
@@ -279,6 +347,7 @@ static Suite *redis_store_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, round_trip_zeros_discard_destroy);
 	tcase_add_test(tc, destroy_needs_redis_store);
+	tcase_add_test(tc, per_master_stats);
 	suite_add_tcase(s, tc);
 	return s;
 }
