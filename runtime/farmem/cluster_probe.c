@@ -113,6 +113,10 @@ int probe_slots(redisContext *c, struct slot_map *m, char *why, size_t whylen)
 	if (!r) {
 		snprintf(why, whylen, "%s:%d: CLUSTER SLOTS: %s", c->tcp.host,
 			 c->tcp.port, c->errstr);
+		/* hiredis reports its socket timeout as EAGAIN's text. */
+		if (strstr(c->errstr, "temporarily unavailable") ||
+		    strstr(c->errstr, "timed out"))
+			return -ETIMEDOUT;
 		return -EIO;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {

@@ -32,7 +32,8 @@ int probe_connect(const struct node_addr *a, const struct redis_uri *u,
  * probe_slots() - CLUSTER SLOTS on @c into @m.
  * Return: 0; -ENOTCONN (cluster support disabled, or no slot assigned),
  * -EACCES (the node wants AUTH), -EPROTO (a reply that is not a slot map),
- * -EIO (connection lost or timed out).
+ * -ETIMEDOUT (no answer within the connection's timeout), -EIO (connection
+ * lost).
  */
 int probe_slots(redisContext *c, struct slot_map *m, char *why, size_t whylen);
 

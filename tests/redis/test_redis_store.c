@@ -189,6 +189,34 @@ START_TEST(open_wrong_password)
 }
 END_TEST
 
+/* A seed that accepts connections but answers nothing (a stopped
+ * replica: its kernel still completes the handshake): -ETIMEDOUT. */
+START_TEST(open_hung_seed)
+{
+	struct upg_store *st = NULL;
+	int m[8], n, i, k, replica = -1, ret, is_master;
+	char uri[128], arg[64];
+
+	n = rt_masters(m, 8);
+	for (i = 0; i < rt_nports && replica < 0; i++) {
+		for (is_master = 0, k = 0; k < n; k++)
+			is_master |= rt_ports[i] == m[k];
+		if (!is_master)
+			replica = rt_ports[i];
+	}
+	ck_assert_int_gt(replica, 0);
+	/* Stopped for well under cluster-node-timeout: nobody fails over. */
+	snprintf(arg, sizeof(arg), "%d STOP", replica);
+	ck_assert_int_eq(rt_script("signal", arg), 0);
+	snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d?timeout_ms=200", replica);
+	ret = upg_store_open_uri(uri, &st);
+	snprintf(arg, sizeof(arg), "%d CONT", replica);
+	ck_assert_int_eq(rt_script("signal", arg), 0);
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_ptr_null(st);
+}
+END_TEST
+
 START_TEST(round_trip_zeros_discard_destroy)
 {
 	unsigned char *w = malloc(4 * EXTENT), *r = malloc(4 * EXTENT);
@@ -340,6 +368,7 @@ static Suite *redis_store_suite(void)
 	tcase_add_test(tc, open_no_seed);
 	tcase_add_test(tc, open_not_a_cluster);
 	tcase_add_test(tc, open_wrong_password);
+	tcase_add_test(tc, open_hung_seed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("io");
