@@ -102,35 +102,63 @@ static inline redisContext *rt_connect(int port)
 	return c;
 }
 
-/* Ports of the masters owning slots now (CLUSTER SLOTS from any node
- * that answers).  Returns how many. */
-static inline int rt_masters(int *out, int max)
+/* 1 if the node on @port says it is a master, 0 if it says replica, -1
+ * if it does not answer. */
+static inline int rt_is_master(int port)
 {
-	redisContext *c = NULL;
+	redisContext *c = rt_connect(port);
 	redisReply *r;
-	int i, n = 0;
-	size_t j;
+	int ret = -1;
 
-	for (i = 0; i < rt_nports && !c; i++)
-		c = rt_connect(rt_ports[i]);
 	if (!c)
-		return 0;
-	r = redisCommand(c, "CLUSTER SLOTS");
-	if (r && r->type == REDIS_REPLY_ARRAY) {
-		for (j = 0; j < r->elements && n < max; j++) {
-			redisReply *e = r->element[j];
-			int port = (int)e->element[2]->element[1]->integer;
-			int k, dup = 0;
-
-			for (k = 0; k < n; k++)
-				dup |= out[k] == port;
-			if (!dup)
-				out[n++] = port;
-		}
-	}
+		return -1;
+	r = redisCommand(c, "ROLE");
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements &&
+	    r->element[0]->type == REDIS_REPLY_STRING)
+		ret = !strcmp(r->element[0]->str, "master");
 	if (r)
 		freeReplyObject(r);
 	redisFree(c);
+	return ret;
+}
+
+/* Ports of the masters owning slots now, from the first node whose
+ * CLUSTER SLOTS names only nodes that agree they are masters (a node that
+ * just rejoined may still hold an old view).  Returns how many. */
+static inline int rt_masters(int *out, int max)
+{
+	int i, n = 0;
+
+	for (i = 0; i < rt_nports; i++) {
+		redisContext *c = rt_connect(rt_ports[i]);
+		redisReply *r;
+		size_t j;
+		int k, stale = 0;
+
+		if (!c)
+			continue;
+		r = redisCommand(c, "CLUSTER SLOTS");
+		n = 0;
+		if (r && r->type == REDIS_REPLY_ARRAY) {
+			for (j = 0; j < r->elements && n < max; j++) {
+				redisReply *e = r->element[j];
+				int port = (int)e->element[2]->element[1]->integer;
+				int dup = 0;
+
+				for (k = 0; k < n; k++)
+					dup |= out[k] == port;
+				if (!dup)
+					out[n++] = port;
+			}
+		}
+		if (r)
+			freeReplyObject(r);
+		redisFree(c);
+		for (k = 0; k < n; k++)
+			stale |= rt_is_master(out[k]) == 0;
+		if (n && !stale)
+			return n;
+	}
 	return n;
 }
 
