@@ -31,9 +31,30 @@
 extern "C" {
 #endif
 
+/*
+ * The version of this header.  CMake checks at configure time that it is
+ * the project's version.  upg_version_major() and upg_version_minor() give
+ * the version of the library actually loaded, and upg_check_version()
+ * compares it with what a program needs.
+ */
 #define UPAGER_VERSION_MAJOR 0
 #define UPAGER_VERSION_MINOR 1
 #define UPAGER_VERSION_PATCH 0
+/* "MAJOR.MINOR.PATCH" of this header, e.g. "0.1.0". */
+#define UPAGER_VERSION_STRING \
+	UPG_VERSION_STR__(UPAGER_VERSION_MAJOR, UPAGER_VERSION_MINOR, \
+			  UPAGER_VERSION_PATCH)
+#define UPG_VERSION_STR__(a, b, c) \
+	UPG_STR__(a) "." UPG_STR__(b) "." UPG_STR__(c)
+#define UPG_STR__(x) #x
+/*
+ * True at compile time when this header is version major.minor or a later
+ * minor of the same major: the compile-time twin of upg_check_version()
+ * (liburing's IO_URING_CHECK_VERSION, with the sense of a requirement:
+ * true means "satisfied").
+ */
+#define UPAGER_CHECK_VERSION(major, minor) \
+	(UPAGER_VERSION_MAJOR == (major) && UPAGER_VERSION_MINOR >= (minor))
 
 #if defined(UPAGER_BUILDING) && defined(__GNUC__)
 #define UPG_API __attribute__((visibility("default")))
@@ -41,9 +62,172 @@ extern "C" {
 #define UPG_API
 #endif
 
-/* Declare an options or stats struct with sz set and every other field 0. */
-#define UPG_OPTS(type, name, ...) \
+/*
+ * UPG_OPTS(type, name[, initialisers...]) - declare an options or stats
+ * struct with sz set and every other field zero, then the fields given:
+ *
+ *	UPG_OPTS(upg_stats, st);
+ *	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = 64 << 20,
+ *		 .handler_threads = 4);
+ *
+ * In C the initialisers are designated initialisers.  In C++ (C++11 and
+ * later, where designated initialisers are not standard before C++20) the
+ * same ".field = value" list is applied, in order, to a value-initialised
+ * (all-zero) struct, so one spelling works in both languages.  There each
+ * initialiser is an assignment (no braced list), at most 32 of them, and
+ * the declaration must be at block scope (it is a lambda's result).
+ */
+#define UPG_OPTS(...) UPG_OPTS__(__VA_ARGS__, )
+#ifndef __cplusplus
+#define UPG_OPTS__(type, name, ...) \
 	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
+#else
+#define UPG_OPTS__(type, name, ...)                       \
+	struct type name = [&]() -> struct type {          \
+		struct type upg_opts__ = type();           \
+		upg_opts__.sz = sizeof(struct type);       \
+		UPG_OPTS_SET__(upg_opts__, __VA_ARGS__)    \
+		return upg_opts__;                         \
+	}()
+/* "(void)(o INIT);" for each argument, the empty last one included (it
+ * gives "(void)(o );"). */
+#define UPG_OPTS_SET__(o, ...) \
+	UPG_OPTS_PICK__(__VA_ARGS__, \
+			UPG_OPTS_S33__, UPG_OPTS_S32__, UPG_OPTS_S31__, \
+			UPG_OPTS_S30__, UPG_OPTS_S29__, UPG_OPTS_S28__, \
+			UPG_OPTS_S27__, UPG_OPTS_S26__, UPG_OPTS_S25__, \
+			UPG_OPTS_S24__, UPG_OPTS_S23__, UPG_OPTS_S22__, \
+			UPG_OPTS_S21__, UPG_OPTS_S20__, UPG_OPTS_S19__, \
+			UPG_OPTS_S18__, UPG_OPTS_S17__, UPG_OPTS_S16__, \
+			UPG_OPTS_S15__, UPG_OPTS_S14__, UPG_OPTS_S13__, \
+			UPG_OPTS_S12__, UPG_OPTS_S11__, UPG_OPTS_S10__, \
+			UPG_OPTS_S9__, UPG_OPTS_S8__, UPG_OPTS_S7__, \
+			UPG_OPTS_S6__, UPG_OPTS_S5__, UPG_OPTS_S4__, \
+			UPG_OPTS_S3__, UPG_OPTS_S2__, UPG_OPTS_S1__, ) \
+	(o, __VA_ARGS__)
+#define UPG_OPTS_PICK__(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, \
+			a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, \
+			a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, \
+			a33, m, ...) m
+#define UPG_OPTS_S1__(o, x) (void)(o x);
+#define UPG_OPTS_S2__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S1__(o, __VA_ARGS__)
+#define UPG_OPTS_S3__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S2__(o, __VA_ARGS__)
+#define UPG_OPTS_S4__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S3__(o, __VA_ARGS__)
+#define UPG_OPTS_S5__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S4__(o, __VA_ARGS__)
+#define UPG_OPTS_S6__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S5__(o, __VA_ARGS__)
+#define UPG_OPTS_S7__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S6__(o, __VA_ARGS__)
+#define UPG_OPTS_S8__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S7__(o, __VA_ARGS__)
+#define UPG_OPTS_S9__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S8__(o, __VA_ARGS__)
+#define UPG_OPTS_S10__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S9__(o, __VA_ARGS__)
+#define UPG_OPTS_S11__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S10__(o, __VA_ARGS__)
+#define UPG_OPTS_S12__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S11__(o, __VA_ARGS__)
+#define UPG_OPTS_S13__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S12__(o, __VA_ARGS__)
+#define UPG_OPTS_S14__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S13__(o, __VA_ARGS__)
+#define UPG_OPTS_S15__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S14__(o, __VA_ARGS__)
+#define UPG_OPTS_S16__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S15__(o, __VA_ARGS__)
+#define UPG_OPTS_S17__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S16__(o, __VA_ARGS__)
+#define UPG_OPTS_S18__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S17__(o, __VA_ARGS__)
+#define UPG_OPTS_S19__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S18__(o, __VA_ARGS__)
+#define UPG_OPTS_S20__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S19__(o, __VA_ARGS__)
+#define UPG_OPTS_S21__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S20__(o, __VA_ARGS__)
+#define UPG_OPTS_S22__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S21__(o, __VA_ARGS__)
+#define UPG_OPTS_S23__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S22__(o, __VA_ARGS__)
+#define UPG_OPTS_S24__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S23__(o, __VA_ARGS__)
+#define UPG_OPTS_S25__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S24__(o, __VA_ARGS__)
+#define UPG_OPTS_S26__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S25__(o, __VA_ARGS__)
+#define UPG_OPTS_S27__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S26__(o, __VA_ARGS__)
+#define UPG_OPTS_S28__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S27__(o, __VA_ARGS__)
+#define UPG_OPTS_S29__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S28__(o, __VA_ARGS__)
+#define UPG_OPTS_S30__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S29__(o, __VA_ARGS__)
+#define UPG_OPTS_S31__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S30__(o, __VA_ARGS__)
+#define UPG_OPTS_S32__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S31__(o, __VA_ARGS__)
+#define UPG_OPTS_S33__(o, x, ...) \
+	(void)(o x); UPG_OPTS_S32__(o, __VA_ARGS__)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version (after liburing's io_uring_major_version() and
+ * io_uring_check_version())
+ * ---------------------------------------------------------------------- */
+
+/**
+ * upg_version_major() - the major version of the library loaded.
+ *
+ * UPAGER_VERSION_MAJOR is the version of the header a program was compiled
+ * with; this is the version of the libupager it runs with.
+ * Return: the major version (0 for 0.1.0).
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_version_major(void);
+
+/**
+ * upg_version_minor() - the minor version of the library loaded.
+ * Return: the minor version (1 for 0.1.0).
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_version_minor(void);
+
+/**
+ * upg_version() - the full version of the library loaded, as text.
+ * Return: a static string "MAJOR.MINOR.PATCH", e.g. "0.1.0".
+ * Context: any thread; does not block.
+ */
+UPG_API const char *upg_version(void);
+
+/**
+ * upg_check_version() - does the library loaded provide version
+ * @major.@minor?
+ * @major: the major version the caller needs.
+ * @minor: the lowest minor version the caller needs.
+ *
+ * A library provides @major.@minor when its major version is @major and
+ * its minor version is @minor or later (minor versions only add).  A
+ * program checks at start-up that the library it was linked with at run
+ * time is as new as the header it was compiled with:
+ *
+ *	if (upg_check_version(UPAGER_VERSION_MAJOR, UPAGER_VERSION_MINOR))
+ *		errx(1, "libupager %s is older than this program's %s",
+ *		     upg_version(), UPAGER_VERSION_STRING);
+ *
+ * Unlike liburing's io_uring_check_version(), which returns true when the
+ * library is too old, this returns 0 or a negative errno like every call.
+ * Return: 0 when the library provides @major.@minor; -ENOTSUP when it does
+ * not (another major version, or an older minor); -EINVAL for a negative
+ * @major or @minor.
+ * Context: any thread; does not block.
+ */
+UPG_API int upg_check_version(int major, int minor);
 
 struct upg_runtime;
 struct upg_region;
@@ -298,9 +482,14 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt);
  *      first (UPG_OPTS(upg_stats, st)).
  *
  * Counters are read without stopping the runtime: each is exact, the set is
- * not a snapshot of one instant.
- * Return: 0, -EINVAL (@st NULL or st->sz too small), -EBADF.
- * Context: any thread; does not block.
+ * not a snapshot of one instant.  In daemon mode (upg_runtime_connect())
+ * they are this process's own, counted by upagerd, except budget_bytes,
+ * evict_batches_background, evict_batches_sync and budget_overshoot_pages,
+ * which are the daemon's (docs/daemon.md, "What is carried").
+ * Return: 0, -EINVAL (@st NULL or st->sz too small), -EBADF; in daemon
+ * mode also the errors of a request to upagerd (-ECONNRESET, -ETIMEDOUT).
+ * Context: any thread; does not block on I/O (daemon mode: one round trip
+ * to upagerd).
  */
 UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
 
@@ -445,7 +634,11 @@ UPG_API uint64_t upg_region_length(const struct upg_region *r);
  * What madvise(MADV_REMOVE) does to a mapped file, for every page of the
  * range, resident or not (the application's own MADV_REMOVE reaches only
  * the pages resident at the time: docs/app-events.md).  Interval notifiers
- * of the range get UPG_NOTIFY_REMOVE first.  Accesses concurrent with the
+ * of the range get UPG_NOTIFY_REMOVE first.  A notifier inserted while
+ * invalidations (evictions) run is indexed only when all of them have
+ * ended (upg_interval_notifier_insert()), so it may not be called for this
+ * REMOVE: it sees the REMOVE through upg_interval_read_begin(), which waits
+ * for those invalidations, and the reads it then begins see zeros.  Accesses concurrent with the
  * call may see the old data or zeros; after it returns, zeros.
  *
  * Return: 0; -EINVAL (unaligned offset, range past the end), -EACCES
@@ -464,7 +657,12 @@ UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
  * @offset: first byte of the range (page aligned).
  * @length: bytes; 0 means "to the end of the region".
  *
- * Dirty pages are written to the store and stay resident, clean.  Then the
+ * Dirty pages are written to the store and stay resident, clean; except
+ * pinned pages (upg_pin(), upg_pin_ephemeral(), a nofault copy in
+ * progress) and pages the application may be writing at an address the
+ * runtime has not learnt yet (an mremap() racing the flush): those are
+ * written but stay dirty, since writes to them raise no fault and may land
+ * during and after the copy unseen.  Then the
  * store is flushed (fsync for files).  Write errors are errseq-style: an
  * error met by any writeback of this region (an eviction, a flush) is
  * returned by the next flush of the region once, and the pages stay dirty,
@@ -540,10 +738,12 @@ struct upg_region_stats {
 	size_t sz;
 	uint64_t length;
 	uint64_t resident_bytes;
+	/* Resident pages not known to be in the store.  Pinned pages count
+	 * as dirty even after a flush (upg_region_flush()). */
 	uint64_t dirty_bytes;
 	/* Resident pages per NUMA node, as the kernel reports their placement
 	 * (move_pages query); pages it could not place are not counted.  In
-	 * daemon mode all zero (not carried back). */
+	 * daemon mode upagerd asks the kernel and carries the counts back. */
 	uint64_t node_pages[UPG_MAX_NUMA_NODES];
 	/* The region's enum upg_numa_policy. */
 	int numa_policy;
@@ -587,7 +787,11 @@ struct upg_pin;
  * @out:  receives the pin handle.
  *
  * Faults the range in as needed (through the runtime's fill path, without
- * touching the pages) and maps it, so that access raises no fault.
+ * touching the pages) and maps it, so that access raises no fault.  So
+ * writes to pinned pages go unseen: upg_region_flush() writes pinned pages
+ * back but leaves them dirty (upg_region_stats() counts them in
+ * dirty_bytes), and they are written again at the next flush, eviction
+ * after the unpin, or unmap.
  * Return: 0; -EFAULT (not managed memory), -EINVAL (len 0, across
  * regions), -ENOMEM (over pin_limit_bytes: nothing pinned), -EOVERFLOW (a
  * page has the maximum number of pins), -EIO (store read error), -EBADF,
@@ -600,7 +804,14 @@ UPG_API int upg_pin(struct upg_runtime *rt, void *addr, size_t len,
 /**
  * upg_pin_ephemeral() - like upg_pin(), short-term: not counted against
  * the pin limit; eviction waits (bounded) for its unpin.
- * Return, context: as upg_pin() (never -ENOMEM for the limit).
+ * @rt:   the runtime.
+ * @addr: start (any alignment: the pages containing the range are pinned).
+ * @len:  bytes, > 0.
+ * @out:  receives the pin handle.
+ *
+ * For one I/O in flight; drop it with upg_unpin() as soon as the I/O ends.
+ * Return: as upg_pin(), but never -ENOMEM for the pin limit.
+ * Context: application thread; may wait for I/O.
  */
 UPG_API int upg_pin_ephemeral(struct upg_runtime *rt, void *addr, size_t len,
 			      struct upg_pin **out);
@@ -658,12 +869,26 @@ UPG_API size_t upg_fault_in_readable(struct upg_runtime *rt, const void *addr,
  * upg_fault_in_writeable() - upg_fault_in_readable(), and map the pages
  * writable and dirty, so that a write raises no fault either (a read(2)
  * into the range then works even with a user-mode-only userfaultfd).
+ * @rt:   the runtime.
+ * @addr: start.
+ * @len:  bytes.
+ *
+ * A page of a region mapped without PROT_WRITE stops it, as a page that
+ * cannot be faulted in does.
+ * Return: bytes NOT faulted in, from the first failure to the end (0:
+ * all).
+ * Context: application thread; waits for I/O; not from a callback (returns
+ * @len there).
  */
 UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
 				      size_t len);
 
 /**
  * upg_prefetch() - start faulting [addr, addr+len) in, and return at once.
+ * @rt:   the runtime.
+ * @addr: start.
+ * @len:  bytes, > 0.
+ *
  * A handler thread fills the range in the background, like a fault that
  * nobody waits for.
  * Return: 0; -EFAULT (the range is not managed memory, or runs out of it:
@@ -692,10 +917,17 @@ UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,
 
 /**
  * upg_copy_to_nofault() - copy into managed memory, only what is resident;
- * the pages written become dirty.  Stops, as at a page not resident, at a
- * region mapped without PROT_WRITE (as the kernel's copy_to_user_nofault()
- * fails on a read-only mapping).
- * Return, context: as upg_copy_from_nofault().
+ * the pages written become dirty.
+ * @rt:  the runtime.
+ * @dst: destination, in a region.
+ * @src: source (ordinary memory).
+ * @len: bytes.
+ *
+ * Stops, as at a page not resident, at a region mapped without PROT_WRITE
+ * (as the kernel's copy_to_user_nofault() fails on a read-only mapping).
+ * Never waits for I/O and never raises a fault.
+ * Return: bytes NOT copied (0: all).
+ * Context: any thread, under any lock.
  */
 UPG_API size_t upg_copy_to_nofault(struct upg_runtime *rt, void *dst,
 				   const void *src, size_t len);
@@ -795,8 +1027,11 @@ struct upg_interval_notifier {
  * @len:  bytes, > 0.
  * @ops:  callbacks; ops->invalidate is required.
  *
- * While an invalidation runs, the insertion takes effect when it ends, and
- * upg_interval_read_begin() on @n waits for that.
+ * While invalidations run, the insertion takes effect when all of the
+ * invalidations running have ended (those running at the call and any
+ * started before they end), not only the one running at the call; until
+ * then the callback of @n is not called, and upg_interval_read_begin() on
+ * @n waits for that moment.
  * Return: 0, -EINVAL, -EEXIST (@n is already inserted), -EBADF, -EDEADLK
  * (called from an invalidate callback), -ENOMEM.
  * Context: any thread.
@@ -807,8 +1042,10 @@ UPG_API int upg_interval_notifier_insert(
 
 /**
  * upg_interval_notifier_remove() - stop watching; waits for a running
- * invalidate callback of @n to return.  After it returns the callback is
- * never called again and @n may be freed.
+ * invalidate callback of @n to return.
+ * @n: an inserted notifier.
+ *
+ * After it returns the callback is never called again and @n may be freed.
  * Return: 0, -EINVAL (not inserted), -EDEADLK (called from an invalidate
  * callback: it would wait for itself).
  * Context: any thread but a callback.
@@ -817,6 +1054,8 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n);
 
 /**
  * upg_interval_read_begin() - start a read-side critical section.
+ * @n: the notifier covering what the caller reads.
+ *
  * Waits while an invalidation covering @n is running.
  * Return: the sequence to pass to upg_interval_read_retry().
  * Context: any thread but an invalidate callback.
@@ -825,6 +1064,9 @@ UPG_API uint64_t upg_interval_read_begin(struct upg_interval_notifier *n);
 
 /**
  * upg_interval_read_retry() - did an invalidation hit @n since @seq?
+ * @n:   the notifier.
+ * @seq: what upg_interval_read_begin() returned.
+ *
  * Return: true if the caller must start over.
  * Context: under the lock the invalidate callback takes.
  */
@@ -832,14 +1074,23 @@ UPG_API bool upg_interval_read_retry(struct upg_interval_notifier *n,
 				     uint64_t seq);
 
 /**
- * upg_interval_check_retry() - lock-free hint of upg_interval_read_retry():
- * true means retry for sure; false still needs the locked check.
+ * upg_interval_check_retry() - lock-free hint of upg_interval_read_retry().
+ * @n:   the notifier.
+ * @seq: what upg_interval_read_begin() returned.
+ *
+ * Return: true means retry for sure; false still needs the locked check
+ * with upg_interval_read_retry().
+ * Context: any thread, with or without the user's lock; does not block.
  */
 UPG_API bool upg_interval_check_retry(struct upg_interval_notifier *n,
 				      uint64_t seq);
 
 /**
  * upg_interval_set_seq() - record an invalidation in @n.
+ * @n:       the notifier being invalidated.
+ * @cur_seq: the cur_seq argument of ops->invalidate.
+ *
+ * Readers that began before it then see upg_interval_read_retry() true.
  * Context: inside ops->invalidate, under the user's lock.
  */
 UPG_API void upg_interval_set_seq(struct upg_interval_notifier *n,
@@ -1080,7 +1331,9 @@ UPG_API int upg_store_redis_stats(struct upg_store *st,
 /**
  * upg_store_put() - drop the caller's reference to a store.
  * @st: the store.  Regions mapped on it keep theirs; the store is closed
- *      when the last one goes.
+ *      (its ops->close called) when the last one goes.
+ *
+ * Return: nothing; NULL is ignored.
  * Context: any thread.
  */
 UPG_API void upg_store_put(struct upg_store *st);
@@ -1101,6 +1354,9 @@ UPG_API int upg_io_queue_fd(struct upg_io_queue *q, int fd, struct upg_io *io);
  * @io:  the request given to submit().
  * @res: bytes transferred (fewer than len only for a read at the end of
  *       the data), or a negative errno.
+ *
+ * Return: nothing; the runtime takes @io back (the store must not touch it
+ * again).
  * Context: any thread, once per started request.
  */
 UPG_API void upg_io_complete(struct upg_io *io, ssize_t res);

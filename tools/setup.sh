@@ -8,7 +8,7 @@
 #
 #   bash tools/setup.sh          what builds and tests need (util-linux gives
 #                                upager-bench its mkswap for kernel-swap)
-#   bash tools/setup.sh --plot   also gnuplot-nox and jq, for tools/plot only
+#   bash tools/setup.sh --plot   also gnuplot-nox, for tools/plot's PNGs
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,14 +16,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # clang and its compiler-rt (libFuzzer, sanitizer runtimes) build the fuzz
 # target of tools/test.sh's third pass; with --no-install-recommends clang
 # alone would come without them.  util-linux: mkswap for upager-bench.
-# libhiredis-dev: the Redis Cluster store's client library; redis-server and
-# redis-tools (redis-cli): the loopback cluster of tools/redis-cluster.sh that
-# its tests run against.
+# libsystemd-dev: upagerd's sd_notify() (optional at build; without it the
+# unit is Type=simple); systemd: systemd-analyze for the daemon/systemd_unit
+# test (skipped without it).  groff-base and man-db: packaging/man_pages
+# renders every man page; jq: bench/plot checks tools/plot's output (both
+# tests skip without them).  libhiredis-dev: the Redis Cluster store's
+# client library; redis-server and redis-tools (redis-cli): the loopback
+# cluster of tools/redis-cluster.sh that its tests run against.
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
-	clang libclang-rt-dev util-linux libhiredis-dev redis-server redis-tools)
+	clang libclang-rt-dev util-linux libsystemd-dev systemd groff-base
+	man-db jq libhiredis-dev redis-server redis-tools)
 
 case "${1:-}" in
---plot) PACKAGES+=(gnuplot-nox jq) ;;
+--plot) PACKAGES+=(gnuplot-nox) ;;
 "") ;;
 *) echo "setup: unknown option: $1 (only --plot)" >&2; exit 2 ;;
 esac

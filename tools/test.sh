@@ -4,17 +4,22 @@
 #   pass 1: build/       RelWithDebInfo with asserts kept (-UNDEBUG), every label
 #   pass 2: build-asan/  same with -DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON, all but
 #                        the `stress` label (leak checks on, abort on first report)
-#   pass 3: build-fuzz/  clang with -DUPAGER_FUZZ=ON: builds only the libFuzzer
+#   pass 3: build-tsan/  RelWithDebInfo -O1 with -DUPAGER_TSAN=ON, the unit,
+#                        daemon and stress labels, TSAN_OPTIONS halt_on_error=1
+#                        and the suppressions of tests/tsan.supp (each with
+#                        its reason): a data race fails the test
+#   pass 4: build-fuzz/  clang with -DUPAGER_FUZZ=ON: builds only the libFuzzer
 #                        target fuzz_proto_decode and runs it for a bounded time
 #                        from the seed corpus; one test (passed, or failed on a
 #                        finding), skipped when clang is missing
 #
 # Options:
 #   --no-asan      skip pass 2
-#   --no-fuzz      skip pass 3
-#   --fuzz-time S  seconds of fuzzing in pass 3 (default 60)
+#   --no-tsan      skip pass 3
+#   --no-fuzz      skip pass 4
+#   --fuzz-time S  seconds of fuzzing in pass 4 (default 60)
 #   --label L      run only tests labelled L (ctest -L L; unit, integration,
-#                  stress, daemon, bench, fuzz); pass 3 runs only for
+#                  stress, daemon, bench, fuzz); pass 4 runs only for
 #                  --label fuzz
 #
 # Ends with one line "N passed, N failed, N skipped" summed over all passes
@@ -26,10 +31,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
 usage() {
-	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 run_asan=1
+run_tsan=1
 run_fuzz=1
 fuzz_time=60
 label_args=()
@@ -37,6 +43,7 @@ labels=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-asan) run_asan=0 ;;
+	--no-tsan) run_tsan=0 ;;
 	--no-fuzz) run_fuzz=0 ;;
 	--fuzz-time)
 		[ $# -ge 2 ] || { echo "test: --fuzz-time needs a value" >&2; exit 2; }
@@ -149,7 +156,18 @@ if [ "$run_asan" -eq 1 ]; then
 		-- -LE stress "${label_args[@]}"
 fi
 
-# run_fuzz_pass DIR: pass 3 (see the top of this file).
+if [ "$run_tsan" -eq 1 ]; then
+	# ThreadSanitizer slows threads down 5-15x: three times the timeouts.
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+	CK_TIMEOUT_MULTIPLIER=3 \
+	run_pass "tsan" build-tsan \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
+		-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=ON \
+		-- -L '^(unit|daemon|stress)$' "${label_args[@]}"
+fi
+
+# run_fuzz_pass DIR: pass 4 (see the top of this file).
 run_fuzz_pass() {
 	local dir=$1
 	local out="$ROOT/$dir/fuzz" log corpus

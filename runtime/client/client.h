@@ -34,6 +34,9 @@ struct client_conn {
 	uint64_t seq;
 	uint64_t client_id;
 	uint64_t features; /* PROTO_FEAT_* the daemon chose */
+	/* The client's own budget and pin limit, which the daemon's replace
+	 * while it serves us; a takeover puts them back. */
+	uint64_t own_budget_pages, own_pin_limit_pages;
 	int broken; /* sticky: the daemon is gone (-ECONNRESET ...) */
 	/* The regions (r->client_next), under regions_lock: never held
 	 * across a request, so the agent can look a region up while a

@@ -187,6 +187,8 @@ static int hello(struct upg_runtime *rt)
 	if (!err) {
 		cc->client_id = rep.u.hello_reply.client_id;
 		cc->features = rep.u.hello_reply.features;
+		cc->own_budget_pages = rt->budget_pages;
+		cc->own_pin_limit_pages = rt->pin_limit_pages;
 		rt->budget_pages = rep.u.hello_reply.budget_bytes >>
 				   rt->page_shift;
 		/* The daemon honours pins of up to a quarter of its budget

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -225,7 +226,10 @@ int client_region_flush(struct upg_region *r, uint64_t offset,
 	return client_rpc_status(r->rt, &req, NULL, 0, NULL);
 }
 
-int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
+/* A daemon older than the REGION scope's dirty bytes and NUMA counters:
+ * the region's record among all the client's. */
+static int region_stats_record(struct upg_region *r,
+			       struct upg_region_stats *st)
 {
 	struct proto_msg req, rep;
 	uint32_t i;
@@ -243,12 +247,8 @@ int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
 
 			if (x->region_id != r->remote_id)
 				continue;
-			st->length = r->length;
-			st->numa_policy = r->numa_policy;
 			st->resident_bytes = x->resident_bytes;
-			if (st->sz > offsetof(struct upg_region_stats,
-					      dirty_bytes))
-				st->dirty_bytes = x->dirty_bytes;
+			st->dirty_bytes = x->dirty_bytes;
 			err = 0;
 		}
 	} else if (rep.hdr.type == PROTO_REPLY) {
@@ -258,42 +258,102 @@ int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
 	return err;
 }
 
-int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
+/* STATS of @scope (and @id): 0 with the counters in @rep (release it),
+ * or the error of the request or of its answer. */
+static int stats_rpc(struct upg_runtime *rt, uint32_t scope, uint64_t id,
+		     struct proto_msg *rep)
 {
-	struct proto_msg req, rep;
-	uint32_t i;
+	struct proto_msg req;
 	int err;
 
 	proto_msg_init(&req, PROTO_STATS, 0);
-	req.u.stats.scope = PROTO_SCOPE_SELF;
-	err = client_rpc(rt, &req, NULL, 0, &rep, 0);
+	req.u.stats.scope = scope;
+	req.u.stats.id = id;
+	err = client_rpc(rt, &req, NULL, 0, rep, 0);
+	if (err || rep->hdr.type == PROTO_STATS_REPLY)
+		return err;
+	err = rep->hdr.type == PROTO_REPLY && rep->u.reply.status ?
+		      rep->u.reply.status :
+		      -EPROTO;
+	proto_msg_release(rep);
+	return err;
+}
+
+/* @st is whole (sizeof): upg_region_stats() copies the caller's part. */
+int client_region_stats(struct upg_region *r, struct upg_region_stats *st)
+{
+	struct proto_msg rep;
+	bool dirty_seen = false;
+	uint32_t i;
+	int err = stats_rpc(r->rt, PROTO_SCOPE_REGION, r->remote_id, &rep);
+
 	if (err)
 		return err;
-	if (rep.hdr.type != PROTO_STATS_REPLY) {
-		err = rep.hdr.type == PROTO_REPLY && rep.u.reply.status ?
-			      rep.u.reply.status :
-			      -EPROTO;
-		proto_msg_release(&rep);
-		return err;
-	}
 	for (i = 0; i < rep.u.stats_reply.count; i++) {
+		uint32_t id = rep.u.stats_reply.counters[i].id;
 		uint64_t v = rep.u.stats_reply.counters[i].value;
 
-		switch (rep.u.stats_reply.counters[i].id) {
-		case PROTO_CTR_FAULTS_MISSING: st->faults_missing = v; break;
-		case PROTO_CTR_PAGES_FILLED: st->pages_filled = v; break;
-		case PROTO_CTR_PAGES_EVICTED: st->pages_evicted = v; break;
-		case PROTO_CTR_PAGES_WRITTEN_BACK:
-			st->pages_written_back = v;
-			break;
-		case PROTO_CTR_RESIDENT_BYTES: st->resident_bytes = v; break;
-		case PROTO_CTR_RESIDENT_PEAK_BYTES:
-			st->resident_peak_bytes = v;
-			break;
-		case PROTO_CTR_BUDGET_BYTES: st->budget_bytes = v; break;
-		case PROTO_CTR_IO_ERRORS: st->io_errors = v; break;
-		default: break;
+		if (id == PROTO_CTR_RESIDENT_BYTES) {
+			st->resident_bytes = v;
+		} else if (id == PROTO_CTR_DIRTY_BYTES) {
+			st->dirty_bytes = v;
+			dirty_seen = true;
+		} else if (id >= PROTO_CTR_NODE_PAGES &&
+			   id < PROTO_CTR_NODE_PAGES + UPG_MAX_NUMA_NODES) {
+			st->node_pages[id - PROTO_CTR_NODE_PAGES] = v;
 		}
+	}
+	proto_msg_release(&rep);
+	return dirty_seen ? 0 : region_stats_record(r, st);
+}
+
+int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
+{
+	/* Where each counter id goes in struct upg_stats. */
+	static const size_t where[] = {
+#define AT(id, f) [PROTO_CTR_##id] = offsetof(struct upg_stats, f)
+		AT(FAULTS_MISSING, faults_missing),
+		AT(FAULTS_WP, faults_wp),
+		AT(FAULTS_MINOR, faults_minor),
+		AT(PAGES_FILLED, pages_filled),
+		AT(PAGES_ZERO_FILLED, pages_zero_filled),
+		AT(PAGES_EVICTED, pages_evicted),
+		AT(PAGES_WRITTEN_BACK, pages_written_back),
+		AT(BYTES_READ, bytes_read),
+		AT(BYTES_WRITTEN, bytes_written),
+		AT(RESIDENT_BYTES, resident_bytes),
+		AT(RESIDENT_PEAK_BYTES, resident_peak_bytes),
+		AT(BUDGET_BYTES, budget_bytes),
+		AT(IO_ERRORS, io_errors),
+		AT(READ_ERRORS, read_errors),
+		AT(WRITE_ERRORS, write_errors),
+		AT(EVICT_BATCHES_BACKGROUND, evict_batches_background),
+		AT(EVICT_BATCHES_SYNC, evict_batches_sync),
+		AT(PAGES_SAMPLED, pages_sampled),
+		AT(PAGES_REFERENCED, pages_referenced),
+		AT(BUDGET_OVERSHOOT_PAGES, budget_overshoot_pages),
+		AT(PAGES_UNPOISONED, pages_unpoisoned),
+		AT(PAGES_DISCARDED, pages_discarded),
+		AT(EVICT_PIN_WAITS, evict_pin_waits),
+		AT(PAGES_READ_AHEAD, pages_read_ahead),
+		AT(RA_PAGES_USED, ra_pages_used),
+		AT(RA_PAGES_WASTED, ra_pages_wasted),
+		AT(BYTES_FAULTED_IN, bytes_faulted_in),
+#undef AT
+	};
+	struct proto_msg rep;
+	uint32_t i;
+	int err = stats_rpc(rt, PROTO_SCOPE_SELF, 0, &rep);
+
+	if (err)
+		return err;
+	for (i = 0; i < rep.u.stats_reply.count; i++) {
+		uint32_t id = rep.u.stats_reply.counters[i].id;
+		uint64_t v = rep.u.stats_reply.counters[i].value;
+
+		/* 0 is no counter's offset: sz is first. */
+		if (id < sizeof(where) / sizeof(where[0]) && where[id])
+			memcpy((char *)st + where[id], &v, sizeof(v));
 	}
 	proto_msg_release(&rep);
 	return 0;

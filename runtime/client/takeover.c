@@ -43,6 +43,9 @@ void client_takeover(struct upg_runtime *rt)
 	pthread_mutex_lock(&cc->regions_lock);
 	rt_err(rt, "upagerd is gone: this process services its regions itself "
 		   "from now on");
+	/* Under its own budget from here (the watermarks were always its). */
+	rt->budget_pages = cc->own_budget_pages;
+	rt->pin_limit_pages = cc->own_pin_limit_pages;
 	/* Regions first: a handler must find every region it reads a fault
 	 * of. */
 	for (r = cc->regions; r; r = next) {

@@ -330,7 +330,49 @@ void runtime_caller_done(struct upg_runtime *rt)
 	pthread_mutex_unlock(&rt->caller_lock);
 }
 
-#define LOAD(f) atomic_load_explicit(&rt->stats.f, memory_order_relaxed)
+#define LOAD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
+
+/* The counters of @c (the runtime's, or an upagerd client's) in @s. */
+static void load_counters(const struct rt_stats *c, struct upg_stats *s)
+{
+	s->faults_missing = LOAD(faults_missing);
+	s->faults_wp = LOAD(faults_wp);
+	s->faults_minor = LOAD(faults_minor);
+	s->pages_filled = LOAD(pages_filled);
+	s->pages_zero_filled = LOAD(pages_zero_filled);
+	s->pages_evicted = LOAD(pages_evicted);
+	s->pages_written_back = LOAD(pages_written_back);
+	s->bytes_read = LOAD(bytes_read);
+	s->bytes_written = LOAD(bytes_written);
+	s->read_errors = LOAD(read_errors);
+	s->write_errors = LOAD(write_errors);
+	s->io_errors = s->read_errors + s->write_errors;
+	s->evict_batches_background = LOAD(evict_batches_background);
+	s->evict_batches_sync = LOAD(evict_batches_sync);
+	s->pages_sampled = LOAD(pages_sampled);
+	s->pages_referenced = LOAD(pages_referenced);
+	s->budget_overshoot_pages = LOAD(budget_overshoot_pages);
+	s->pages_unpoisoned = LOAD(pages_unpoisoned);
+	s->pins_acquired = LOAD(pins_acquired);
+	s->pins_released = LOAD(pins_released);
+	s->bytes_faulted_in = LOAD(bytes_faulted_in);
+	s->pages_discarded = LOAD(pages_discarded);
+	s->evict_pin_waits = LOAD(evict_pin_waits);
+	s->pages_read_ahead = LOAD(pages_read_ahead);
+	s->ra_pages_used = LOAD(ra_pages_used);
+	s->ra_pages_wasted = LOAD(ra_pages_wasted);
+}
+
+void runtime_mm_stats(struct upg_mm *mm, struct upg_stats *s)
+{
+	struct upg_runtime *rt = mm->rt;
+
+	load_counters(&mm->stats, s);
+	s->resident_bytes = atomic_load(&mm->resident) << rt->page_shift;
+	s->resident_peak_bytes = atomic_load(&mm->resident_peak)
+				 << rt->page_shift;
+	s->budget_bytes = rt->budget_pages << rt->page_shift;
+}
 
 UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 {
@@ -348,47 +390,22 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 		s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 		s.uffd_features = rt->self.uffd.features;
 		/* Pins and notifier callbacks happen here, in the client. */
-		s.pins_acquired = LOAD(pins_acquired);
-		s.pins_released = LOAD(pins_released);
+		s.pins_acquired = atomic_load(&rt->stats.pins_acquired);
+		s.pins_released = atomic_load(&rt->stats.pins_released);
 		s.pinned_bytes = atomic_load(&rt->pinned_pages)
 				 << rt->page_shift;
 		s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
 		goto out;
 	}
-	s.faults_missing = LOAD(faults_missing);
-	s.faults_wp = LOAD(faults_wp);
-	s.faults_minor = LOAD(faults_minor);
-	s.pages_filled = LOAD(pages_filled);
-	s.pages_zero_filled = LOAD(pages_zero_filled);
-	s.pages_evicted = LOAD(pages_evicted);
-	s.pages_written_back = LOAD(pages_written_back);
-	s.bytes_read = LOAD(bytes_read);
-	s.bytes_written = LOAD(bytes_written);
+	load_counters(&rt->stats, &s);
 	s.resident_bytes = atomic_load(&rt->resident_pages) << rt->page_shift;
 	s.resident_peak_bytes = atomic_load(&rt->resident_peak)
 				<< rt->page_shift;
 	s.budget_bytes = rt->budget_pages << rt->page_shift;
-	s.read_errors = LOAD(read_errors);
-	s.write_errors = LOAD(write_errors);
-	s.io_errors = s.read_errors + s.write_errors;
-	s.evict_batches_background = LOAD(evict_batches_background);
-	s.evict_batches_sync = LOAD(evict_batches_sync);
-	s.pages_sampled = LOAD(pages_sampled);
-	s.pages_referenced = LOAD(pages_referenced);
-	s.budget_overshoot_pages = LOAD(budget_overshoot_pages);
-	s.pages_unpoisoned = LOAD(pages_unpoisoned);
-	s.pins_acquired = LOAD(pins_acquired);
-	s.pins_released = LOAD(pins_released);
 	s.pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
 	s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
-	s.bytes_faulted_in = LOAD(bytes_faulted_in);
-	s.pages_discarded = LOAD(pages_discarded);
 	s.fork_children = atomic_load(&rt->fork.live);
 	s.faults_forked = atomic_load(&rt->fork.faults);
-	s.evict_pin_waits = LOAD(evict_pin_waits);
-	s.pages_read_ahead = LOAD(pages_read_ahead);
-	s.ra_pages_used = LOAD(ra_pages_used);
-	s.ra_pages_wasted = LOAD(ra_pages_wasted);
 	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 	s.uffd_features = rt->self.uffd.features;
 out:

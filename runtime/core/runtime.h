@@ -41,6 +41,24 @@ struct mm_notify_ops {
 	void (*end)(struct upg_mm *mm, uint64_t cookie);
 };
 
+/* Counters of struct upg_stats, updated with relaxed atomics. */
+struct rt_stats {
+	_Atomic uint64_t faults_missing, faults_wp, faults_minor;
+	_Atomic uint64_t pages_filled, pages_zero_filled;
+	_Atomic uint64_t pages_evicted, pages_written_back;
+	_Atomic uint64_t bytes_read, bytes_written;
+	_Atomic uint64_t read_errors, write_errors;
+	_Atomic uint64_t evict_batches_background, evict_batches_sync;
+	_Atomic uint64_t pages_sampled, pages_referenced;
+	_Atomic uint64_t budget_overshoot_pages;
+	_Atomic uint64_t pages_unpoisoned;
+	_Atomic uint64_t pins_acquired, pins_released;
+	_Atomic uint64_t bytes_faulted_in;
+	_Atomic uint64_t pages_discarded;
+	_Atomic uint64_t evict_pin_waits;
+	_Atomic uint64_t pages_read_ahead, ra_pages_used, ra_pages_wasted;
+};
+
 /*
  * An address space whose regions the runtime services: this process's
  * (rt->self) or, in upagerd, a client's, reached through the userfaultfd
@@ -60,10 +78,17 @@ struct upg_mm {
 	/* upagerd: the client this address space belongs to. */
 	void *owner;
 	_Atomic uint64_t faults; /* page faults read from uffd */
+	/* upagerd: this client's share of the runtime's counters, and the
+	 * most of its pages ever resident (MM_STAT_ADD(); zero for the
+	 * local address space, whose counters are the runtime's). */
+	struct rt_stats stats;
+	_Atomic uint64_t resident_peak;
 	/* Pages of its regions counted in the budget, and its cap (0: none;
-	 * upagerd --client-cap or the client's HELLO). */
+	 * upagerd --client-cap or the client's HELLO, and its part of
+	 * --uid-cap, which upagerd changes as its user's clients come and
+	 * go: atomic). */
 	_Atomic uint64_t resident;
-	uint64_t cap_pages;
+	_Atomic uint64_t cap_pages;
 	/* evict/clock.c, under clock_lock: its fair share of the low
 	 * watermark in pages (set each pass); pages
 	 * chosen as victims and not evicted yet (the share counts without
@@ -79,37 +104,41 @@ struct upg_mm {
 	/* evict/client_marks.c, under clock_lock: how many pages the client
 	 * may keep pinned through the shared marks, and the pinned pages the
 	 * current clock pass skipped. */
-	uint64_t pin_allow, pin_skips;
+	uint64_t pin_allow;
+	/* Counted by the clock (clock_lock), read by eviction without it. */
+	_Atomic uint64_t pin_skips;
 	bool pin_warned;
 	struct upg_mm *next; /* rt->mms */
-};
-
-/* Counters of struct upg_stats, updated with relaxed atomics. */
-struct rt_stats {
-	_Atomic uint64_t faults_missing, faults_wp, faults_minor;
-	_Atomic uint64_t pages_filled, pages_zero_filled;
-	_Atomic uint64_t pages_evicted, pages_written_back;
-	_Atomic uint64_t bytes_read, bytes_written;
-	_Atomic uint64_t read_errors, write_errors;
-	_Atomic uint64_t evict_batches_background, evict_batches_sync;
-	_Atomic uint64_t pages_sampled, pages_referenced;
-	_Atomic uint64_t budget_overshoot_pages;
-	_Atomic uint64_t pages_unpoisoned;
-	_Atomic uint64_t pins_acquired, pins_released;
-	_Atomic uint64_t bytes_faulted_in;
-	_Atomic uint64_t pages_discarded;
-	_Atomic uint64_t evict_pin_waits;
-	_Atomic uint64_t pages_read_ahead, ra_pages_used, ra_pages_wasted;
 };
 
 #define STAT_ADD(rt, field, n) \
 	atomic_fetch_add_explicit(&(rt)->stats.field, (n), memory_order_relaxed)
 
+/*
+ * Count @n in the runtime's counter @field and, when @mm is another
+ * process's address space (a client of upagerd), in that client's too:
+ * upg_runtime_stats() in the client reports its own counts
+ * (daemon/stats.c).  In-process the runtime's counters are the only ones.
+ */
+#define MM_STAT_ADD(mm, field, n)                                          \
+	do {                                                               \
+		struct upg_mm *mm_ = (mm);                                 \
+		uint64_t n_ = (n);                                         \
+                                                                           \
+		STAT_ADD(mm_->rt, field, n_);                              \
+		if (!mm_->local)                                           \
+			atomic_fetch_add_explicit(&mm_->stats.field, n_,   \
+						  memory_order_relaxed);   \
+	} while (0)
+
 struct upg_runtime {
 	/* Options, fixed after create. */
 	size_t page_size;
 	unsigned page_shift;
-	uint64_t budget_pages, high_pages, low_pages;
+	uint64_t budget_pages, high_pages;
+	/* Atomic: read by the evictor and the clock without a lock, and a
+	 * test lowers it while they run (test_readahead). */
+	_Atomic uint64_t low_pages;
 	uint64_t pin_limit_pages;
 	unsigned ephemeral_wait_ms;
 	unsigned nr_handlers, evict_batch, io_depth, flags;
@@ -235,6 +264,15 @@ static inline bool rt_remote(const struct upg_runtime *rt)
 
 /* core/runtime.c: the threads and queues of in-process servicing. */
 int runtime_start_local(struct upg_runtime *rt);
+
+/**
+ * runtime_mm_stats() - the counters of address space @mm (an upagerd
+ * client's own, counted by MM_STAT_ADD()) in @s: every counter of struct
+ * rt_stats, and its resident bytes and peak; budget_bytes is the
+ * runtime's.  Other fields are left as they are.
+ * Context: any thread; reads relaxed atomics only.
+ */
+void runtime_mm_stats(struct upg_mm *mm, struct upg_stats *s);
 
 /* Page-granular helpers. */
 static inline uint64_t rt_pages(const struct upg_runtime *rt, uint64_t bytes)

@@ -34,7 +34,14 @@ struct daemon_opts {
 	uint64_t budget_bytes;
 	unsigned threads;
 	uint64_t client_cap_bytes; /* 0: none */
+	uint64_t uid_cap_bytes;    /* all clients of a uid together; 0: none */
 	unsigned socket_mode;      /* permission bits of the socket */
+	bool socket_group_set;     /* socket_gid is the socket's group */
+	gid_t socket_gid;
+	/* Per-uid limits, counted over the uid's connections (0: none). */
+	unsigned max_clients_per_uid;
+	unsigned max_regions_per_uid;
+	bool force; /* a budget above the memory the daemon can have */
 	bool foreground;
 	bool syslog;
 	bool no_readahead; /* UPG_RT_NO_READAHEAD for every client */
@@ -42,6 +49,9 @@ struct daemon_opts {
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;
 	upg_log_fn log_fn; /* NULL: stderr */
+	/* Told "READY=1" once the socket listens and "STOPPING=1" when the
+	 * daemon stops (sd_notify() in upagerd); NULL: nobody. */
+	void (*notify)(const char *state);
 };
 
 /*
@@ -91,6 +101,8 @@ struct daemon_client {
 	struct daemon_region *regions;
 	unsigned nr_regions;
 	uint64_t cap_bytes;
+	/* Its cap without --uid-cap's part (pages; 0: none). */
+	uint64_t own_cap_pages;
 	/* Counts of the client's regions released already. */
 	uint64_t gone_fills, gone_evictions, gone_writebacks, gone_errors;
 	struct daemon_client *next;
@@ -100,6 +112,8 @@ struct daemon {
 	struct daemon_opts o;
 	struct upg_runtime *rt;
 	int listen_fd;
+	dev_t sock_dev; /* the socket file bound, removed at exit */
+	ino_t sock_ino;
 	int epfd;
 	int signal_fd;
 	uid_t owner_uid;
@@ -131,6 +145,12 @@ int daemon_reply(struct daemon_client *c, uint64_t seq, int status,
 /* requests.c: one request of @c; false if the client must be dropped. */
 bool daemon_request(struct daemon *d, struct daemon_client *c,
 		    struct proto_msg *m);
+/*
+ * daemon_uid_recap() - split --uid-cap evenly among the clients of @uid
+ * that map regions (each keeps the lower of its part and its own cap).
+ * Called when one of them comes or goes.  Context: the main thread.
+ */
+void daemon_uid_recap(struct daemon *d, uid_t uid);
 /* Write back and release every region of @c.  0, or the first error (the
  * regions not released stay, with their data). */
 int daemon_release_regions(struct daemon *d, struct daemon_client *c);

@@ -53,6 +53,51 @@ static int uffd_features(int fd, uint64_t *features)
 	return ret;
 }
 
+/* Connections (after HELLO) and regions of @uid, @c excepted. */
+static void uid_usage(struct daemon *d, const struct daemon_client *c,
+		      uid_t uid, unsigned *clients, unsigned *regions)
+{
+	const struct daemon_client *k;
+
+	*clients = *regions = 0;
+	for (k = d->clients; k; k = k->next) {
+		if (k->cred.uid != uid)
+			continue;
+		*regions += k->nr_regions;
+		*clients += k != c && k->hello_done;
+	}
+}
+
+void daemon_uid_recap(struct daemon *d, uid_t uid)
+{
+	struct daemon_client *k;
+	uint64_t n = 0, part;
+
+	if (!d->o.uid_cap_bytes)
+		return;
+	for (k = d->clients; k; k = k->next)
+		n += k->mm && k->hello_done && k->cred.uid == uid;
+	if (!n)
+		return;
+	part = (d->o.uid_cap_bytes >> d->rt->page_shift) / n;
+	if (!part)
+		part = 1; /* 0 would be no cap at all */
+	for (k = d->clients; k; k = k->next) {
+		uint64_t cap;
+
+		if (!k->mm || !k->hello_done || k->cred.uid != uid)
+			continue;
+		cap = k->own_cap_pages && k->own_cap_pages < part ?
+			      k->own_cap_pages :
+			      part;
+		/* A client now over its cap is over its share too: the
+		 * evictor takes its pages first, and its own fills make
+		 * room among them. */
+		atomic_store(&k->mm->cap_pages, cap);
+		k->cap_bytes = cap << d->rt->page_shift;
+	}
+}
+
 static int hello(struct daemon *d, struct daemon_client *c,
 		 struct proto_msg *m)
 {
@@ -66,6 +111,13 @@ static int hello(struct daemon *d, struct daemon_client *c,
 				     m->u.hello.version_max);
 	fd = proto_msg_take_fd(m, 0);
 	err = version < 0 ? version : 0;
+	if (!err && d->o.max_clients_per_uid) {
+		unsigned n, regions;
+
+		uid_usage(d, c, c->cred.uid, &n, &regions);
+		if (n >= d->o.max_clients_per_uid)
+			err = -EUSERS;
+	}
 	if (!err && m->nfds == 0)
 		goto monitor; /* upagerctl: figures only */
 	if (!err && (fd < 0 || !proto_fd_is_uffd(fd)))
@@ -91,8 +143,10 @@ static int hello(struct daemon *d, struct daemon_client *c,
 		if (d->o.client_cap_bytes &&
 		    (!cap || d->o.client_cap_bytes < cap))
 			cap = d->o.client_cap_bytes;
-		mm->cap_pages = cap >> d->rt->page_shift;
-		if (mm->cap_pages)
+		c->own_cap_pages = cap >> d->rt->page_shift;
+		mm->cap_pages = c->own_cap_pages;
+		/* Before the handlers see the mm: the evictor reads it. */
+		if (mm->cap_pages || d->o.uid_cap_bytes)
 			d->rt->regions_capped = true;
 		/* Pages it may keep pinned through the marks: what its
 		 * library allows it (a quarter of the budget, as in-process;
@@ -112,13 +166,17 @@ static int hello(struct daemon *d, struct daemon_client *c,
 	if (err) {
 		if (fd >= 0)
 			close(fd);
-		rt_warn(d->rt, "client %llu: HELLO refused: %s",
-			(unsigned long long)c->id, strerror(-err));
+		rt_warn(d->rt, "client %llu (uid %d): HELLO refused: %s%s",
+			(unsigned long long)c->id, (int)c->cred.uid,
+			strerror(-err),
+			err == -EUSERS ? " (--max-clients-per-uid)" : "");
 	} else {
 monitor:
 		c->mm = mm;
 		c->hello_done = true;
 		c->cap_bytes = mm ? mm->cap_pages << d->rt->page_shift : 0;
+		if (mm)
+			daemon_uid_recap(d, c->cred.uid);
 		snprintf(c->name, sizeof(c->name), "%s",
 			 m->u.hello.name[0] ? m->u.hello.name : "?");
 	}
@@ -148,7 +206,16 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 	struct daemon_region *dr;
 	int err = 0;
 
-	if (find_region(c, a->region_id))
+	if (d->o.max_regions_per_uid) {
+		unsigned clients, regions;
+
+		uid_usage(d, c, c->cred.uid, &clients, &regions);
+		if (regions >= d->o.max_regions_per_uid)
+			err = -EDQUOT;
+	}
+	if (err)
+		;
+	else if (find_region(c, a->region_id))
 		err = -EEXIST;
 	else if (a->memfd_offset || (a->addr & (d->rt->page_size - 1)))
 		err = -EINVAL;
@@ -201,8 +268,10 @@ out:
 	if (store_fd >= 0)
 		close(store_fd);
 	if (err)
-		rt_info(d->rt, "client %llu: REGION_ADD refused: %s",
-			(unsigned long long)c->id, strerror(-err));
+		rt_info(d->rt, "client %llu (uid %d): REGION_ADD refused: %s%s",
+			(unsigned long long)c->id, (int)c->cred.uid,
+			strerror(-err),
+			err == -EDQUOT ? " (--max-regions-per-uid)" : "");
 	return err;
 }
 

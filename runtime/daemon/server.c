@@ -83,6 +83,9 @@ void daemon_drop_client(struct daemon *d, struct daemon_client *c,
 	if (*pp) {
 		*pp = c->next;
 		d->nr_clients--;
+		/* Its user's other clients share --uid-cap without it. */
+		if (c->mm)
+			daemon_uid_recap(d, c->cred.uid);
 	}
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->sock, NULL);
 	daemon_out_close(c->out);
@@ -119,11 +122,79 @@ static void retry_dying(struct daemon *d)
 	}
 }
 
+static const char *file_kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "a regular file";
+	case S_IFDIR: return "a directory";
+	case S_IFLNK: return "a symbolic link";
+	case S_IFIFO: return "a FIFO";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	default: return "not a socket";
+	}
+}
+
+/*
+ * What is at the socket's path may go only if it is a socket that no
+ * daemon answers on (one left by a daemon that died).  Anything else stays:
+ * as root, a typo in --socket must not delete a system file, and a
+ * symbolic link is never followed (lstat; connect() and unlink() are
+ * reached only for a socket).  0, or -EEXIST / -EADDRINUSE with a message.
+ */
+static int clear_stale_socket(struct daemon *d, int fd,
+			      const struct sockaddr_un *sa)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		rt_err(d->rt, "cannot look at %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		rt_err(d->rt, "%s is %s, not a socket: upagerd replaces only "
+			      "a socket left by a daemon that died. Move it "
+			      "away, or choose another path with --socket",
+		       path, file_kind(st.st_mode));
+		return -EEXIST;
+	}
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ||
+	    errno == EAGAIN) {
+		rt_err(d->rt, "a daemon already listens on %s: stop it first, "
+			      "or choose another path with --socket",
+		       path);
+		return -EADDRINUSE;
+	}
+	/* Only a refusal says nobody listens: a socket this daemon may not
+	 * connect to (EACCES) may well be another's, alive. */
+	if (errno != ECONNREFUSED) {
+		int err = -errno;
+
+		rt_err(d->rt, "cannot tell whether a daemon listens on %s (%s): "
+			      "remove it by hand if it is stale, or choose "
+			      "another path with --socket",
+		       path, strerror(-err));
+		return err;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		rt_err(d->rt, "cannot remove the stale socket %s: %s", path,
+		       strerror(errno));
+		return -errno;
+	}
+	rt_info(d->rt, "removed the stale socket %s", path);
+	return 0;
+}
+
 static int listen_socket(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = d->o.socket_path;
-	int fd, err;
+	mode_t old_umask;
+	struct stat st;
+	int fd, probe, err;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		rt_err(d->rt, "socket path too long (max %zu bytes): %s",
@@ -131,26 +202,63 @@ static int listen_socket(struct daemon *d)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket file left by a daemon that died: replace it, unless a
-	 * daemon answers there. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		close(fd);
-		rt_err(d->rt, "a daemon already listens on %s", path);
-		return -EADDRINUSE;
-	}
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    chmod(path, d->o.socket_mode) || listen(fd, 64)) {
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || probe < 0) {
 		err = -errno;
+		goto out_close;
+	}
+	err = clear_stale_socket(d, probe, &sa);
+	if (err)
+		goto out_close;
+	/* The mode is the socket's from its creation (no chmod() by path,
+	 * which would follow a link put there meanwhile); the group is set
+	 * without following a link either.  The umask is the process's: the
+	 * runtime's threads create no file meanwhile. */
+	old_umask = umask(~d->o.socket_mode & 0777);
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old_umask);
+	/* Nothing to change when it is the daemon's own group already (the
+	 * systemd unit's case: no chown system call, which its filter
+	 * denies). */
+	if (!err && d->o.socket_group_set && !lstat(path, &st) &&
+	    st.st_gid != d->o.socket_gid &&
+	    fchownat(AT_FDCWD, path, (uid_t)-1, d->o.socket_gid,
+		     AT_SYMLINK_NOFOLLOW)) {
+		err = -errno;
+		unlink(path);
+		rt_err(d->rt, "cannot give %s to group %u: %s (the daemon must "
+			      "be root or a member of the group)",
+		       path, (unsigned)d->o.socket_gid, strerror(-err));
+		goto out_close;
+	}
+	if (!err && listen(fd, 64)) {
+		err = -errno;
+		unlink(path);
+	}
+	if (err) {
 		rt_err(d->rt, "cannot listen on %s: %s", path, strerror(-err));
-		close(fd);
-		return err;
+		goto out_close;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK)) {
+		err = -errno;
+		unlink(path);
+		goto out_close;
+	}
+	close(probe);
+	/* Removed at exit only if it is still this socket. */
+	if (!lstat(path, &st)) {
+		d->sock_dev = st.st_dev;
+		d->sock_ino = st.st_ino;
 	}
 	d->listen_fd = fd;
 	return 0;
+out_close:
+	if (probe >= 0)
+		close(probe);
+	if (fd >= 0)
+		close(fd);
+	return err;
 }
 
 static void accept_clients(struct daemon *d)
@@ -277,15 +385,18 @@ static int setup(struct daemon *d)
 			strerror(-err));
 		return err;
 	}
-	err = listen_socket(d);
-	if (err)
-		return err;
+	/* Signals are blocked before the socket listens: a SIGTERM sent as
+	 * soon as a client could connect (or systemd was told READY) writes
+	 * back and exits 0 instead of killing the daemon. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	err = listen_socket(d);
+	if (err)
+		return err;
 	d->signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->signal_fd < 0 || d->epfd < 0)
@@ -322,8 +433,12 @@ static void cleanup(struct daemon *d)
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	if (d->listen_fd >= 0) {
+		struct stat st;
+
 		close(d->listen_fd);
-		unlink(d->o.socket_path);
+		if (!lstat(d->o.socket_path, &st) && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == d->sock_dev && st.st_ino == d->sock_ino)
+			unlink(d->o.socket_path);
 	}
 	/* With regions not written back, keep everything (the process
 	 * exits; the clients still hold their memory). */
@@ -347,9 +462,12 @@ int daemon_run(const struct daemon_opts *o, upg_log_fn log_fn)
 
 	d.o.log_fn = log_fn;
 	err = setup(&d);
-	if (!err)
+	if (!err) {
 		rt_info(d.rt, "upagerd: listening on %s, budget %llu bytes",
 			o->socket_path, (unsigned long long)o->budget_bytes);
+		if (d.o.notify)
+			d.o.notify("READY=1");
+	}
 	while (!err && !d.stopping) {
 		struct epoll_event ev[16];
 		int n, i;
@@ -382,6 +500,8 @@ int daemon_run(const struct daemon_opts *o, upg_log_fn log_fn)
 		if (d.dying)
 			retry_dying(&d);
 	}
+	if (!err && d.o.notify)
+		d.o.notify("STOPPING=1");
 	if (!err)
 		err = shutdown_all(&d);
 	cleanup(&d);

@@ -102,61 +102,114 @@ static int send_counters(struct daemon_client *c, uint64_t seq,
 		ctr[n++].value = (v);                                 \
 	} while (0)
 
-static int stats_self(struct daemon *d, struct daemon_client *c,
-		      const struct proto_msg *m, struct upg_region *only)
+/* The counters of struct upg_stats that travel, in @ctr (room for
+ * STATS_COUNTERS); returns how many. */
+#define STATS_COUNTERS 32
+static uint32_t put_stats(struct proto_counter *ctr, const struct upg_stats *st)
 {
-	struct proto_counter ctr[16];
-	struct client_sums s = { 0 };
 	uint32_t n = 0;
 
-	if (only)
-		region_sums(only, &s);
-	else
-		client_sums(c, &s);
-	PUT(PROTO_CTR_FAULTS_MISSING, c->mm ? LD(c->mm->faults) : 0);
+	PUT(PROTO_CTR_FAULTS_MISSING, st->faults_missing);
+	PUT(PROTO_CTR_FAULTS_WP, st->faults_wp);
+	PUT(PROTO_CTR_FAULTS_MINOR, st->faults_minor);
+	PUT(PROTO_CTR_PAGES_FILLED, st->pages_filled);
+	PUT(PROTO_CTR_PAGES_ZERO_FILLED, st->pages_zero_filled);
+	PUT(PROTO_CTR_PAGES_EVICTED, st->pages_evicted);
+	PUT(PROTO_CTR_PAGES_WRITTEN_BACK, st->pages_written_back);
+	PUT(PROTO_CTR_BYTES_READ, st->bytes_read);
+	PUT(PROTO_CTR_BYTES_WRITTEN, st->bytes_written);
+	PUT(PROTO_CTR_RESIDENT_BYTES, st->resident_bytes);
+	PUT(PROTO_CTR_RESIDENT_PEAK_BYTES, st->resident_peak_bytes);
+	PUT(PROTO_CTR_BUDGET_BYTES, st->budget_bytes);
+	PUT(PROTO_CTR_IO_ERRORS, st->io_errors);
+	PUT(PROTO_CTR_READ_ERRORS, st->read_errors);
+	PUT(PROTO_CTR_WRITE_ERRORS, st->write_errors);
+	PUT(PROTO_CTR_EVICT_BATCHES_BACKGROUND, st->evict_batches_background);
+	PUT(PROTO_CTR_EVICT_BATCHES_SYNC, st->evict_batches_sync);
+	PUT(PROTO_CTR_PAGES_SAMPLED, st->pages_sampled);
+	PUT(PROTO_CTR_PAGES_REFERENCED, st->pages_referenced);
+	PUT(PROTO_CTR_BUDGET_OVERSHOOT_PAGES, st->budget_overshoot_pages);
+	PUT(PROTO_CTR_PAGES_UNPOISONED, st->pages_unpoisoned);
+	PUT(PROTO_CTR_PAGES_DISCARDED, st->pages_discarded);
+	PUT(PROTO_CTR_EVICT_PIN_WAITS, st->evict_pin_waits);
+	PUT(PROTO_CTR_PAGES_READ_AHEAD, st->pages_read_ahead);
+	PUT(PROTO_CTR_RA_PAGES_USED, st->ra_pages_used);
+	PUT(PROTO_CTR_RA_PAGES_WASTED, st->ra_pages_wasted);
+	PUT(PROTO_CTR_BYTES_FAULTED_IN, st->bytes_faulted_in);
+	return n;
+}
+
+/*
+ * SELF: the client's own counters (counted per address space where the
+ * runtime counts, MM_STAT_ADD()); the budget, the eviction batches and
+ * the overshoot are the daemon's, since one batch or one budget serves
+ * every client (docs/daemon.md).  Pins and notifier callbacks are counted
+ * in the client itself.
+ */
+static int stats_self(struct daemon *d, struct daemon_client *c,
+		      const struct proto_msg *m)
+{
+	struct proto_counter ctr[STATS_COUNTERS + 1];
+	UPG_OPTS(upg_stats, st);
+	UPG_OPTS(upg_stats, all);
+	uint32_t n;
+
+	if (upg_runtime_stats(d->rt, &all))
+		return -EIO;
+	if (c->mm)
+		runtime_mm_stats(c->mm, &st);
+	st.budget_bytes = all.budget_bytes;
+	st.evict_batches_background = all.evict_batches_background;
+	st.evict_batches_sync = all.evict_batches_sync;
+	st.budget_overshoot_pages = all.budget_overshoot_pages;
+	n = put_stats(ctr, &st);
+	PUT(PROTO_CTR_REGIONS, c->nr_regions);
+	return send_counters(c, m->hdr.seq, ctr, n);
+}
+
+/* REGION: the counts of one region of the asker, its dirty bytes and
+ * where its resident pages are (NUMA nodes with at least one). */
+static int stats_region(struct daemon *d, struct daemon_client *c,
+			const struct proto_msg *m, struct upg_region *r)
+{
+	struct proto_counter ctr[16 + PROTO_CTR_NODES];
+	uint64_t nodes[PROTO_CTR_NODES] = { 0 };
+	struct client_sums s = { 0 };
+	uint32_t n = 0, i;
+
+	region_sums(r, &s);
 	PUT(PROTO_CTR_PAGES_FILLED, s.fills);
 	PUT(PROTO_CTR_PAGES_EVICTED, s.evictions);
 	PUT(PROTO_CTR_PAGES_WRITTEN_BACK, s.writebacks);
 	PUT(PROTO_CTR_RESIDENT_BYTES, s.resident);
+	PUT(PROTO_CTR_DIRTY_BYTES, dirty_bytes(r));
 	PUT(PROTO_CTR_BUDGET_BYTES, d->rt->budget_pages << d->rt->page_shift);
-	/* The daemon's peak: the one budget all clients share. */
-	PUT(PROTO_CTR_RESIDENT_PEAK_BYTES,
-	    atomic_load(&d->rt->resident_peak) << d->rt->page_shift);
 	PUT(PROTO_CTR_IO_ERRORS, s.errors);
-	PUT(PROTO_CTR_REGIONS, only ? 1 : c->nr_regions);
+	PUT(PROTO_CTR_REGIONS, 1);
+	region_numa_count(r, nodes, PROTO_CTR_NODES);
+	for (i = 0; i < PROTO_CTR_NODES; i++)
+		if (nodes[i])
+			PUT(PROTO_CTR_NODE_PAGES + i, nodes[i]);
 	return send_counters(c, m->hdr.seq, ctr, n);
 }
 
 static int stats_daemon(struct daemon *d, struct daemon_client *c,
 			const struct proto_msg *m)
 {
+	struct proto_counter ctr[STATS_COUNTERS + 8];
 	UPG_OPTS(upg_stats, st);
-	struct proto_counter ctr[24];
-	uint32_t n = 0;
 	struct daemon_client *k;
 	uint64_t regions = 0, clients = 0;
+	uint32_t n;
 
 	if (upg_runtime_stats(d->rt, &st))
 		return -EIO;
-	PUT(PROTO_CTR_FAULTS_MISSING, st.faults_missing);
-	PUT(PROTO_CTR_FAULTS_WP, st.faults_wp);
-	PUT(PROTO_CTR_FAULTS_MINOR, st.faults_minor);
-	PUT(PROTO_CTR_PAGES_FILLED, st.pages_filled);
-	PUT(PROTO_CTR_PAGES_ZERO_FILLED, st.pages_zero_filled);
-	PUT(PROTO_CTR_PAGES_EVICTED, st.pages_evicted);
-	PUT(PROTO_CTR_PAGES_WRITTEN_BACK, st.pages_written_back);
-	PUT(PROTO_CTR_BYTES_READ, st.bytes_read);
-	PUT(PROTO_CTR_BYTES_WRITTEN, st.bytes_written);
-	PUT(PROTO_CTR_RESIDENT_BYTES, st.resident_bytes);
-	PUT(PROTO_CTR_RESIDENT_PEAK_BYTES, st.resident_peak_bytes);
-	PUT(PROTO_CTR_BUDGET_BYTES, st.budget_bytes);
-	PUT(PROTO_CTR_IO_ERRORS, st.io_errors);
+	n = put_stats(ctr, &st);
 	PUT(PROTO_CTR_PINS_ACQUIRED, st.pins_acquired);
 	PUT(PROTO_CTR_PINS_RELEASED, st.pins_released);
 	PUT(PROTO_CTR_PINNED_BYTES, st.pinned_bytes);
 	PUT(PROTO_CTR_NOTIFIER_CALLBACKS, st.notifier_callbacks);
-	PUT(PROTO_CTR_BYTES_FAULTED_IN, st.bytes_faulted_in);
-	for (k = d->clients, regions = 0; k; k = k->next) {
+	for (k = d->clients; k; k = k->next) {
 		regions += k->nr_regions;
 		clients += k->mm != NULL;
 	}
@@ -278,12 +331,12 @@ int daemon_stats(struct daemon *d, struct daemon_client *c,
 
 	switch (m->u.stats.scope) {
 	case PROTO_SCOPE_SELF:
-		return stats_self(d, c, m, NULL);
+		return stats_self(d, c, m);
 	case PROTO_SCOPE_REGION:
 		for (dr = c->regions; dr && dr->id != m->u.stats.id;
 		     dr = dr->next)
 			;
-		return dr ? stats_self(d, c, m, dr->r) : -ENOENT;
+		return dr ? stats_region(d, c, m, dr->r) : -ENOENT;
 	case PROTO_SCOPE_DAEMON:
 		return stats_daemon(d, c, m);
 	case PROTO_SCOPE_CLIENTS:

@@ -100,7 +100,7 @@ static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
 		if (!atomic_load(&r->detached) &&
 		    !atomic_load(&r->partly_unmapped) &&
 		    !self_zap(rt, runs[i].addr, runs[i].n << rt->page_shift))
-			STAT_ADD(rt, pages_sampled, runs[i].n);
+			MM_STAT_ADD(r->mm, pages_sampled, runs[i].n);
 		region_put(r);
 	}
 }

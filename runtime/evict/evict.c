@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,72 @@ struct remote_inval {
 	struct upg_mm *mm;
 	uint64_t cookie;
 };
+
+#define HUGE_UNIT_PAGES 512u
+
+/*
+ * The arrays one thread's evictions work in, allocated once per thread and
+ * kept: a handler thread must not allocate while it evicts.  With
+ * UPG_RT_FORK_EVENTS, glibc's fork() holds every malloc arena lock while
+ * the kernel waits for a handler to read the FORK event; a handler inside
+ * calloc() then would never read it (docs/app-events.md).  Handler threads
+ * take theirs when they start (evict_thread_prepare()); other threads on
+ * their first eviction.  A batch never wants more than @cap victims.
+ */
+struct evict_scratch {
+	size_t cap;
+	struct victim *v;
+	struct wb_page *wb;
+	bool *ok;
+	struct remote_inval *ri;
+};
+
+static __thread struct evict_scratch scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *arg)
+{
+	struct evict_scratch *s = arg;
+
+	free(s->v);
+	free(s->wb);
+	free(s->ok);
+	free(s->ri);
+	*s = (struct evict_scratch){ 0 };
+}
+
+static void scratch_key_init(void)
+{
+	/* Freed at thread exit; if the key cannot be had, only a thread
+	 * that exits leaks its arrays. */
+	if (pthread_key_create(&scratch_key, scratch_free))
+		scratch_key = (pthread_key_t)-1;
+}
+
+int evict_thread_prepare(struct upg_runtime *rt)
+{
+	size_t cap = rt->evict_batch > HUGE_UNIT_PAGES ? rt->evict_batch :
+							 HUGE_UNIT_PAGES;
+	struct evict_scratch s = { .cap = cap };
+
+	if (scratch.cap >= cap)
+		return 0;
+	s.v = calloc(cap, sizeof(*s.v));
+	s.wb = calloc(cap, sizeof(*s.wb));
+	s.ok = calloc(cap, sizeof(*s.ok));
+	s.ri = calloc(cap, sizeof(*s.ri));
+	if (!s.v || !s.wb || !s.ok || !s.ri) {
+		scratch_free(&s);
+		return -ENOMEM;
+	}
+	scratch_free(&scratch);
+	scratch = s;
+	pthread_once(&scratch_once, scratch_key_init);
+	if (scratch_key != (pthread_key_t)-1)
+		pthread_setspecific(scratch_key, &scratch);
+	return 0;
+}
 
 static void defer_watched(struct upg_region *r, uint64_t first, uint64_t n)
 {
@@ -208,23 +275,17 @@ static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 			continue;
 		}
 		len = k - i;
-		if ((r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
-		    !r->torn_down)
-			err = uffd_writeprotect(region_uffd(r),
-						region_page_addr(r, v[i].pg),
-						len << rt->page_shift, true);
-		/* -ENOENT: the application unmapped the range; -ESRCH: its
-		 * process is gone (upagerd).  Nobody can write there. */
-		if (err == -ESRCH)
-			err = -ENOENT;
-		if (err && err != -ENOENT)
+		/* -EAGAIN: the application may be writing these pages at an
+		 * address not known yet (an mremap in flight): not evicted. */
+		err = region_writeprotect(r, v[i].pg, len);
+		if (err && err != -EAGAIN)
 			rt_err(rt, "write-protect for eviction: %s",
 			       strerror(-err));
 		/* Fork children's mappings too (fork/fork.h). */
-		if (!err || err == -ENOENT)
+		if (!err)
 			err = views_writeprotect(r, v[i].pg, len);
 		for (k = i; k < i + len; k++)
-			ok[k] = !err || err == -ENOENT;
+			ok[k] = !err;
 		i += len;
 	}
 }
@@ -325,6 +386,7 @@ static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 			}
 			region_resident_add(r, -(int64_t)cnt);
 			budget_release(rt, cnt);
+			MM_STAT_ADD(r->mm, pages_evicted, cnt);
 			continue;
 		}
 		if (!v[i].gone)
@@ -359,7 +421,7 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 		if (!deadline)
 			deadline = now + rt->ephemeral_wait_ms * 1000000ull;
 		if (s & PS_EPIN_MASK)
-			STAT_ADD(rt, evict_pin_waits, 1);
+			MM_STAT_ADD(ew[i].r->mm, evict_pin_waits, 1);
 		while ((s & PS_EPIN_MASK) && now < deadline) {
 			ps_wait(p, s);
 			s = atomic_load(p);
@@ -381,31 +443,22 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 }
 
 /* Huge page units are evicted whole: a batch has room for one at least. */
-#define HUGE_UNIT_PAGES 512u
 
 /*
  * Steps 1b-4 for victims already moved to EVICTING (with a region
- * reference and mm->evicting counted each); drops both.  @v has room for
- * @n.  Returns the pages evicted.
+ * reference and mm->evicting counted each); drops both.  @n is at most
+ * scratch.cap: the other arrays are this thread's scratch.  Returns the
+ * pages evicted.
  */
 static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 			      struct victim *v, size_t n, bool background)
 {
-	struct wb_page *wb = calloc(n, sizeof(*wb));
-	bool *ok = calloc(n, sizeof(*ok));
-	struct remote_inval *ri = calloc(n, sizeof(*ri));
+	struct wb_page *wb = scratch.wb;
+	bool *ok = scratch.ok;
+	struct remote_inval *ri = scratch.ri;
 	size_t i, nwb = 0, nri = 0;
 	unsigned evicted = 0, notified = 0;
 
-	if (!wb || !ok || !ri) {
-		/* No memory to evict with: give them back, untouched. */
-		for (i = 0; i < n; i++) {
-			abort_eviction(rt, &v[i]);
-			atomic_fetch_sub(&v[i].r->mm->evicting, 1);
-			region_put(v[i].r);
-		}
-		goto out_free;
-	}
 	qsort(v, n, sizeof(*v), victim_cmp);
 
 	for (i = 0; i < n; i++)
@@ -448,7 +501,6 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		notify_invalidate_end(&rt->notify);
 	for (i = 0; i < nri; i++)
 		ri[i].mm->notify_ops->end(ri[i].mm, ri[i].cookie);
-	STAT_ADD(rt, pages_evicted, evicted);
 	if (background)
 		STAT_ADD(rt, evict_batches_background, 1);
 	else
@@ -457,10 +509,6 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		atomic_fetch_sub(&v[i].r->mm->evicting, 1);
 		region_put(v[i].r);
 	}
-out_free:
-	free(ri);
-	free(ok);
-	free(wb);
 	return evicted;
 }
 
@@ -473,11 +521,14 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	unsigned evicted = 0, nr_ewait = 0;
 	struct victim ewait[EPHEMERAL_WAITS];
 
+	/* No memory for this thread's arrays: nothing to evict with. */
+	if (evict_thread_prepare(rt))
+		return 0;
 	if (atomic_load(&rt->huge_regions) && want < HUGE_UNIT_PAGES)
 		want = HUGE_UNIT_PAGES;
-	v = calloc(want, sizeof(*v));
-	if (!v)
-		return 0;
+	if (want > scratch.cap)
+		want = (unsigned)scratch.cap;
+	v = scratch.v;
 	n = clock_select(rt, v, want, req, ewait, &nr_ewait);
 	if (n < want) {
 		n += wait_ephemeral(rt, ewait, nr_ewait, v + n, want - n);
@@ -489,7 +540,6 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	if (n)
 		evicted = evict_victims(rt, q, v, n,
 					req->flags & EVICT_BACKGROUND);
-	free(v);
 	return evicted;
 }
 
@@ -512,16 +562,22 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 	memcpy(d, rt->watch_defer, nd * sizeof(*d));
 	rt->nr_watch_defer = 0;
 	pthread_mutex_unlock(&rt->watch_lock);
+	if (evict_thread_prepare(rt)) {
+		/* Nothing to evict with: the pages stay, as if not wanted. */
+		for (i = 0; i < nd; i++)
+			region_put(d[i].r);
+		return;
+	}
 	for (i = 0; i < nd; i++) {
 		struct upg_region *r = d[i].r;
-		struct victim *v = calloc(d[i].n, sizeof(*v));
+		struct victim *v = scratch.v;
 		uint64_t pg, end = d[i].first + d[i].n;
 		size_t n = 0;
 
 		/* Only while memory is still short, and only pages still as
 		 * the fault path left them (resident, unreferenced since). */
 		for (pg = d[i].first;
-		     v && pg < end && deferred_still_wanted(rt, r); pg++) {
+		     pg < end && deferred_still_wanted(rt, r); pg++) {
 			_Atomic uint32_t *p = region_page(r, pg);
 			uint32_t s = atomic_load(p);
 
@@ -532,10 +588,13 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 			region_get(r);
 			atomic_fetch_add(&r->mm->evicting, 1);
 			v[n++] = (struct victim){ .r = r, .pg = pg };
+			if (n == scratch.cap) {
+				evict_victims(rt, q, v, n, true);
+				n = 0;
+			}
 		}
 		if (n)
 			evict_victims(rt, q, v, n, true);
-		free(v);
 		region_put(r);
 	}
 }

@@ -119,6 +119,17 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      struct victim *ewait, unsigned *nr_ewait);
 
 /**
+ * evict_thread_prepare() - allocate the calling thread's eviction arrays
+ * (for the largest batch: the runtime's eviction batch, or a huge page's
+ * pages), so that its evictions never allocate.  Kept until the thread
+ * exits.
+ * Return: 0, or -ENOMEM (the thread then evicts nothing).
+ * Context: a handler thread calls it when it starts; other threads have
+ * evict_batch() call it on their first eviction.
+ */
+int evict_thread_prepare(struct upg_runtime *rt);
+
+/**
  * evict_batch() - select up to @req->want victims and evict them following
  * the protocol of DESIGN.md section 3.
  * @q: this thread's I/O queue, for the writeback.

@@ -42,7 +42,7 @@ static void unpoison_region(struct upg_runtime *rt, struct upg_region *r,
 					     << rt->page_shift),
 				 region_unit_pages(r) << rt->page_shift);
 		atomic_fetch_sub(&rt->poisoned_pages, 1);
-		STAT_ADD(rt, pages_unpoisoned, 1);
+		MM_STAT_ADD(r->mm, pages_unpoisoned, 1);
 	}
 }
 

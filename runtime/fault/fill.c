@@ -200,7 +200,7 @@ static void fail_run(struct upg_region *r, uint64_t first, uint64_t n,
 	size_t ps = rt->page_size;
 	uint64_t pg;
 
-	STAT_ADD(rt, read_errors, 1);
+	MM_STAT_ADD(r->mm, read_errors, 1);
 	atomic_fetch_add_explicit(&r->n_errors, 1, memory_order_relaxed);
 	rt_warn(rt, "fill of %llu pages at store offset %llu failed: %s",
 		(unsigned long long)n,
@@ -293,19 +293,21 @@ static void read_done(struct upg_io *io, ssize_t res)
 		if ((size_t)res < len && !req->stage)
 			memset(region_alias(r, req->first) + res, 0,
 			       len - (size_t)res);
-		STAT_ADD(rt, bytes_read, (uint64_t)res);
-		STAT_ADD(rt, pages_filled, read_pages);
-		STAT_ADD(rt, pages_zero_filled, req->n - read_pages);
+		MM_STAT_ADD(r->mm, bytes_read, (uint64_t)res);
+		MM_STAT_ADD(r->mm, pages_filled, read_pages);
+		MM_STAT_ADD(r->mm, pages_zero_filled, req->n - read_pages);
 		if (req->c.readahead)
-			STAT_ADD(rt, pages_read_ahead, req->n);
+			MM_STAT_ADD(r->mm, pages_read_ahead, req->n);
 		map_run(r, req->first, req->n, &req->c);
 		run_done(&req->c, 0);
 	}
-	region_put(r);
+	/* The slot goes back before the region reference: once the last
+	 * reference is dropped, upg_runtime_destroy() may unmap the pool. */
 	if (req->stage)
 		stage_put(&rt->stage, req);
 	else
 		free(req);
+	region_put(r);
 }
 
 /*
@@ -385,7 +387,7 @@ static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
 		fail_run(r, first, n, c, err);
 		return;
 	}
-	STAT_ADD(r->rt, pages_zero_filled, n);
+	MM_STAT_ADD(r->mm, pages_zero_filled, n);
 	map_run(r, first, n, c);
 	run_done(c, 0);
 }
@@ -645,7 +647,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 							 MARK_FILLING);
 					/* Read ahead once, evicted unused. */
 					if (s & PS_READAHEAD)
-						STAT_ADD(rt, ra_pages_wasted,
+						MM_STAT_ADD(r->mm, ra_pages_wasted,
 							 1);
 					region_resident_add(r, 1);
 					claimed = true;

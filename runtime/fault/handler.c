@@ -364,6 +364,10 @@ static void *handler_main(void *arg)
 	 * those threads may need one read (io/io_queue.h). */
 	io_queue_wait_hook = drain_events;
 	io_queue_wait_arg = h;
+	/* Now, not at its first eviction: see evict_thread_prepare(). */
+	if (evict_thread_prepare(rt))
+		rt_err(rt, "no memory for a handler's eviction arrays: its "
+			   "faults fill beyond the budget");
 	for (;;) {
 		bool stop = false;
 		int n, i;

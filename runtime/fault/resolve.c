@@ -321,7 +321,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 		case PS_RESIDENT:
 			if (!map_resident_page(r, pg, write, false))
 				continue;
-			STAT_ADD(rt, pages_referenced, 1);
+			MM_STAT_ADD(r->mm, pages_referenced, 1);
 			if (s & PS_READAHEAD)
 				readahead_on_use(&h->q, r, pg);
 			return;
@@ -419,13 +419,13 @@ void fault_resolve(struct handler *h, struct upg_mm *mm,
 	}
 	pg = (addr - (uintptr_t)r->addr) >> rt->page_shift;
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
-		STAT_ADD(rt, faults_wp, 1);
+		MM_STAT_ADD(mm, faults_wp, 1);
 		resolve_wp(h, r, pg, tid);
 	} else if (flags & UFFD_PAGEFAULT_FLAG_MINOR) {
-		STAT_ADD(rt, faults_minor, 1);
+		MM_STAT_ADD(mm, faults_minor, 1);
 		resolve_minor(h, r, pg, write, tid);
 	} else {
-		STAT_ADD(rt, faults_missing, 1);
+		MM_STAT_ADD(mm, faults_missing, 1);
 		resolve_missing(h, r, pg, write, tid);
 	}
 	region_put(r);

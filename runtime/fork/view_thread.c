@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "evict/evict.h"
 #include "fork/fork.h"
 #include "region/region.h"
 
@@ -160,6 +161,10 @@ static void *view_main(void *arg)
 	pthread_setname_np(pthread_self(), "upg-forkview");
 	uffd_eagain_hook = view_drain;
 	uffd_eagain_arg = rt;
+	/* A child's fault may evict: never allocate then (evict.c). */
+	if (evict_thread_prepare(rt))
+		rt_err(rt, "fork: no memory for the view thread's eviction "
+			   "arrays: children's faults fill beyond the budget");
 	while (!atomic_load(&fs->stopping)) {
 		struct fork_view *v;
 		size_t n = 1, i;
@@ -184,6 +189,9 @@ static void *view_main(void *arg)
 			cap = c;
 		}
 		pfd[0] = (struct pollfd){ .fd = fs->efd, .events = POLLIN };
+		/* Handlers link new views under the write side (fork_on_event);
+		 * only this thread unlinks them, so the ones taken here stay. */
+		pthread_rwlock_rdlock(&fs->lock);
 		for (v = fs->views; v && n < cap; v = v->next) {
 			if (atomic_load(&v->dead))
 				continue;
@@ -191,6 +199,7 @@ static void *view_main(void *arg)
 			pfd[n++] = (struct pollfd){ .fd = v->u.fd,
 						    .events = POLLIN };
 		}
+		pthread_rwlock_unlock(&fs->lock);
 		ret = poll(pfd, n, n > 1 ? VIEW_PROBE_MS : -1);
 		if (ret < 0 && errno != EINTR)
 			break;

@@ -148,7 +148,8 @@ static void apply_deferred(struct notify_state *ns)
 			if (ii_insert(&ns->idx, n)) {
 				/* No memory to index it: it cannot be told of
 				 * invalidations, so every read must retry. */
-				n->invalidate_seq = ns->seq + 1;
+				__atomic_store_n(&n->invalidate_seq, ns->seq + 1,
+						 __ATOMIC_RELEASE);
 			}
 			n->__state = N_INSERTED;
 		} else if (n->__state == N_DEFER_REMOVE) {
@@ -236,12 +237,14 @@ UPG_API int upg_interval_notifier_insert(
 	if (ns->active) {
 		/* Equal to the running sequence: read_begin() waits for the
 		 * invalidation to end, when the insert takes effect. */
-		n->invalidate_seq = ns->seq;
+		__atomic_store_n(&n->invalidate_seq, ns->seq,
+				 __ATOMIC_RELEASE);
 		n->__state = N_DEFER_INSERT;
 		n->__deferred_next = ns->deferred;
 		ns->deferred = n;
 	} else {
-		n->invalidate_seq = ns->seq - 1;
+		__atomic_store_n(&n->invalidate_seq, ns->seq - 1,
+				 __ATOMIC_RELEASE);
 		err = ii_insert(&ns->idx, n);
 		if (!err)
 			n->__state = N_INSERTED;
@@ -314,7 +317,9 @@ UPG_API uint64_t upg_interval_read_begin(struct upg_interval_notifier *n)
 	uint64_t seq;
 
 	pthread_mutex_lock(&ns->lock);
-	seq = n->invalidate_seq;
+	/* Atomic: upg_interval_set_seq() stores it from a callback without
+	 * ns->lock (under the user's lock only). */
+	seq = __atomic_load_n(&n->invalidate_seq, __ATOMIC_ACQUIRE);
 	/* n was invalidated by the invalidation still running (or inserted
 	 * during it): wait for the end.  Not from a callback: it would wait
 	 * for itself; the caller's read_retry() then says retry. */

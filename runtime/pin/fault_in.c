@@ -58,7 +58,7 @@ static int fault_in_chunk(struct upg_io_queue *own_q, struct upg_region *r,
 			runtime_caller_done(rt);
 		if (atomic_load(&err))
 			return atomic_load(&err);
-		STAT_ADD(rt, bytes_faulted_in, filled << rt->page_shift);
+		MM_STAT_ADD(r->mm, bytes_faulted_in, filled << rt->page_shift);
 
 		for (pg = first; pg < end; pg++) {
 			_Atomic uint32_t *p = region_page(r, pg);

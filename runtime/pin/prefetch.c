@@ -118,7 +118,7 @@ void prefetch_run(struct handler *h)
 		      req->first + PREFETCH_STEP :
 		      req->end;
 	filled = fill_range(&h->q, req->r, req->first, end, &c);
-	STAT_ADD(rt, bytes_faulted_in, filled << rt->page_shift);
+	MM_STAT_ADD(req->r->mm, bytes_faulted_in, filled << rt->page_shift);
 	req->first = end;
 	if (req->first < req->end) {
 		push_front(rt, req);

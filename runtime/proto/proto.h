@@ -184,7 +184,9 @@ struct proto_conn {
 	bool fds_misplaced;	/* reject the current message with -EBADF */
 	unsigned nfds;
 	int fds[PROTO_MAX_FDS]; /* arrived with the current message */
-	int broken;		/* 0, or the sticky error: stream unusable */
+	/* 0, or the sticky error: stream unusable.  Atomic: the client's
+	 * agent thread sets it, requesting threads read it. */
+	_Atomic int broken;
 };
 
 /**

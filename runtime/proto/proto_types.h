@@ -137,7 +137,30 @@ enum proto_counter_id {
 	PROTO_CTR_BYTES_FAULTED_IN = 18,
 	PROTO_CTR_CLIENTS = 19,
 	PROTO_CTR_REGIONS = 20,
+	/* Since the per-client counters (a daemon without them sends none
+	 * of these; SELF then has faults_missing as all faults). */
+	PROTO_CTR_READ_ERRORS = 21,
+	PROTO_CTR_WRITE_ERRORS = 22,
+	PROTO_CTR_EVICT_BATCHES_BACKGROUND = 23,
+	PROTO_CTR_EVICT_BATCHES_SYNC = 24,
+	PROTO_CTR_PAGES_SAMPLED = 25,
+	PROTO_CTR_PAGES_REFERENCED = 26,
+	PROTO_CTR_BUDGET_OVERSHOOT_PAGES = 27,
+	PROTO_CTR_PAGES_UNPOISONED = 28,
+	PROTO_CTR_PAGES_DISCARDED = 29,
+	PROTO_CTR_EVICT_PIN_WAITS = 30,
+	PROTO_CTR_PAGES_READ_AHEAD = 31,
+	PROTO_CTR_RA_PAGES_USED = 32,
+	PROTO_CTR_RA_PAGES_WASTED = 33,
+	/* REGION scope: dirty bytes (a walk of the page table). */
+	PROTO_CTR_DIRTY_BYTES = 34,
+	/* REGION scope: resident pages on NUMA node n are counter
+	 * PROTO_CTR_NODE_PAGES + n (n < PROTO_CTR_NODES); nodes with no
+	 * page are not sent. */
+	PROTO_CTR_NODE_PAGES = 0x100,
+	PROTO_CTR_NODE_PAGES_END = 0x100 + 64,
 };
+#define PROTO_CTR_NODES (PROTO_CTR_NODE_PAGES_END - PROTO_CTR_NODE_PAGES)
 
 /* proto_invalidate.event: the values of enum upg_notify_event. */
 enum proto_inval_event {

@@ -383,7 +383,7 @@ void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
 	word = atomic_load(p);
 	while ((word & PS_READAHEAD) && ps_state(word) != PS_FILLING) {
 		if (ps_cas(p, &word, word & ~PS_READAHEAD)) {
-			STAT_ADD(r->rt, ra_pages_used, 1);
+			MM_STAT_ADD(r->mm, ra_pages_used, 1);
 			break;
 		}
 	}

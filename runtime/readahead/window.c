@@ -91,7 +91,7 @@ void readahead_run(struct upg_io_queue *q, struct upg_region *r,
 
 	used = clear_used(r, &plan->used[0]) + clear_used(r, &plan->used[1]);
 	if (used)
-		STAT_ADD(r->rt, ra_pages_used, used);
+		MM_STAT_ADD(r->mm, ra_pages_used, used);
 	if (!plan->issue)
 		return;
 	/* Merge the elements into contiguous ranges [a, b), in the stream's

@@ -70,7 +70,7 @@ bool region_discard_page(struct upg_region *r, uint64_t pg,
 	ps_wake(p, s);
 	region_resident_add(r, -1);
 	budget_release(rt, 1);
-	STAT_ADD(rt, pages_discarded, 1);
+	MM_STAT_ADD(r->mm, pages_discarded, 1);
 	return true;
 }
 
@@ -148,7 +148,7 @@ static void discard_absent_page(struct upg_region *r, uint64_t pg)
 		if (ps_state(s) != PS_ABSENT)
 			return;
 	} while (!ps_cas(p, &s, (s & ~clear) | set));
-	STAT_ADD(rt, pages_discarded, 1);
+	MM_STAT_ADD(r->mm, pages_discarded, 1);
 }
 
 /* Page @pg after the punch of upg_region_discard(); false: look again. */

@@ -20,14 +20,18 @@
 #include "readahead/readahead.h"
 #include "region/page_state.h"
 
+/* Partial unmaps of one region that region_writeprotect() remembers. */
+#define REGION_GONE_MAX 4
+
 struct upg_region {
 	struct upg_runtime *rt;
 	/* The address space of the application mapping (rt->self, or a
 	 * upagerd client's): its uffd resolves the region's faults. */
 	struct upg_mm *mm;
-	/* Application mapping; changes only on a REMAP event (write side of
-	 * rt->regions_lock). */
-	char *addr;
+	/* Application mapping; changes only on a REMAP or UNMAP event
+	 * (written under the write side of rt->regions_lock).  Atomic: the
+	 * evictor, pins and fault-in read it without the lock. */
+	char *_Atomic addr;
 	uint64_t length;   /* as asked */
 	uint64_t map_len;  /* page multiple */
 	uint64_t npages;
@@ -56,10 +60,12 @@ struct upg_region {
 	_Atomic uint64_t resident; /* pages of this region counted in budget */
 	/* Pin handles on this region (pin/pin.c); unmap waits or fails. */
 	_Atomic uint32_t pins;
-	/* Pages the application may have discarded (region/discard.c). */
+	/* Pages the application may have discarded (region/discard.c):
+	 * under remove_lock; remove_ticks is also read without it, as a
+	 * hint (evict.c). */
 	pthread_mutex_t remove_lock;
 	uint64_t remove_lo, remove_hi;
-	unsigned remove_ticks;
+	_Atomic unsigned remove_ticks;
 
 	/* References from in-flight work (fills, evictions, faults being
 	 * handled); unmap waits for them to drain. */
@@ -68,9 +74,20 @@ struct upg_region {
 	 * in part: skip operations on application addresses that would be
 	 * unsafe there (zap sampling), tolerate -ENOENT from the others. */
 	atomic_bool detached, partly_unmapped;
+	/* What the application did to its mapping behind the runtime's back,
+	 * under the write side of rt->regions_lock: the page ranges it
+	 * unmapped from a region still partly mapped (REGION_GONE_MAX at
+	 * most; later ones are not recorded), and whether it moved part of
+	 * the region with mremap.  Only inside a recorded range, and never
+	 * after a partial move, may a write-protection that finds no mapping
+	 * be taken to mean that nobody can write (region_writeprotect()). */
+	struct { uint64_t lo, hi; } gone[REGION_GONE_MAX];
+	unsigned nr_gone;
+	bool moved_part;
 	/* upg_region_unmap() released the application mapping already and
-	 * only the final writeback is left to retry. */
-	bool torn_down;
+	 * only the final writeback is left to retry.  Atomic: the evictor
+	 * reads it without a lock; set only after the mapping is gone. */
+	atomic_bool torn_down;
 
 	/* Per-region counts (upagerd reports them per client and region). */
 	_Atomic uint64_t n_filled, n_evicted, n_written, n_errors;
@@ -141,10 +158,21 @@ static inline char *region_alias(const struct upg_region *r, uint64_t pg)
  * space's (the fair share of upagerd's clients, evict/clock.c). */
 static inline void region_resident_add(struct upg_region *r, int64_t n)
 {
+	struct upg_mm *mm = r->mm;
+	uint64_t now, peak;
+
 	atomic_fetch_add_explicit(&r->resident, (uint64_t)n,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&r->mm->resident, (uint64_t)n,
-				  memory_order_relaxed);
+	now = atomic_fetch_add_explicit(&mm->resident, (uint64_t)n,
+					memory_order_relaxed) + (uint64_t)n;
+	/* upagerd: the client's own peak (in-process, the runtime's is
+	 * the address space's). */
+	if (n <= 0 || mm->local)
+		return;
+	peak = atomic_load_explicit(&mm->resident_peak, memory_order_relaxed);
+	while (now > peak &&
+	       !atomic_compare_exchange_weak(&mm->resident_peak, &peak, now))
+		;
 }
 
 static inline void region_get(struct upg_region *r)
@@ -157,6 +185,29 @@ static inline void region_put(struct upg_region *r)
 	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
 		futex_wake_all(&r->refs);
 }
+
+/**
+ * region_writeprotect() - write-protect pages [@pg, @pg + @n) of @r in its
+ * application mapping, so that every later write there faults and is seen.
+ *
+ * The application may move or unmap its mapping at any time; the kernel
+ * moves the page table at once and reports the REMAP event later.  So a
+ * write-protection that finds no mapping at the address the runtime knows
+ * (-ENOENT) proves nothing by itself: the pages may be writable at the new
+ * address.  This retries at the new address once the event is handled,
+ * and trusts -ENOENT only where the region is known to be unmapped there.
+ *
+ * Return: 0 when the pages are protected, or nobody can write them any more
+ * (a read-only region, a region the application or upg_region_unmap()
+ * unmapped, a range recorded as unmapped, a client process that is gone);
+ * -EAGAIN when the pages may be writable at an address the runtime does
+ * not know yet (an mremap not handled yet, or a partial move): the caller
+ * must keep them dirty and must not punch them; another negative errno
+ * from UFFDIO_WRITEPROTECT.
+ * Context: any runtime thread; takes the read side of rt->regions_lock
+ * when the ioctl fails with -ENOENT.
+ */
+int region_writeprotect(struct upg_region *r, uint64_t pg, uint64_t n);
 
 /**
  * region_lookup_get() - the region mapped at @addr in address space @mm,
@@ -212,7 +263,8 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 		      const struct upg_region_opts *opts,
 		      struct upg_region **out);
 
-/* Table membership (region/region_table.c).  Context: not a handler. */
+/* Table membership (region/region_table.c).  Context: not a handler;
+ * insert takes r->mm->read_lock (handled events first), then regions_lock. */
 int region_table_insert(struct upg_runtime *rt, struct upg_region *r);
 void region_table_remove(struct upg_runtime *rt, struct upg_region *r);
 

@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/log.h"
 #include "region/region.h"
+#include "uffd/uffd.h"
 
 /*
  * A region the application unmapped itself is kept (its memfd still holds
@@ -111,6 +113,21 @@ int region_table_insert(struct upg_runtime *rt, struct upg_region *r)
 {
 	int err = 0;
 
+	/*
+	 * Not between a handler's read of events and their handling (it
+	 * holds mm->read_lock from one to the other):
+	 *
+	 *   application              handler
+	 *   munmap(region A)         read(): UNMAP of A's range
+	 *     returns                  (munmap() waits for the read only)
+	 *   map region B: mmap()
+	 *     gives A's range back
+	 *   insert B                 region_on_unmap(A's range): finds B
+	 *
+	 * and B would be detached for A's unmap: its faults found in no
+	 * region, SIGBUS.  Lock order: read_lock, then regions_lock.
+	 */
+	pthread_mutex_lock(&r->mm->read_lock);
 	pthread_rwlock_wrlock(&rt->regions_lock);
 	if (rt->nr_regions == rt->cap_regions) {
 		size_t cap = rt->cap_regions ? rt->cap_regions * 2 : 8;
@@ -127,6 +144,7 @@ int region_table_insert(struct upg_runtime *rt, struct upg_region *r)
 	if (!err)
 		insert_locked(rt, r);
 	pthread_rwlock_unlock(&rt->regions_lock);
+	pthread_mutex_unlock(&r->mm->read_lock);
 	return err;
 }
 
@@ -156,8 +174,11 @@ void region_on_remap(struct upg_mm *mm, uintptr_t from, uintptr_t to,
 	} else if (r) {
 		/* Part of a region moved: faults at the new address find no
 		 * region and get SIGBUS; the data stays in the memfd and is
-		 * written back as usual. */
+		 * written back as usual.  Pages mapped there stay writable
+		 * where write-protection cannot reach them, so from now on
+		 * they are written back but never taken as clean. */
 		atomic_store(&r->partly_unmapped, true);
+		r->moved_part = true;
 		rt_err(rt, "part of a region was moved by mremap (%#lx -> "
 			   "%#lx, %llu bytes): not supported, the moved part "
 			   "faults with SIGBUS",
@@ -165,6 +186,24 @@ void region_on_remap(struct upg_mm *mm, uintptr_t from, uintptr_t to,
 		       (unsigned long long)len);
 	}
 	pthread_rwlock_unlock(&rt->regions_lock);
+}
+
+/* [start, end) of @r's mapping is unmapped for good.  Under the write
+ * side of regions_lock. */
+static void record_gone(struct upg_region *r, uintptr_t start, uintptr_t end)
+{
+	uintptr_t a = (uintptr_t)r->addr;
+	unsigned shift = r->rt->page_shift;
+
+	if (r->nr_gone == REGION_GONE_MAX) {
+		rt_warn(r->rt, "region partly unmapped more than %d times: "
+			       "its pages there stay resident until "
+			       "upg_region_unmap()", REGION_GONE_MAX);
+		return;
+	}
+	r->gone[r->nr_gone].lo = (start - a) >> shift;
+	r->gone[r->nr_gone].hi = rt_pages(r->rt, end - a);
+	r->nr_gone++;
 }
 
 void region_on_unmap(struct upg_mm *mm, uintptr_t start, uintptr_t end)
@@ -187,6 +226,7 @@ void region_on_unmap(struct upg_mm *mm, uintptr_t start, uintptr_t end)
 			(unsigned long)start, (unsigned long)end);
 		if (start > a || end < b) {
 			atomic_store(&r->partly_unmapped, true);
+			record_gone(r, start > a ? start : a, end < b ? end : b);
 			continue;
 		}
 		remove_locked(rt, r);
@@ -196,4 +236,70 @@ void region_on_unmap(struct upg_mm *mm, uintptr_t start, uintptr_t end)
 		i = 0; /* the array moved under us: rescan */
 	}
 	pthread_rwlock_unlock(&rt->regions_lock);
+}
+
+enum wp_verdict { WP_GONE, WP_MOVED, WP_UNSURE };
+
+/*
+ * Write-protection of [pg, pg + n) found no mapping at @tried: why?
+ *
+ *   application                 kernel                      runtime
+ *   mremap(addr -> new)         moves the page table
+ *                                                           evictor: WP at addr
+ *                                                             -> -ENOENT
+ *   writes at new (no fault:
+ *   the PTEs moved writable)
+ *                               queues REMAP                handler: addr = new
+ *
+ * Trusting -ENOENT there would punch a page the application is writing.
+ * So: a changed address is retried; the region being unmapped (whole, or
+ * in a recorded range) proves that nobody can write; anything else is
+ * unsure.
+ */
+static enum wp_verdict wp_enoent(struct upg_region *r, uintptr_t tried,
+				 uint64_t pg, uint64_t n)
+{
+	struct upg_runtime *rt = r->rt;
+	enum wp_verdict v = WP_UNSURE;
+	unsigned i;
+
+	pthread_rwlock_rdlock(&rt->regions_lock);
+	if (atomic_load(&r->detached) || atomic_load(&r->torn_down))
+		v = WP_GONE;
+	else if (region_page_addr(r, pg) != tried)
+		v = WP_MOVED;
+	else if (!r->moved_part)
+		for (i = 0; i < r->nr_gone; i++)
+			if (pg >= r->gone[i].lo && pg + n <= r->gone[i].hi)
+				v = WP_GONE;
+	pthread_rwlock_unlock(&rt->regions_lock);
+	return v;
+}
+
+int region_writeprotect(struct upg_region *r, uint64_t pg, uint64_t n)
+{
+	for (;;) {
+		uintptr_t a;
+		int err;
+
+		if (!(r->prot & PROT_WRITE) || atomic_load(&r->detached) ||
+		    atomic_load(&r->torn_down))
+			return 0;
+		a = region_page_addr(r, pg);
+		err = uffd_writeprotect(region_uffd(r), a,
+					n << r->rt->page_shift, true);
+		/* The process of the mapping is gone (upagerd's client). */
+		if (err == -ESRCH)
+			return 0;
+		if (err != -ENOENT)
+			return err;
+		switch (wp_enoent(r, a, pg, n)) {
+		case WP_GONE:
+			return 0;
+		case WP_MOVED:
+			continue;
+		case WP_UNSURE:
+			return -EAGAIN;
+		}
+	}
 }

@@ -105,8 +105,7 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 
 	/* Protect each contiguous run so that later writes fault (pinned
 	 * pages excepted: they stay dirty). */
-	while (i < n && (r->prot & PROT_WRITE) && !atomic_load(&r->detached) &&
-	       !r->torn_down) {
+	while (i < n) {
 		int err;
 
 		if (w[i].keep_dirty) {
@@ -125,14 +124,17 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 		first = region_unit_first(r, w[i].pg);
 		last = region_unit_first(r, w[j - 1].pg) +
 		       region_unit_pages(r);
-		err = uffd_writeprotect(region_uffd(r),
-					region_page_addr(r, first),
-					(last - first) << rt->page_shift, true);
-		/* -ESRCH: the process of the mapping is gone (upagerd):
-		 * nobody writes there any more. */
-		if (err == -ESRCH)
-			err = 0;
-		if (err && err != -ENOENT) {
+		err = region_writeprotect(r, first, last - first);
+		if (err == -EAGAIN) {
+			/* Perhaps writable at an address not known yet (an
+			 * mremap in flight): written, but kept dirty, as a
+			 * pinned page is. */
+			for (; i < j; i++)
+				atomic_fetch_or(region_page(r, w[i].pg),
+						PS_DIRTY);
+			continue;
+		}
+		if (err) {
 			/* Unprotected pages cannot be cleaned safely: keep
 			 * them dirty and report. */
 			rt_err(rt, "write-protect for writeback: %s",

@@ -17,7 +17,7 @@ struct wb_req {
 static void wb_done(struct upg_io *io, ssize_t res)
 {
 	struct wb_req *req = io->priv;
-	struct upg_runtime *rt = req->pages[0].r->rt;
+	struct upg_mm *mm = req->pages[0].r->mm; /* one region per req */
 	int err = 0;
 	size_t i;
 
@@ -28,10 +28,10 @@ static void wb_done(struct upg_io *io, ssize_t res)
 	for (i = 0; i < req->n; i++)
 		req->pages[i].err = err;
 	if (!err) {
-		STAT_ADD(rt, bytes_written, io->len);
-		STAT_ADD(rt, pages_written_back, req->n);
+		MM_STAT_ADD(mm, bytes_written, io->len);
+		MM_STAT_ADD(mm, pages_written_back, req->n);
 	} else {
-		STAT_ADD(rt, write_errors, 1);
+		MM_STAT_ADD(mm, write_errors, 1);
 	}
 	if (atomic_fetch_sub(req->pending, 1) == 1)
 		futex_wake_all(req->pending);

@@ -393,6 +393,33 @@ static int run_tool(char *const argv[], char **out)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
+/* run_tool(), with the tool's stderr into *errout (malloc'd) through a
+ * regular file in the scratch directory: no terminal there, as in a log. */
+static int run_tool_stderr(char *const argv[], char **out, char **errout)
+{
+	char path[1100], *buf;
+	int fd, saved, rc;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", scratch);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	saved = dup(2);
+	ck_assert(saved >= 0 && dup2(fd, 2) == 2);
+	rc = run_tool(argv, out);
+	dup2(saved, 2);
+	close(saved);
+	unlink(path);
+	ck_assert(fstat(fd, &st) == 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert(buf);
+	ck_assert(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+	buf[st.st_size] = 0;
+	close(fd);
+	*errout = buf;
+	return rc;
+}
+
 static int bk_index(const char *name)
 {
 	int i;
@@ -695,6 +722,65 @@ START_TEST(test_redis_backend_unavailable)
 }
 END_TEST
 
+/* Two runs of raw-uffd on tiny data (each run costs the floors too, so the
+ * checks share them):
+ *  - stderr not a terminal, budget below the size: no \r and no escape
+ *    sequence in stderr (no progress line in a log), and no warning;
+ *  - UPAGER_BENCH_PROGRESS=always, budget above the size: the progress
+ *    line is drawn and erased, the budget is warned about on stderr only,
+ *    and the JSON on stdout is the same document (it parses). */
+START_TEST(test_progress_and_budget_warning)
+{
+	char *quiet[] = { (char *)tool(), "rand-read", "--size", "8M",
+			  "--budget", "4M", "--runs", "1", "--accesses", "64",
+			  "--json", "--dir", scratch, "--backend", "raw-uffd",
+			  NULL };
+	char *loud[] = { (char *)tool(), "rand-read", "--size", "4M",
+			 "--budget", "8M", "--runs", "1", "--accesses", "64",
+			 "--json", "--dir", scratch, "--backend", "raw-uffd",
+			 NULL };
+	const char *perr = NULL;
+	struct jval *doc;
+	char *out, *err;
+	int rc;
+
+	unsetenv("UPAGER_BENCH_PROGRESS");
+	rc = run_tool_stderr(quiet, &out, &err);
+	ck_assert_msg(rc == 0 || rc == 77, "exit status %d: %s", rc, err);
+	ck_assert_msg(!strchr(err, '\r') && !strchr(err, '\033'),
+		      "terminal control characters in a non-terminal stderr: %s",
+		      err);
+	ck_assert_msg(!strstr(err, "warning"), "unexpected warning: %s", err);
+	free(out);
+	free(err);
+
+	setenv("UPAGER_BENCH_PROGRESS", "always", 1);
+	rc = run_tool_stderr(loud, &out, &err);
+	unsetenv("UPAGER_BENCH_PROGRESS");
+	ck_assert_msg(rc == 0 || rc == 77, "exit status %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "upager-bench: warning: --budget 8 MiB is "
+				  "not below --size 4 MiB"),
+		      "no budget warning in: %s", err);
+	ck_assert_msg(!strstr(out, "warning"), "warning on stdout: %s", out);
+	doc = jparse(out, &perr);
+	ck_assert_msg(doc, "invalid JSON with a progress line (%s): %.300s",
+		      perr ? perr : "?", out);
+	jfree(doc);
+	if (rc == 0) {
+		/* (77: no userfaultfd, no run to show the progress of) */
+		ck_assert_msg(strstr(err, "\rupager-bench: rand-read raw-uffd "
+					  "run 1/1: "),
+			      "no progress line in: %s", err);
+		ck_assert_msg(strstr(err, "% of "), "no percentage in: %s",
+			      err);
+		ck_assert_msg(strstr(err, "\r\033[K"),
+			      "progress line not erased: %s", err);
+	}
+	free(out);
+	free(err);
+}
+END_TEST
+
 /* Nothing left behind in the scratch directory, in /proc/swaps, or as an
  * upager-bench cgroup. */
 static void check_clean(void)
@@ -782,6 +868,7 @@ int main(void)
 	tcase_add_test(tc, test_redis_backend_unavailable);
 	tcase_add_test(tc, test_nothing_left);
 	tcase_add_test(tc, test_store_cache);
+	tcase_add_test(tc, test_progress_and_budget_warning);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +34,89 @@ static int try_connect(const char *path)
 	return -1;
 }
 
+/*
+ * Every daemon this process started, with its directory, so that an exit
+ * (the end of a Check test: a forked process; a failed assertion exits
+ * too) leaves no daemon and no directory behind, whether the test stopped
+ * its daemon, killed it (dt_kill9) or failed half-way.
+ */
+static struct {
+	pid_t pid;	/* 0: not running */
+	char dir[sizeof(((struct dt_daemon *)0)->dir)];
+} started[16];
+static pid_t owner;	/* the process that started them; 0: none yet */
+
+/* Remove @dir and what a test put in it (the socket, a fifo: files only). */
+static void remove_dir(const char *dir)
+{
+	char path[sizeof(((struct dt_daemon *)0)->dir) + 256];
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+
+	if (dp) {
+		while ((de = readdir(dp))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+		closedir(dp);
+	}
+	rmdir(dir);
+}
+
+static void cleanup_at_exit(void)
+{
+	unsigned i;
+
+	/* not in a forked client of the test that exits */
+	if (getpid() != owner)
+		return;
+	for (i = 0; i < sizeof(started) / sizeof(started[0]); i++) {
+		if (!started[i].dir[0])
+			continue;
+		if (started[i].pid > 0 && !kill(started[i].pid, SIGKILL))
+			waitpid(started[i].pid, NULL, 0);
+		remove_dir(started[i].dir);
+		started[i].dir[0] = '\0';
+	}
+}
+
+/* Record (or update) the daemon of @dir; pid 0 when it is gone. */
+static void track(const char *dir, pid_t pid)
+{
+	unsigned i, free_slot = UINT32_MAX;
+
+	if (owner != getpid()) {
+		/* a new process (a Check test is forked): its own list */
+		memset(started, 0, sizeof(started));
+		owner = getpid();
+		atexit(cleanup_at_exit);
+	}
+	for (i = 0; i < sizeof(started) / sizeof(started[0]); i++) {
+		if (!strcmp(started[i].dir, dir)) {
+			started[i].pid = pid;
+			return;
+		}
+		if (!started[i].dir[0] && free_slot == UINT32_MAX)
+			free_slot = i;
+	}
+	ck_assert_msg(free_slot != UINT32_MAX, "more than %zu daemons in one test",
+		      sizeof(started) / sizeof(started[0]));
+	snprintf(started[free_slot].dir, sizeof(started[free_slot].dir), "%s",
+		 dir);
+	started[free_slot].pid = pid;
+}
+
+static void untrack(const char *dir)
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+		if (!strcmp(started[i].dir, dir))
+			started[i].dir[0] = '\0';
+}
+
 static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
 		  const char *cap)
 {
@@ -51,6 +137,7 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
 		      d->extra[0] ? d->extra : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
+	track(d->dir, d->pid);
 	/* Ready when it accepts; bounded. */
 	{
 		uint64_t deadline = tu_now_ns() + 10000ull * 1000000;
@@ -72,9 +159,16 @@ static void spawn(struct dt_daemon *d, const char *upagerd, const char *budget,
 static void start(struct dt_daemon *d, const char *upagerd,
 		  const char *budget, const char *cap, const char *opt)
 {
+	const char *tmp = getenv("TMPDIR");
+
+	/* $TMPDIR when the socket path fits there, else /tmp */
+	if (!tmp || !*tmp || strlen(tmp) + sizeof("/upager-dt-XXXXXX") >
+				     sizeof(d->dir))
+		tmp = "/tmp";
 	snprintf(d->extra, sizeof(d->extra), "%s", opt ? opt : "");
-	snprintf(d->dir, sizeof(d->dir), "/tmp/upager-dt-XXXXXX");
+	snprintf(d->dir, sizeof(d->dir), "%s/upager-dt-XXXXXX", tmp);
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	track(d->dir, 0);
 	snprintf(d->sock, sizeof(d->sock), "%s/upagerd.sock", d->dir);
 	spawn(d, upagerd, budget, cap);
 }
@@ -109,6 +203,7 @@ void dt_kill9(struct dt_daemon *d)
 	st = dt_waitpid(d->pid, 30000);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	d->pid = 0;
+	track(d->dir, 0);
 }
 
 int dt_waitpid(pid_t pid, unsigned timeout_ms)
@@ -137,8 +232,8 @@ int dt_stop(struct dt_daemon *d)
 	ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
 	st = dt_waitpid(d->pid, 60000);
 	d->pid = 0;
-	unlink(d->sock);
-	rmdir(d->dir);
+	remove_dir(d->dir);
+	untrack(d->dir);
 	return st;
 }
 
@@ -234,13 +329,61 @@ void dt_wait_counter(const struct dt_daemon *d, uint32_t id, uint64_t want)
 	TU_WAIT_FOR(dt_counter(d, id) == want, 30000);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	if (ftw->level > 0)
+		fprintf(stderr, "left behind: %s\n", path);
+	return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
 int dt_main(Suite *s, const char *upagerd)
 {
+	const char *tmp = getenv("TMPDIR");
+	char *old = tmp ? strdup(tmp) : NULL;
+	char dir[32 + sizeof(((struct dt_daemon *)0)->dir)];
+	DIR *dp;
+	int ret;
+
 	if (access(upagerd, X_OK)) {
 		fprintf(stderr, "upagerd not built at %s: skipped\n", upagerd);
+		free(old);
 		return TEST_SKIP;
 	}
-	return tu_run(s);
+	/* The tests run under a private TMPDIR that must be empty at the
+	 * end: what a daemon test leaves behind fails it (and is removed). */
+	if (!tmp || !*tmp || strlen(tmp) > 20)
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/upager-dtest-XXXXXX", tmp);
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "dt_main: mkdtemp %s: %s\n", dir, strerror(errno));
+		free(old);
+		return 1;
+	}
+	setenv("TMPDIR", dir, 1);
+	ret = tu_run(s);
+	dp = opendir(dir);
+	if (dp) {
+		struct dirent *de;
+
+		while ((de = readdir(dp)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				fprintf(stderr, "dt_main: the tests left files "
+						"in TMPDIR (%s)\n", dir);
+				ret = ret ? ret : 1;
+				break;
+			}
+		closedir(dp);
+	}
+	nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old);
+	return ret;
 }
 
 struct upg_runtime *dt_connect(const struct dt_daemon *d)
@@ -263,4 +406,9 @@ uint64_t dt_resident_pages(const void *p, uint64_t len)
 		got += v[i] & 1;
 	free(v);
 	return got;
+}
+
+int dt_try_connect(const char *path)
+{
+	return try_connect(path);
 }

@@ -3,8 +3,12 @@
  * daemon_util - run a real upagerd for a test, and ask it for figures.
  *
  * The daemon is a child process (fork + exec of the built upagerd) on a
- * socket in a fresh temporary directory; it gets SIGTERM if the test
- * process dies (PR_SET_PDEATHSIG), so no test leaves a daemon behind.
+ * socket in a fresh temporary directory ($TMPDIR, or /tmp when the socket
+ * path would not fit); it gets SIGTERM if the test process dies
+ * (PR_SET_PDEATHSIG), and when the test process exits (a test's end, or a
+ * failed assertion) any daemon still running is killed and every
+ * directory made here is removed with what it holds: no test leaves a
+ * daemon, a socket or a directory behind.
  */
 #ifndef UPAGER_DAEMON_UTIL_H
 #define UPAGER_DAEMON_UTIL_H
@@ -34,7 +38,8 @@ void dt_start_opt(struct dt_daemon *d, const char *upagerd,
 /* Resident bytes of the client with process id @pid (UINT64_MAX: none). */
 uint64_t dt_client_resident(const struct dt_daemon *d, pid_t pid);
 
-/* SIGTERM, wait (bounded) for the exit; returns its wait status. */
+/* SIGTERM, wait (bounded) for the exit; removes the socket directory with
+ * what the test put there; returns the wait status. */
 int dt_stop(struct dt_daemon *d);
 
 /* SIGKILL, reaped; the socket file and directory stay (for a restart). */
@@ -66,5 +71,8 @@ int dt_main(Suite *s, const char *upagerd);
 
 /* waitpid() with a bound, failing the test when it passes. */
 int dt_waitpid(pid_t pid, unsigned timeout_ms);
+
+/* A connected socket to @path, or -1 (nobody listens, or no access). */
+int dt_try_connect(const char *path);
 
 #endif

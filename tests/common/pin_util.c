@@ -348,11 +348,12 @@ bool pu_in_futex(pid_t tid)
 void pu_touch_write(void *p, uint64_t len)
 {
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-	volatile uint64_t *w;
-	uint64_t off;
+	uint64_t *w, off;
 
+	/* Atomic, relaxed: other threads read the same words meanwhile. */
 	for (off = 0; off < len; off += ps) {
-		w = (volatile uint64_t *)((char *)p + off);
-		*w = *w;
+		w = (uint64_t *)(void *)((char *)p + off);
+		__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED),
+				 __ATOMIC_RELAXED);
 	}
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,8 +38,11 @@ uint64_t tu_check(const void *buf, uint64_t off, uint64_t len, uint64_t seed)
 	const uint64_t *w = buf;
 	uint64_t i;
 
+	/* Relaxed atomic loads (plain moves): tests check pages that other
+	 * threads rewrite with the same words (pu_touch_write()). */
 	for (i = 0; i < len / 8; i++)
-		if (w[i] != tu_word(seed, off + i * 8))
+		if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) !=
+		    tu_word(seed, off + i * 8))
 			return i * 8;
 	return UINT64_MAX;
 }
@@ -81,4 +86,22 @@ int tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) ? errno : 0; /* stops the walk: nftw's value */
+}
+
+int tu_rm_rf(const char *dir)
+{
+	int err = nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+	if (err == -1)
+		return -errno;
+	return -err;
 }

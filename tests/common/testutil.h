@@ -77,4 +77,8 @@ static inline uint64_t tu_now_ns(void)
 /* Run one suite, print Check's summary, return the process exit code. */
 int tu_run(Suite *s);
 
+/* rm -rf @dir (links not followed); for an unchecked teardown, which
+ * runs in the parent after a failed test too.  0 or -errno. */
+int tu_rm_rf(const char *dir);
+
 #endif

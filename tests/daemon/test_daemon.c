@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #endif
 #include <check.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <numaif.h>
 #include <signal.h>
@@ -39,6 +41,23 @@ static struct upg_runtime *connect_rt(const struct dt_daemon *d)
 	if (err)
 		_exit(100 + (-err % 100));
 	return rt;
+}
+
+/* The budget a client asks for; the daemon's differs. */
+#define OWN_BUDGET (8 * MiB)
+
+/* Has @rt taken over from a dead daemon (within 20 s)? */
+static bool taken_over(struct upg_runtime *rt, uint64_t own_budget)
+{
+	uint64_t deadline = tu_now_ns() + 20000000000ull;
+	UPG_OPTS(upg_stats, st);
+
+	while (upg_runtime_stats(rt, &st) || st.budget_bytes != own_budget) {
+		if (tu_now_ns() > deadline)
+			return false;
+		sched_yield();
+	}
+	return true;
 }
 
 static void assert_exit0(int st, const char *what)
@@ -181,9 +200,12 @@ START_TEST(test_sigterm_writes_back)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (!pid) {
-		struct upg_runtime *rt = connect_rt(&d);
+		UPG_OPTS(upg_runtime_opts, o, .budget_bytes = OWN_BUDGET);
+		struct upg_runtime *rt = NULL;
 		struct upg_region *r;
 
+		if (upg_runtime_connect(d.sock, &o, &rt))
+			_exit(6);
 		close(hold[1]);
 		if (upg_region_map_file(rt, fd, 16 * MiB, NULL, &r))
 			_exit(1);
@@ -194,6 +216,13 @@ START_TEST(test_sigterm_writes_back)
 		/* Touch nothing more: the daemon is going away. */
 		if (read(hold[0], &ch, 1) < 0)
 			_exit(3);
+		/* Wait for the takeover (the agent saw the hang-up): the
+		 * stats are then this process's own, under its own budget.
+		 * Then release everything, which joins the agent thread. */
+		if (!taken_over(rt, OWN_BUDGET))
+			_exit(4);
+		if (upg_region_unmap(r) || upg_runtime_destroy(rt))
+			_exit(5);
 		_exit(0);
 	}
 	ck_assert_int_eq(read(ready[0], &ch, 1), 1);

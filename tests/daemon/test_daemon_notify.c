@@ -57,10 +57,12 @@ static bool invalidate(struct upg_interval_notifier *n,
 		 * A clean page is write-protected, so this is a WP fault the
 		 * daemon must serve while it waits for this very callback. */
 		if (w->touch) {
-			volatile uint64_t *p = (uint64_t *)range->start;
-			uint64_t v = *p;
+			/* Relaxed atomics: the test thread checks the
+			 * same words meanwhile (tu_check()). */
+			uint64_t *p = (uint64_t *)range->start;
+			uint64_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
 
-			*p = v;
+			__atomic_store_n(p, v, __ATOMIC_RELAXED);
 			atomic_fetch_add(&w->touched_sum, v);
 		}
 	}

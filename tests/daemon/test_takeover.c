@@ -29,17 +29,22 @@ static size_t PS;
 /*
  * The client rewrites every page of a file region and of an anonymous
  * region (4x the daemon's budget together), reporting each page written;
- * then reads everything back, flushes, and exits 0 if all is whole.
+ * waits until the test has killed the daemon (@killed); then reads
+ * everything back, flushes, and exits 0 if all is whole and it ran under
+ * its own budget after the takeover.
  */
-static int client(const struct dt_daemon *d, int fd, int report,
+#define OWN_BUDGET (3 * MiB)
+
+static int client(const struct dt_daemon *d, int fd, int report, int killed,
 		  uint64_t n, uint64_t seed)
 {
+	UPG_OPTS(upg_runtime_opts, o, .budget_bytes = OWN_BUDGET);
 	struct upg_runtime *rt = NULL;
 	struct upg_region *r, *ra;
-	char *a, *b;
+	char *a, *b, c;
 	uint64_t pg;
 
-	if (upg_runtime_connect(d->sock, NULL, &rt))
+	if (upg_runtime_connect(d->sock, &o, &rt))
 		return 1;
 	if (upg_region_map_file(rt, fd, n * PS, NULL, &r) ||
 	    upg_region_map_anon(rt, n * PS, NULL, &ra))
@@ -52,12 +57,20 @@ static int client(const struct dt_daemon *d, int fd, int report,
 		if (write(report, &pg, sizeof(pg)) != sizeof(pg))
 			return 3;
 	}
+	if (read(killed, &c, 1) != 1)
+		return 9;
 	if (tu_check(a, 0, n * PS, seed) != UINT64_MAX)
 		return 4;
 	if (tu_check(b, 0, n * PS, seed + 1) != UINT64_MAX)
 		return 5;
 	if (upg_region_flush(r, 0, 0))
 		return 6;
+	/* Taken over (the reads above needed a fill): the client's own
+	 * budget, not the dead daemon's. */
+	if (tu_stats(rt).budget_bytes != OWN_BUDGET)
+		return 10;
+	if (tu_stats(rt).resident_peak_bytes > OWN_BUDGET + 64 * PS)
+		return 11;
 	if (upg_region_unmap(ra) || upg_region_unmap(r))
 		return 7;
 	return upg_runtime_destroy(rt) ? 8 : 0;
@@ -74,21 +87,26 @@ START_TEST(test_daemon_sigkill_client_takes_over)
 	for (round = 0; round < 3; round++) {
 		uint64_t seed = 800 + 2 * (uint64_t)round, pg = 0, seen = 0;
 		unsigned kill_after = (unsigned)rand() % (unsigned)n;
-		int fd = tur_data_file(n * PS, 799), p[2], st;
+		int fd = tur_data_file(n * PS, 799), p[2], k[2], st;
 		pid_t pid;
 
 		ck_assert_int_eq(pipe(p), 0);
+		ck_assert_int_eq(pipe(k), 0);
 		pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (!pid) {
 			close(p[0]);
-			_exit(client(&d, fd, p[1], n, seed));
+			close(k[1]);
+			_exit(client(&d, fd, p[1], k[0], n, seed));
 		}
 		close(p[1]);
+		close(k[0]);
 		while (seen < kill_after &&
 		       read(p[0], &pg, sizeof(pg)) == sizeof(pg))
 			seen = pg + 1;
 		dt_kill9(&d);
+		ck_assert_int_eq(write(k[1], "k", 1), 1);
+		close(k[1]);
 		/* Drain the reports so that the client never blocks on us. */
 		while (read(p[0], &pg, sizeof(pg)) > 0)
 			;

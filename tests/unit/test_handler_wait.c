@@ -67,23 +67,25 @@ static void *worker_main(void *arg)
 	uint64_t x = w->seed, i;
 
 	for (i = 0; i < TOUCHES_PER_THREAD; i++) {
-		uint64_t pg, off;
-		volatile uint64_t *p;
+		uint64_t pg, off, *p;
 
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
 		pg = x % w->npages;
 		off = pg * ps;
-		p = (volatile uint64_t *)(w->base + off);
+		p = (uint64_t *)(void *)(w->base + off);
+		/* Relaxed atomics: threads write and read the same word. */
 		if ((x >> 32) % 4 == 0) {
 			/* Same value from any thread: no race on content. */
-			*p = tu_word(WSEED, off);
+			__atomic_store_n(p, tu_word(WSEED, off),
+					 __ATOMIC_RELAXED);
 			atomic_store(&w->written[pg], 1);
 		} else {
 			/* Seen written before the read: the read sees it. */
 			bool was = atomic_load(&w->written[pg]);
-			uint64_t v = *p, a = tu_word(SEED, off),
+			uint64_t v = __atomic_load_n(p, __ATOMIC_RELAXED),
+				 a = tu_word(SEED, off),
 				 b = tu_word(WSEED, off);
 
 			/* Before a write, or after: never anything else. */

@@ -474,6 +474,22 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* Wait until the child's result (or its death) can be read, redrawing the
+ * progress line every second meanwhile. */
+static void wait_result(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int pr;
+
+	for (;;) {
+		pr = poll(&pfd, 1, 1000);
+		if (pr > 0 || (pr < 0 && errno != EINTR))
+			return;	/* readable, hung up, or poll failed: read tells */
+		if (pr == 0)
+			progress_tick();
+	}
+}
+
 static void one_run(const struct config *c, enum backend bk,
 		    const struct trace *t, const char *datapath,
 		    const char *cgpath, int cgver, struct run_result *r)
@@ -527,7 +543,10 @@ static void one_run(const struct config *c, enum backend bk,
 		fail(r, 1, "cannot start the child");
 	}
 	close(go[1]);
+	if (!r->status)
+		wait_result(res[0]);
 	got = !r->status && !read_full(res[0], r, sizeof(*r));
+	progress_end();
 	if (got) {
 		/* bounded wait for the teardown: 2 min + 1 s per 20 MiB of budget */
 		int limit_s = 120 + (int)(c->budget >> 20) / 20;
@@ -643,8 +662,13 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 			memset(r, 0, sizeof(*r));
 			fail(r, 1, "cgroup: %s", err);
 		} else {
+			char what[120];
+
 			logmsg(c, "upager-bench: %s %s run %u/%u ...", workload_names[c->wl],
 			       backend_names[bk], i + 1, c->runs);
+			snprintf(what, sizeof(what), "upager-bench: %s %s run %u/%u",
+				 workload_names[c->wl], backend_names[bk], i + 1, c->runs);
+			progress_begin(what, t->n);
 			one_run(c, bk, t, datapath, ci ? cgpath : NULL,
 				ci ? ci->version : 0, r);
 			if (ci) {

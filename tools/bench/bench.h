@@ -13,6 +13,7 @@
  *   sysres.c    cgroups, the swap file, cleanup on exit and on signals
  *   floors.c    the O_DIRECT read floor and the uffd round-trip floor
  *   report.c    statistics, the human table and the JSON document
+ *   progress.c  the progress line of long runs (terminal only)
  */
 #ifndef UPAGER_BENCH_H
 #define UPAGER_BENCH_H
@@ -197,6 +198,14 @@ int data_warm_cache(const char *path);
 uint64_t data_cached_pages(const char *path, uint64_t size);
 bool dir_is_tmpfs(const char *dir);
 int device_read_ahead_kb(const char *path);
+
+/* progress.c: a progress line on stderr, when it is a terminal */
+#define PROGRESS_STEP 4096u	/* accesses between two progress_add() */
+void progress_init(void);
+void progress_add(uint64_t n);
+void progress_begin(const char *what, uint64_t accesses);
+void progress_tick(void);
+void progress_end(void);
 
 /* trace.c */
 int trace_build(const struct config *c, struct trace *t);

@@ -65,7 +65,10 @@ static uint64_t run_slice(const struct worker *w, uint64_t from, uint64_t to,
 			if (v != want || pg[0] != p)
 				bad++;
 		}
+		if (!((i - from + 1) % PROGRESS_STEP))
+			progress_add(PROGRESS_STEP);
 	}
+	progress_add((to - from) % PROGRESS_STEP);
 	return bad;
 }
 

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <upager.h>
+
 #include "bench.h"
 
 const char *const workload_names[WL_COUNT] = {
@@ -87,6 +89,10 @@ static void usage(FILE *f)
 "  --spin-us N      upager-spin's busy-poll window (default: the runtime's)\n"
 "  --upager-cgroup on|off  run upager in a memory cgroup of budget + 64M\n"
 "                   (default on, when cgroups are available)\n"
+"  --version        the program's and the library's version\n"
+"\n"
+"On a terminal, a run longer than 3 s shows a progress line on stderr\n"
+"(UPAGER_BENCH_PROGRESS=never: none; =always: even when not a terminal).\n"
 "\n"
 "exit status: 0 ok, 1 a run failed, 2 bad usage, 77 every requested backend\n"
 "unavailable\n");
@@ -197,7 +203,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 {
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
-	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_REDIS };
+	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_VERSION, O_REDIS };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -222,6 +228,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "hugetlb", no_argument, NULL, O_HUGETLB },
 		{ "spin-us", required_argument, NULL, O_SPIN },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tmp = getenv("TMPDIR");
@@ -368,6 +375,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case O_VERSION:
+			/* the header it was built with, the library it runs with */
+			printf("upager-bench %s (libupager %s)\n",
+			       UPAGER_VERSION_STRING, upg_version());
+			exit(0);
 		default:
 			if (optopt && optopt < 256)
 				return bad_usage("unknown option -%c", optopt);
@@ -434,7 +446,21 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &c);
 	if (ret)
 		return ret;
+	if (upg_check_version(UPAGER_VERSION_MAJOR, UPAGER_VERSION_MINOR)) {
+		fprintf(stderr, "upager-bench: built for libupager %s, runs with "
+			"%s: install the matching libupager (or fix "
+			"LD_LIBRARY_PATH)\n", UPAGER_VERSION_STRING, upg_version());
+		return 1;
+	}
+	if (c.budget >= c.size)
+		fprintf(stderr, "upager-bench: warning: --budget %llu MiB is not "
+			"below --size %llu MiB: the data fits in memory, nothing "
+			"is evicted, and the runs measure first touches only; "
+			"give a budget below the size to measure paging\n",
+			(unsigned long long)(c.budget >> 20),
+			(unsigned long long)(c.size >> 20));
 	sysres_init();
+	progress_init();
 
 	need = c.size + (c.backends[BK_KERNEL_SWAP] ? c.size + (64ull << 20) : 0);
 	if (!statvfs(c.dir, &vfs) &&

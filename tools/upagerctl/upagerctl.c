@@ -3,7 +3,7 @@
  * upagerctl - look at a running upagerd (man upagerctl).
  *
  *   upagerctl [--socket PATH] [--json] status|stats|clients|regions
- *   upagerctl [--socket PATH] watch [--count N]
+ *   upagerctl [--socket PATH] [--json] watch [--count N] [--interval SEC]
  *
  * It connects as a monitor (HELLO without a userfaultfd) and asks STATS.
  * Other clients' figures come back only for root or the daemon's owner.
@@ -16,10 +16,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proto/proto.h"
+#include "upager.h"
 
 #define TIMEOUT_MS 5000
 
@@ -145,6 +147,19 @@ static const char *ctr_name(uint32_t id)
 		[PROTO_CTR_BYTES_FAULTED_IN] = "bytes_faulted_in",
 		[PROTO_CTR_CLIENTS] = "clients",
 		[PROTO_CTR_REGIONS] = "regions",
+		[PROTO_CTR_READ_ERRORS] = "read_errors",
+		[PROTO_CTR_WRITE_ERRORS] = "write_errors",
+		[PROTO_CTR_EVICT_BATCHES_BACKGROUND] = "evict_batches_background",
+		[PROTO_CTR_EVICT_BATCHES_SYNC] = "evict_batches_sync",
+		[PROTO_CTR_PAGES_SAMPLED] = "pages_sampled",
+		[PROTO_CTR_PAGES_REFERENCED] = "pages_referenced",
+		[PROTO_CTR_BUDGET_OVERSHOOT_PAGES] = "budget_overshoot_pages",
+		[PROTO_CTR_PAGES_UNPOISONED] = "pages_unpoisoned",
+		[PROTO_CTR_PAGES_DISCARDED] = "pages_discarded",
+		[PROTO_CTR_EVICT_PIN_WAITS] = "evict_pin_waits",
+		[PROTO_CTR_PAGES_READ_AHEAD] = "pages_read_ahead",
+		[PROTO_CTR_RA_PAGES_USED] = "ra_pages_used",
+		[PROTO_CTR_RA_PAGES_WASTED] = "ra_pages_wasted",
 	};
 
 	return id < sizeof(names) / sizeof(names[0]) && names[id] ? names[id] :
@@ -185,59 +200,112 @@ static double mib(uint64_t b)
 	return (double)b / (1 << 20);
 }
 
+/* @str inside a JSON string: quotes, backslashes and control bytes
+ * escaped (client names and paths are the clients' and the user's). */
+static void json_str(const char *str)
+{
+	for (; *str; str++) {
+		unsigned char ch = (unsigned char)*str;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/*
+ * status: the daemon at a glance, the figures an operator looks at first
+ * (its budget and how full it is, who uses it, whether anything fails),
+ * with the faults of all kinds summed.  stats: every counter the daemon
+ * sends, by its name in struct upg_stats, nothing derived.
+ */
+static void print_status(const struct ctl *c, const struct proto_msg *rep)
+{
+	uint64_t budget = ctr_get(rep, PROTO_CTR_BUDGET_BYTES),
+		 res = ctr_get(rep, PROTO_CTR_RESIDENT_BYTES),
+		 peak = ctr_get(rep, PROTO_CTR_RESIDENT_PEAK_BYTES),
+		 clients = ctr_get(rep, PROTO_CTR_CLIENTS),
+		 regions = ctr_get(rep, PROTO_CTR_REGIONS),
+		 faults = ctr_get(rep, PROTO_CTR_FAULTS_MISSING) +
+			  ctr_get(rep, PROTO_CTR_FAULTS_WP) +
+			  ctr_get(rep, PROTO_CTR_FAULTS_MINOR),
+		 evicted = ctr_get(rep, PROTO_CTR_PAGES_EVICTED),
+		 written = ctr_get(rep, PROTO_CTR_PAGES_WRITTEN_BACK),
+		 errors = ctr_get(rep, PROTO_CTR_IO_ERRORS);
+
+	if (c->json) {
+		printf("{\"socket\": \"");
+		json_str(c->path);
+		printf("\", \"budget_bytes\": %" PRIu64
+		       ", \"resident_bytes\": %" PRIu64
+		       ", \"resident_peak_bytes\": %" PRIu64
+		       ", \"clients\": %" PRIu64 ", \"regions\": %" PRIu64
+		       ", \"faults\": %" PRIu64 ", \"pages_evicted\": %" PRIu64
+		       ", \"pages_written_back\": %" PRIu64
+		       ", \"io_errors\": %" PRIu64 "}",
+		       budget, res, peak, clients, regions, faults, evicted,
+		       written, errors);
+		return;
+	}
+	printf("upagerd on %s\n"
+	       "budget      %10.1f MiB\n"
+	       "resident    %10.1f MiB (%.0f%% of the budget; peak %.1f MiB)\n"
+	       "clients     %10" PRIu64 "\n"
+	       "regions     %10" PRIu64 "\n"
+	       "faults      %10" PRIu64 " (all kinds)\n"
+	       "evicted     %10" PRIu64 " pages\n"
+	       "written     %10" PRIu64 " pages\n"
+	       "io errors   %10" PRIu64 "\n",
+	       c->path, mib(budget), mib(res),
+	       budget ? 100.0 * (double)res / (double)budget : 0.0, mib(peak),
+	       clients, regions, faults, evicted, written, errors);
+}
+
+static void print_counters(const struct ctl *c, const struct proto_msg *rep)
+{
+	uint32_t i, shown = 0;
+
+	if (c->json)
+		printf("{");
+	for (i = 0; i < rep->u.stats_reply.count; i++) {
+		const char *n = ctr_name(rep->u.stats_reply.counters[i].id);
+		uint64_t v = rep->u.stats_reply.counters[i].value;
+
+		if (!n)
+			continue; /* a newer daemon's: not named here */
+		if (c->json)
+			printf("%s\"%s\": %" PRIu64, shown ? ", " : "", n, v);
+		else
+			printf("%-26s %" PRIu64 "\n", n, v);
+		shown++;
+	}
+	if (c->json)
+		printf("}");
+}
+
 static int cmd_stats(struct ctl *c, bool all)
 {
 	struct proto_msg rep;
-	uint32_t i;
 	int err = ask(c, PROTO_SCOPE_DAEMON, 0, 0, PROTO_STATS_REPLY, &rep);
 
 	if (err)
 		return err;
-	if (c->json) {
-		printf("{");
-		for (i = 0; i < rep.u.stats_reply.count; i++) {
-			const char *n = ctr_name(rep.u.stats_reply.counters[i].id);
-
-			if (n)
-				printf("%s\"%s\": %" PRIu64, i ? ", " : "", n,
-				       rep.u.stats_reply.counters[i].value);
-		}
-		printf("}\n");
-	} else if (!all) {
-		printf("budget      %10.1f MiB\n"
-		       "resident    %10.1f MiB (peak %.1f MiB)\n"
-		       "clients     %10" PRIu64 "\n"
-		       "regions     %10" PRIu64 "\n"
-		       "faults      %10" PRIu64 "\n"
-		       "evicted     %10" PRIu64 " pages\n"
-		       "written     %10" PRIu64 " pages\n"
-		       "io errors   %10" PRIu64 "\n",
-		       mib(ctr_get(&rep, PROTO_CTR_BUDGET_BYTES)),
-		       mib(ctr_get(&rep, PROTO_CTR_RESIDENT_BYTES)),
-		       mib(ctr_get(&rep, PROTO_CTR_RESIDENT_PEAK_BYTES)),
-		       ctr_get(&rep, PROTO_CTR_CLIENTS),
-		       ctr_get(&rep, PROTO_CTR_REGIONS),
-		       ctr_get(&rep, PROTO_CTR_FAULTS_MISSING) +
-			       ctr_get(&rep, PROTO_CTR_FAULTS_WP) +
-			       ctr_get(&rep, PROTO_CTR_FAULTS_MINOR),
-		       ctr_get(&rep, PROTO_CTR_PAGES_EVICTED),
-		       ctr_get(&rep, PROTO_CTR_PAGES_WRITTEN_BACK),
-		       ctr_get(&rep, PROTO_CTR_IO_ERRORS));
-	} else {
-		for (i = 0; i < rep.u.stats_reply.count; i++) {
-			const char *n = ctr_name(rep.u.stats_reply.counters[i].id);
-
-			if (n)
-				printf("%-22s %" PRIu64 "\n", n,
-				       rep.u.stats_reply.counters[i].value);
-		}
-	}
+	if (all)
+		print_counters(c, &rep);
+	else
+		print_status(c, &rep);
+	if (c->json)
+		printf("\n");
 	proto_msg_release(&rep);
 	return 0;
 }
 
-/* Every client record, across as many replies as it takes. */
-static int cmd_clients(struct ctl *c)
+/* Every client record, across as many replies as it takes.  In JSON an
+ * array, ended with a newline when @alone (not inside a watch tick). */
+static int cmd_clients(struct ctl *c, bool alone)
 {
 	uint32_t start = 0, i, shown = 0;
 	int err;
@@ -260,9 +328,13 @@ static int cmd_clients(struct ctl *c)
 		for (i = 0; i < rep.u.clients_reply.count; i++, shown++) {
 			struct proto_client_rec *x = &rep.u.clients_reply.recs[i];
 
-			if (c->json)
+			if (c->json) {
 				printf("%s{\"id\": %" PRIu64 ", \"pid\": %u, "
-				       "\"uid\": %u, \"name\": \"%s\", "
+				       "\"uid\": %u, \"name\": \"",
+				       shown ? ", " : "", x->client_id, x->pid,
+				       x->uid);
+				json_str(x->name);
+				printf("\", "
 				       "\"resident_bytes\": %" PRIu64 ", "
 				       "\"budget_share_bytes\": %" PRIu64 ", "
 				       "\"cap_bytes\": %" PRIu64 ", "
@@ -272,13 +344,12 @@ static int cmd_clients(struct ctl *c)
 				       "\"pins\": %" PRIu64 ", "
 				       "\"notifier_callbacks\": %" PRIu64 ", "
 				       "\"errors\": %" PRIu64 "}",
-				       shown ? ", " : "", x->client_id, x->pid,
-				       x->uid, x->name, x->resident_bytes,
+				       x->resident_bytes,
 				       x->budget_share_bytes, x->cap_bytes,
 				       x->faults, x->fills, x->evictions,
 				       x->writebacks, x->pins,
 				       x->notifier_callbacks, x->errors);
-			else
+			} else {
 				printf("%6" PRIu64 " %8u %6u %-16.16s %10.1f %10.1f "
 				       "%8" PRIu64 " %8" PRIu64 " %8" PRIu64
 				       " %7" PRIu64 " %7" PRIu64 " %6" PRIu64
@@ -288,6 +359,7 @@ static int cmd_clients(struct ctl *c)
 				       mib(x->budget_share_bytes), x->faults,
 				       x->evictions, x->writebacks, x->pins,
 				       x->notifier_callbacks, x->errors);
+			}
 		}
 		start += rep.u.clients_reply.count;
 		i = start < rep.u.clients_reply.total &&
@@ -297,7 +369,7 @@ static int cmd_clients(struct ctl *c)
 			break;
 	}
 	if (c->json)
-		printf("]\n");
+		printf(alone ? "]\n" : "]");
 	return 0;
 }
 
@@ -383,14 +455,83 @@ static int cmd_regions(struct ctl *c)
 	return err;
 }
 
+/*
+ * watch: status and clients every @interval_ms, @count times (-1: until
+ * interrupted).  On a terminal each tick repaints the screen; otherwise
+ * (a pipe, a file) nothing but text is written: with --json one JSON
+ * object per line and per tick, {"tick": n, "time": seconds since the
+ * epoch, "status": {...}, "clients": [...]}, else a header line per tick.
+ */
+static int cmd_watch(struct ctl *c, long count, long interval_ms)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	struct proto_msg rep;
+	uint64_t tick;
+	int err = 0;
+
+	for (tick = 1; !err && count; tick++) {
+		struct timespec wait = { interval_ms / 1000,
+					 (interval_ms % 1000) * 1000000 };
+		struct timeval now;
+
+		gettimeofday(&now, NULL);
+		err = ask(c, PROTO_SCOPE_DAEMON, 0, 0, PROTO_STATS_REPLY, &rep);
+		if (err)
+			break;
+		if (c->json) {
+			printf("{\"tick\": %" PRIu64 ", \"time\": %lld.%03ld, "
+			       "\"status\": ",
+			       tick, (long long)now.tv_sec,
+			       (long)(now.tv_usec / 1000));
+			print_status(c, &rep);
+			printf(", \"clients\": ");
+		} else if (tty) {
+			printf("\033[H\033[2J");
+			print_status(c, &rep);
+		} else {
+			printf("%s--- tick %" PRIu64 " at %lld.%03ld\n",
+			       tick > 1 ? "\n" : "", tick,
+			       (long long)now.tv_sec,
+			       (long)(now.tv_usec / 1000));
+			print_status(c, &rep);
+		}
+		proto_msg_release(&rep);
+		err = cmd_clients(c, false);
+		if (c->json && !err)
+			printf("}\n");
+		fflush(stdout);
+		if (count > 0)
+			count--;
+		if (count && !err)
+			nanosleep(&wait, NULL);
+	}
+	return err;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: %s [--socket PATH] [--json] "
 		   "status|stats|clients|regions\n"
-		   "       %s [--socket PATH] watch [--count N]\n"
+		   "       %s [--socket PATH] [--json] watch [--count N] "
+		   "[--interval SEC]\n"
+		   "  status   the daemon at a glance: budget, resident and "
+		   "peak, clients,\n"
+		   "           regions, faults of all kinds, evictions, "
+		   "writebacks, I/O errors\n"
+		   "  stats    every counter the daemon keeps, by its name "
+		   "in struct upg_stats\n"
+		   "  clients  one line per client; regions: one line per "
+		   "region\n"
+		   "  watch    status and clients every SEC seconds (default "
+		   "1), N times\n"
+		   "           (default: until interrupted); with --json one "
+		   "object per line\n"
+		   "           and per tick: {\"tick\", \"time\", "
+		   "\"status\", \"clients\"}\n"
+		   "       %s --help | --version\n"
 		   "Default socket: $UPAGER_SOCKET, else /run/upager/upagerd.sock "
 		   "(root) or $XDG_RUNTIME_DIR/upager/upagerd.sock.\n",
-		prog, prog);
+		prog, prog, prog);
 }
 
 int main(int argc, char **argv)
@@ -399,12 +540,14 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	struct ctl c = { .sock = -1 };
 	const char *cmd;
-	long count = -1;
+	long count = -1, interval = 1000;
 	int opt, err;
 
 	c.path = default_socket();
@@ -424,8 +567,26 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'i': {
+			char *end;
+			double sec = strtod(optarg, &end);
+
+			if (end == optarg || *end || !(sec >= 0.001) ||
+			    sec > 86400) {
+				fprintf(stderr, "%s: --interval wants seconds "
+						"between 0.001 and 86400 "
+						"(e.g. 0.5)\n", prog);
+				return 2;
+			}
+			interval = (long)(sec * 1000 + 0.5);
+			break;
+		}
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (libupager %s)\n", prog,
+			       UPAGER_VERSION_STRING, upg_version());
 			return 0;
 		default:
 			usage(stderr);
@@ -457,23 +618,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "stats")) {
 		err = cmd_stats(&c, true);
 	} else if (!strcmp(cmd, "clients")) {
-		err = cmd_clients(&c);
+		err = cmd_clients(&c, true);
 	} else if (!strcmp(cmd, "regions")) {
 		err = cmd_regions(&c);
 	} else {
-		/* watch: status and clients once a second (--count times). */
-		while (!err && count--) {
-			struct timespec one = { 1, 0 };
-
-			if (!c.json)
-				printf("\033[H\033[2J");
-			err = cmd_stats(&c, false);
-			if (!err)
-				err = cmd_clients(&c);
-			fflush(stdout);
-			if (count)
-				nanosleep(&one, NULL);
-		}
+		err = cmd_watch(&c, count, interval);
 	}
 	close(c.sock);
 	proto_conn_fini(&c.conn);
