@@ -1220,39 +1220,45 @@ UPG_API int upg_store_mem_clear_faults(struct upg_store *st);
 
 /**
  * upg_store_open_uri() - a store on a Redis Cluster (far memory).
- * @uri: "redis://[user:pass@]host:port[,host:port...][?opt=value&...]".
- *       The hosts are seeds: any nodes of the cluster; the rest is found
- *       with CLUSTER SLOTS.  user and pass may be %XX-escaped (":pass@"
- *       authenticates with the password only).  Options:
- *
- *       - name=N: the store's name, 1-100 of [A-Za-z0-9_.-] (default
- *         "upager").  Its pages are the keys "upg:N:{<extent>}": a store
- *         opened later under the same name, by any process on any machine,
- *         reads what was written under it before.
- *       - extent_pages=P: pages per Redis string (1-256, default 16).
- *         Must be the same every time a name is opened.
- *       - replicas=R: a write completes only when WAIT counted R replicas
- *         that have it (0-16, default 1).
- *       - deadline_ms=D: a request that cannot complete (node down,
- *         failover, no replica to acknowledge) is retried for D ms, then
- *         fails -EIO (100-3600000, default 10000: longer than a failover
- *         with cluster-node-timeout 2000).
- *       - timeout_ms=T: a node that leaves a command unanswered T ms (plus
- *         wait_ms for writes) is taken for hung: its connection is dropped
- *         and the command retried (50-60000, default 1000).
- *       - wait_ms=W: WAIT's own timeout (10-60000, default 500).
- *       - batch=B: writes to one master per WAIT, at most (1-1024,
- *         default 64).
+ * @uri: the cluster's seed nodes and the store's options, as below.
  * @out: receives the store, with one reference held by the caller.
+ *
+ * The URI has the form:
+ *
+ *	redis://[user:pass@]host:port[,host:port...][?opt=value&...]
+ *
+ * The hosts are seeds: any nodes of the cluster; the rest is found with
+ * CLUSTER SLOTS.  user and pass may be %XX-escaped; ":pass@"
+ * authenticates with the password only.  Options:
+ *
+ *  - name=N: the store's name, 1-100 of [A-Za-z0-9_.-] (default
+ *    "upager").  Its pages are the keys "upg:N:{<extent>}": a store
+ *    opened later under the same name, by any process on any machine,
+ *    reads what was written under it before.
+ *  - extent_pages=P: pages per Redis string (1-256, default 16).  Must
+ *    be the same every time a name is opened.
+ *  - replicas=R: a write completes only when WAIT counted R replicas
+ *    that have it (0-16, default 1).
+ *  - deadline_ms=D: a request that cannot complete (node down,
+ *    failover, no replica to acknowledge) is retried for D ms, then
+ *    fails -EIO (100-3600000, default 10000: longer than a failover
+ *    with cluster-node-timeout 2000).
+ *  - timeout_ms=T: a node that leaves a command unanswered T ms (plus
+ *    wait_ms for writes) is taken for hung: its connection is dropped
+ *    and the command retried (50-60000, default 1000).
+ *  - wait_ms=W: WAIT's own timeout (10-60000, default 500).
+ *  - batch=B: writes to one master per WAIT, at most (1-1024, default
+ *    64).
  *
  * Reads of pages never written (a missing key, a short string) return
  * zeros.  A write completes once it is on its master and, per WAIT, on
- * @replicas replicas: in their memory; on disk within about a second
- * under appendfsync everysec (see docs/far-memory.md for what "durable"
- * means here).  A write refused for memory (maxmemory, noeviction)
- * completes -ENOSPC at once; other failures are retried until the
- * deadline, then -EIO: the runtime keeps such pages dirty and a read
- * that fails sends SIGBUS to the faulting thread.  flush() waits for
+ * as many replicas as the option replicas says: in their memory; on
+ * disk within about a second under appendfsync everysec (see
+ * docs/far-memory.md for what "durable" means here).  A write refused
+ * for memory (maxmemory, noeviction) completes -ENOSPC at once; other
+ * failures are retried until the deadline, then -EIO: the runtime keeps
+ * such pages dirty and a read that fails sends SIGBUS to the faulting
+ * thread.  flush() waits for
  * every write in flight; discard unlinks whole extents.  Releasing the
  * store (upg_store_put()) closes its connections and keeps its data:
  * only upg_store_destroy_data() deletes it.
