@@ -37,7 +37,7 @@ function(upager_add_check_tests dir)
     # that such a line is an identical (silent) redefinition.
     target_compile_definitions(${_target} PRIVATE _GNU_SOURCE=)
     target_link_libraries(${_target} PRIVATE
-      upager::upager_static PkgConfig::CHECK PkgConfig::LIBURING PkgConfig::NUMA
+      upager::upager_static PkgConfig::CHECK PkgConfig::LIBURING PkgConfig::NUMA PkgConfig::HIREDIS
       Threads::Threads m)
     if(TARGET upager_testcommon)
       target_link_libraries(${_target} PRIVATE upager_testcommon)

@@ -1251,6 +1251,122 @@ UPG_API int upg_store_mem_inject(struct upg_store *st,
 UPG_API int upg_store_mem_clear_faults(struct upg_store *st);
 
 /**
+ * upg_store_open_uri() - a store on a Redis Cluster (far memory).
+ * @uri: the cluster's seed nodes and the store's options, as below.
+ * @out: receives the store, with one reference held by the caller.
+ *
+ * The URI has the form:
+ *
+ *	redis://[user:pass@]host:port[,host:port...][?opt=value&...]
+ *
+ * The hosts are seeds: any nodes of the cluster; the rest is found with
+ * CLUSTER SLOTS.  user and pass may be %XX-escaped; ":pass@"
+ * authenticates with the password only.  Options:
+ *
+ *  - name=N: the store's name, 1-100 of [A-Za-z0-9_.-] (default
+ *    "upager").  Its pages are the keys "upg:N:{<extent>}": a store
+ *    opened later under the same name, by any process on any machine,
+ *    reads what was written under it before.
+ *  - extent_pages=P: pages per Redis string (1-256, default 16).  Must
+ *    be the same every time a name is opened.
+ *  - replicas=R: a write completes only when WAIT counted R replicas
+ *    that have it (0-16, default 1).
+ *  - deadline_ms=D: a request that cannot complete (node down,
+ *    failover, no replica to acknowledge) is retried for D ms, then
+ *    fails -EIO (100-3600000, default 10000: longer than a failover
+ *    with cluster-node-timeout 2000).
+ *  - timeout_ms=T: a node that leaves a command unanswered T ms (plus
+ *    wait_ms for writes) is taken for hung: its connection is dropped
+ *    and the command retried (50-60000, default 1000).
+ *  - wait_ms=W: WAIT's own timeout (10-60000, default 500).
+ *  - batch=B: writes to one master per WAIT, at most (1-1024, default
+ *    64).
+ *
+ * Reads of pages never written (a missing key, a short string) return
+ * zeros.  A write completes once it is on its master and, per WAIT, on
+ * as many replicas as the option replicas says: in their memory; on
+ * disk within about a second under appendfsync everysec (see
+ * docs/far-memory.md for what "durable" means here).  A write refused
+ * for memory (maxmemory, noeviction) completes -ENOSPC at once; other
+ * failures are retried until the deadline, then -EIO: the runtime keeps
+ * such pages dirty and a read that fails sends SIGBUS to the faulting
+ * thread.  flush() waits for
+ * every write in flight; discard unlinks whole extents.  Releasing the
+ * store (upg_store_put()) closes its connections and keeps its data:
+ * only upg_store_destroy_data() deletes it.
+ *
+ * Return: 0; -EINVAL (the URI does not parse), -ECONNREFUSED (no seed
+ * answers), -ETIMEDOUT (seeds connect but do not answer), -ENOTCONN (the
+ * seeds are not nodes of a created cluster: cluster support disabled, or
+ * no slot assigned), -EACCES (credentials refused or missing), -EPROTO
+ * (the cluster hashes keys otherwise than CRC16), -ENOMEM.  Each failure
+ * logs a line (default log sink: stderr) saying what to fix.
+ * Context: any thread; blocks for the connections (up to about
+ * 2 x timeout_ms per seed).  Starts two threads that live as long as the
+ * store.
+ */
+UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out);
+
+/**
+ * upg_store_destroy_data() - delete every page a Redis store holds under
+ * its name (SCAN + UNLINK on every master).
+ * @st: a store from upg_store_open_uri(), with no region mapped on it
+ *      (pages written back after the call would be stored again).
+ * Return: 0; -EINVAL (not a Redis store), -EIO (a master could not be
+ * reached or refused), -EACCES, -ENOMEM.
+ * Context: any thread; blocks.
+ */
+UPG_API int upg_store_destroy_data(struct upg_store *st);
+
+/* struct upg_redis_master.flags */
+#define UPG_REDIS_OWNS_SLOTS 0x1   /* a master in the store's slot map */
+#define UPG_REDIS_READ_UP 0x2      /* its read connection is connected */
+#define UPG_REDIS_WRITE_UP 0x4     /* its write connection is connected */
+
+#define UPG_REDIS_MAX_MASTERS 16
+
+/* One master (one shard) as the store sees it. */
+struct upg_redis_master {
+	char addr[72];             /* "host:port" */
+	uint32_t flags;            /* UPG_REDIS_* */
+	uint32_t slots;            /* slots it owns in the store's map */
+	uint64_t queued;           /* commands waiting to be sent */
+	uint64_t in_flight;        /* commands sent, reply awaited */
+	uint64_t errors;           /* error replies, lost connections, timeouts */
+	uint64_t connects;         /* connections opened (2 when all is well) */
+};
+
+struct upg_redis_stats {
+	size_t sz;
+	/* Entries of masters[] filled: every master the store has talked to
+	 * or routes to, at most UPG_REDIS_MAX_MASTERS.  A master that owns
+	 * slots but is not connected and has commands queued is down or
+	 * failing over. */
+	uint32_t nmasters;
+	/* Request parts waiting out a back-off before their next try. */
+	uint64_t retrying;
+	/* Slot maps applied since the store was opened (open's included). */
+	uint64_t map_refreshes;
+	struct upg_redis_master masters[UPG_REDIS_MAX_MASTERS];
+};
+
+/**
+ * upg_store_redis_stats() - the per-master state of a Redis store.
+ * @st:  a store from upg_store_open_uri().
+ * @out: filled up to min(out->sz, sizeof(struct upg_redis_stats)); set
+ *       out->sz first (UPG_OPTS(upg_redis_stats, s)).
+ *
+ * The figures are those of the store's I/O thread after its latest turn
+ * through its loop (it publishes them there; an idle store's do not
+ * change).
+ * Return: 0, -EINVAL (@st not a Redis store, @out NULL or out->sz too
+ * small).
+ * Context: any thread; does not block on I/O.
+ */
+UPG_API int upg_store_redis_stats(struct upg_store *st,
+				  struct upg_redis_stats *out);
+
+/**
  * upg_store_put() - drop the caller's reference to a store.
  * @st: the store.  Regions mapped on it keep theirs; the store is closed
  *      (its ops->close called) when the last one goes.

@@ -20,10 +20,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # unit is Type=simple); systemd: systemd-analyze for the daemon/systemd_unit
 # test (skipped without it).  groff-base and man-db: packaging/man_pages
 # renders every man page; jq: bench/plot checks tools/plot's output (both
-# tests skip without them).
+# tests skip without them).  libhiredis-dev: the Redis Cluster store's
+# client library; redis-server and redis-tools (redis-cli): the loopback
+# cluster of tools/redis-cluster.sh that its tests run against.
 PACKAGES=(build-essential cmake pkg-config liburing-dev libnuma-dev check
 	clang libclang-rt-dev util-linux libsystemd-dev systemd groff-base
-	man-db jq)
+	man-db jq libhiredis-dev redis-server redis-tools)
 
 case "${1:-}" in
 --plot) PACKAGES+=(gnuplot-nox) ;;
@@ -39,7 +41,8 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 	echo "setup: this is not a Debian-like system (no dpkg/apt-get)."
 	echo "setup: install by hand: a C11 compiler, make, cmake >= 3.20, pkg-config,"
 	echo "setup:   liburing (dev), libnuma (dev), check (dev); clang with libFuzzer"
-	echo "setup:   (compiler-rt) for the fuzz pass"
+	echo "setup:   (compiler-rt) for the fuzz pass; hiredis (dev) for the Redis store,"
+	echo "setup:   redis-server and redis-cli for its tests"
 	exit 0
 fi
 

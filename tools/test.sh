@@ -19,8 +19,8 @@
 #   --no-fuzz      skip pass 4
 #   --fuzz-time S  seconds of fuzzing in pass 4 (default 60)
 #   --label L      run only tests labelled L (ctest -L L; unit, integration,
-#                  stress, daemon, bench, fuzz); pass 4 runs only for
-#                  --label fuzz
+#                  stress, daemon, bench, packaging, redis, fuzz); pass 4
+#                  runs only for --label fuzz
 #
 # Ends with one line "N passed, N failed, N skipped" summed over all passes
 # (counted from ctest's JUnit output) and exits non-zero if anything failed,

@@ -18,6 +18,7 @@ enum store_kind {
 	STORE_FILE,       /* upg_store_open_file(), a file region's store */
 	STORE_SWAP,       /* the runtime's swap file, behind anonymous regions */
 	STORE_MEM,        /* upg_store_create_mem() */
+	STORE_REDIS,      /* upg_store_open_uri(): runtime/farmem/ */
 };
 
 struct upg_store {

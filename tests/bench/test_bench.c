@@ -887,6 +887,35 @@ START_TEST(test_only_backend_unavailable)
 }
 END_TEST
 
+/* upager-redis without --redis: unavailable (77), said in the JSON; with
+ * a URI nothing listens on: unavailable too (-ECONNREFUSED). */
+START_TEST(test_redis_backend_unavailable)
+{
+	char *argv[] = { (char *)tool(), "rand-read", "--size", "4M", "--budget", "2M",
+			 "--runs", "1", "--accesses", "64", "--json", "--dir", scratch,
+			 "--backend", "upager-redis", NULL, NULL, NULL };
+	struct jval *doc;
+	const char *err;
+	char *out;
+	int rc;
+
+	rc = run_tool(argv, &out);
+	ck_assert_msg(rc == 77, "exit status %d, expected 77", rc);
+	doc = jparse(out, &err);
+	ck_assert_msg(doc, "invalid JSON (%s)", err ? err : "?");
+	ck_assert_str_eq(jstrv(jget(doc, "backends")->items[0], "status", "redis"),
+			 "skipped");
+	jfree(doc);
+	free(out);
+
+	argv[15] = (char *)"--redis";
+	argv[16] = (char *)"redis://127.0.0.1:1";
+	rc = run_tool(argv, &out);
+	ck_assert_msg(rc == 77, "exit status %d with a dead seed, expected 77", rc);
+	free(out);
+}
+END_TEST
+
 /* Two runs of raw-uffd on tiny data (each run costs the floors too, so the
  * checks share them):
  *  - stderr not a terminal, budget below the size: no \r and no escape
@@ -1030,6 +1059,7 @@ int main(void)
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_wait_mode_backends);
 	tcase_add_test(tc, test_only_backend_unavailable);
+	tcase_add_test(tc, test_redis_backend_unavailable);
 	tcase_add_test(tc, test_nothing_left);
 	tcase_add_test(tc, test_store_cache);
 	tcase_add_test(tc, test_progress_and_budget_warning);

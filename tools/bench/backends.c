@@ -27,6 +27,9 @@
  *                  creates in --dir.
  *   raw-uffd       anonymous memory and a minimal uffd handler copying the
  *                  pattern page on each MISSING fault; no budget.
+ *   upager-redis   upager on the Redis Cluster store of --redis (not in
+ *                  "all"): populated with the pattern, flushed, then
+ *                  measured; the run's pages are destroyed afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -210,6 +213,7 @@ static void run_upager(const struct config *c, const struct trace *t,
 	UPG_OPTS(upg_stats, st);
 	struct upg_runtime *rt = NULL;
 	struct upg_region *reg = NULL;
+	struct upg_store *rstore = NULL;
 	struct snap s = { 0 };
 	struct exec_out o;
 	int fd = -1, ret;
@@ -231,7 +235,26 @@ static void run_upager(const struct config *c, const struct trace *t,
 		fail(r, 1, "upg_runtime_create: %s", strerror(-ret));
 		return;
 	}
-	if (c->store == STORE_FILE) {
+	if (bk == BK_UPAGER_REDIS) {
+		char uri[sizeof(c->redis_uri) + 40];
+
+		if (!c->redis_uri[0]) {
+			fail(r, 77, "unavailable: give the cluster with --redis URI");
+			goto out_rt;
+		}
+		snprintf(uri, sizeof(uri), "%s", c->redis_uri);
+		if (!strstr(uri, "name="))
+			snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri),
+				 "%cname=bench-%d", strchr(uri, '?') ? '&' : '?',
+				 (int)getpid());
+		ret = upg_store_open_uri(uri, &rstore);
+		if (ret) {
+			fail(r, ret == -ECONNREFUSED ? 77 : 1,
+			     "upg_store_open_uri %s: %s", c->redis_uri, strerror(-ret));
+			goto out_rt;
+		}
+		ret = upg_region_map_store(rt, rstore, c->size, &rop, &reg);
+	} else if (c->store == STORE_FILE) {
 		fd = open(datapath, O_RDWR | O_CLOEXEC | (c->upager_direct ? O_DIRECT : 0));
 		if (fd < 0) {
 			fail(r, 1, "open %s: %s", datapath, strerror(errno));
@@ -248,12 +271,24 @@ static void run_upager(const struct config *c, const struct trace *t,
 		goto out_rt;
 	}
 	if (ret) {
-		fail(r, 1, "upg_region_map_%s: %s", c->store == STORE_FILE ? "file" : "anon",
-		     strerror(-ret));
+		fail(r, 1, "upg_region_map_%s: %s", bk == BK_UPAGER_REDIS ? "store" :
+		     c->store == STORE_FILE ? "file" : "anon", strerror(-ret));
 		goto out_rt;
 	}
-	if (c->store == STORE_ANON)
+	if (c->store == STORE_ANON || bk == BK_UPAGER_REDIS)
 		populate(upg_region_addr(reg), c, &r->populate_s);
+	/* The file backends start from data at rest in the file; so does
+	 * upager-redis: its populated pages are written back (and WAITed
+	 * for) before the measurement, whose faults then evict clean pages
+	 * as the file backends' do. */
+	if (bk == BK_UPAGER_REDIS) {
+		ret = upg_region_flush(reg, 0, 0);
+		if (ret) {
+			fail(r, 1, "upg_region_flush after populating: %s",
+			     strerror(-ret));
+			goto out_reg;
+		}
+	}
 	s.rt = rt;
 	ret = exec_trace(c, t, upg_region_addr(reg), &o, take_snap, &s);
 	if (ret) {
@@ -305,6 +340,17 @@ out_reg:
 	}
 out_rt:
 	send_result(r);
+	if (rstore) {
+		/* The region is unmapped (or was never mapped): drop the
+		 * run's pages from the cluster. */
+		ret = upg_store_destroy_data(rstore);
+		if (ret && !td.status) {
+			td.status = 1;
+			snprintf(td.msg, sizeof(td.msg), "upg_store_destroy_data: %s",
+				 strerror(-ret));
+		}
+		upg_store_put(rstore);
+	}
 	ret = upg_runtime_destroy(rt);
 	if (ret && !td.status) {
 		td.status = 1;
@@ -463,6 +509,7 @@ static void child_main(const struct config *c, enum backend bk,
 	case BK_UPAGER_DAEMON:
 	case BK_UPAGER_POLL:
 	case BK_UPAGER_SPIN:
+	case BK_UPAGER_REDIS:
 		run_upager(c, t, datapath, bk, r);
 		return;
 	case BK_KERNEL_MMAP:
@@ -663,11 +710,13 @@ void backend_run(const struct config *c, enum backend bk, const struct trace *t,
 	case BK_UPAGER_DAEMON:
 	case BK_UPAGER_POLL:
 	case BK_UPAGER_SPIN:
+	case BK_UPAGER_REDIS:
 		if (c->upager_cgroup && cgroups()->version) {
 			ci = cgroups();
 			limit = c->budget + UPAGER_CG_SLACK;
 		}
 		snprintf(br->store_io, sizeof(br->store_io), "%s, fill %lluK%s",
+			 bk == BK_UPAGER_REDIS ? "Redis Cluster" :
 			 c->store == STORE_ANON ? "runtime swap file" :
 			 c->upager_direct ? "file O_DIRECT" : "file buffered",
 			 (unsigned long long)(c->hugetlb ? 2048 :

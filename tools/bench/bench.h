@@ -57,6 +57,8 @@ enum backend {
 	/* kernel-mmap with the default advice (MADV_NORMAL), whatever the
 	 * workload: the baseline of issue 5's figures. */
 	BK_KERNEL_MMAP_DEFAULT,
+	/* upager on the Redis Cluster store of --redis URI. */
+	BK_UPAGER_REDIS,
 	BK_COUNT
 };
 #define BK_COUNT_ALL (BK_RAW_UFFD + 1)	/* the backends "all" means */
@@ -64,7 +66,8 @@ enum backend {
 static inline bool bk_is_upager(int bk)
 {
 	return bk == BK_UPAGER || bk == BK_UPAGER_DAEMON ||
-	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN;
+	       bk == BK_UPAGER_POLL || bk == BK_UPAGER_SPIN ||
+	       bk == BK_UPAGER_REDIS;
 }
 
 static inline bool bk_is_kernel(int bk)
@@ -109,6 +112,7 @@ struct config {
 	unsigned spin_us;	/* --spin-us: upager-spin's handler_spin_us */
 	enum kadvice kernel_advice;	/* --kernel-advice (KADV_AUTO: by workload) */
 	bool breakdown;		/* --breakdown: upager's per-miss breakdown */
+	char redis_uri[1024];	/* --redis: upager-redis's store */
 };
 
 /* One access: page number, bit 31 = write. */

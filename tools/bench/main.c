@@ -8,6 +8,7 @@
  *                [--accesses N] [--warmup N] [--upager-io direct|buffered]
  *                [--store-cache cold|warm]
  *                [--handlers N] [--fill-unit S] [--hugetlb]
+ *                [--redis URI]
  *
  * See usage() and BENCHMARKS.md.  Exit status: 0 ok, 1 a run failed
  * (verification mismatch, I/O error, a child that died), 2 bad usage,
@@ -37,6 +38,7 @@ const char *const workload_names[WL_COUNT] = {
 const char *const backend_names[BK_COUNT] = {
 	"upager", "upager-daemon", "kernel-mmap", "kernel-swap", "raw-uffd",
 	"upager-poll", "upager-spin", "raw-sigbus", "kernel-mmap-default",
+	"upager-redis",
 };
 
 const char *const kadvice_names[KADV_COUNT] = {
@@ -69,6 +71,8 @@ static void usage(FILE *f)
 "                   BENCHMARKS.md); kernel-mmap-default always takes normal.\n"
 "                   The ratio column is against the best kernel backend\n"
 "                   that ran (kernel-mmap, kernel-mmap-default, kernel-swap)\n"
+"                   upager-redis (upager on the Redis Cluster store of\n"
+"                   --redis, populated with the pattern and flushed first)\n"
 "  --runs N         runs per backend, each in a fresh child (default 3)\n"
 "  --zipf-s S       zipf parameter (default 0.99)\n"
 "  --json           one JSON object on stdout; messages on stderr\n"
@@ -92,6 +96,9 @@ static void usage(FILE *f)
 "                   two from 4K to 2M (default: the runtime's, 4K)\n"
 "  --hugetlb        upager's region on 2 MiB huge pages (UPG_REGION_HUGETLB;\n"
 "                   fill unit 2M); needs a pool in /proc/sys/vm/nr_hugepages\n"
+"  --redis URI      the store of upager-redis: redis://host:port[,...][?opts]\n"
+"                   (upg_store_open_uri(); a name=bench-PID is added unless\n"
+"                   given; its data is destroyed after each run)\n"
 "  --spin-us N      upager-spin's busy-poll window (default: the runtime's)\n"
 "  --breakdown      upager backends run with UPG_RT_FILL_TIMING: where a\n"
 "                   miss's time goes (the handler's wake-up, its own work,\n"
@@ -216,7 +223,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 	enum { O_SIZE = 256, O_BUDGET, O_THREADS, O_STORE, O_BACKEND, O_RUNS, O_ZIPF,
 	       O_JSON, O_JSONF, O_DIR, O_SEED, O_KEEP, O_ACCESSES, O_WARMUP, O_UIO, O_HANDLERS, O_UCG,
 	       O_FILL_UNIT, O_HUGETLB, O_SPIN, O_SCACHE, O_KADV, O_BREAKDOWN,
-	       O_VERSION };
+	       O_VERSION, O_REDIS };
 	static const struct option opts[] = {
 		{ "size", required_argument, NULL, O_SIZE },
 		{ "budget", required_argument, NULL, O_BUDGET },
@@ -234,6 +241,7 @@ static int parse_args(int argc, char **argv, struct config *c)
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "upager-io", required_argument, NULL, O_UIO },
 		{ "store-cache", required_argument, NULL, O_SCACHE },
+		{ "redis", required_argument, NULL, O_REDIS },
 		{ "handlers", required_argument, NULL, O_HANDLERS },
 		{ "upager-cgroup", required_argument, NULL, O_UCG },
 		{ "fill-unit", required_argument, NULL, O_FILL_UNIT },
@@ -346,6 +354,11 @@ static int parse_args(int argc, char **argv, struct config *c)
 				c->upager_direct = false;
 			else
 				return bad_usage("--upager-io %s: must be direct or buffered", a);
+			break;
+		case O_REDIS:
+			if (strlen(a) >= sizeof(c->redis_uri) - 40)
+				return bad_usage("--redis: URI too long");
+			snprintf(c->redis_uri, sizeof(c->redis_uri), "%s", a);
 			break;
 		case O_SCACHE:
 			if (!strcmp(a, "cold") || !strcmp(a, "warm"))
