@@ -236,13 +236,15 @@ static void client_a(const char *sock, uint64_t b_client, uint64_t b_region,
 	int uffd = new_uffd(), fd, err;
 
 	STEP(1, uffd >= 0);
+	/* A's file, made while still root: the test's TMPDIR is private to
+	 * its user (tests/common/daemon_util.c). */
+	fd = tu_tmpfile(MiB);
 	if (other_user) {
 		STEP(2, setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 &&
 				setuid(NOBODY) == 0);
 	}
 	/* A's own region through the library: also region id 1 of its
 	 * connection, the same number as B's. */
-	fd = tu_tmpfile(MiB);
 	STEP(3, upg_runtime_connect(sock, NULL, &rt) == 0);
 	STEP(4, upg_region_map_file(rt, fd, MiB, NULL, &r) == 0);
 	tu_fill(upg_region_addr(r), 0, MiB, 77);
@@ -304,8 +306,15 @@ START_TEST(test_other_clients_regions)
 	/* Another user must reach the socket (its directory is 0700). */
 	dt_start_opt(&d, UPAGERD_PATH, "8M", "--socket-mode=0666");
 	remember(&d);
-	if (other_user)
+	if (other_user) {
+		const char *tmp = getenv("TMPDIR");
+
 		ck_assert_int_eq(chmod(d.dir, 0711), 0);
+		/* dt_main()'s private TMPDIR, which holds d.dir: searchable
+		 * too (nothing in it is readable by name but the socket). */
+		if (tmp)
+			ck_assert_int_eq(chmod(tmp, 0711), 0);
+	}
 	/* A is forked before this process has threads (B's runtime): a
 	 * child of a threaded process must not start threads (it may
 	 * inherit a lock held; ThreadSanitizer refuses it).  It waits for
