@@ -66,6 +66,19 @@ done
 
 bash tools/setup.sh
 
+# The redis label's cluster is stopped by its cleanup test; if this script
+# is interrupted before that, stop it here (by its own pid files), so that
+# nothing is left running.
+stop_leftover_clusters() {
+	local d
+	for d in "$ROOT"/build*/tests/redis/cluster; do
+		[ -d "$d" ] && bash "$ROOT/tools/redis-cluster.sh" kill "$d" >/dev/null 2>&1
+	done
+	return 0
+}
+trap stop_leftover_clusters EXIT
+trap "exit 143" TERM INT
+
 jobs=$(nproc 2>/dev/null || echo 2)
 total_passed=0
 total_failed=0
