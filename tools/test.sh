@@ -17,7 +17,7 @@
 #   --no-asan      skip pass 2
 #   --no-tsan      skip pass 3
 #   --no-fuzz      skip pass 4
-#   --fuzz-time S  seconds of fuzzing in pass 4 (default 60)
+#   --fuzz-time S  seconds of fuzzing in pass 4 (default 30: about 2 million inputs here)
 #   --label L      run only tests labelled L (ctest -L L; unit, integration,
 #                  stress, daemon, bench, packaging, redis, fuzz); pass 4
 #                  runs only for --label fuzz
@@ -37,7 +37,7 @@ usage() {
 run_asan=1
 run_tsan=1
 run_fuzz=1
-fuzz_time=60
+fuzz_time=30
 label_args=()
 labels=()
 while [ $# -gt 0 ]; do
