@@ -18,6 +18,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "testutil.h"
 #include "upager.h"
 
 #define RT_SKIP 77
@@ -59,6 +60,30 @@ static inline void rt_need_cluster(void)
 		fprintf(stderr, "%s lists no port\n", path);
 		exit(1);
 	}
+}
+
+/*
+ * Map @len bytes of the store at @uri, opened afresh (nothing cached in
+ * this process), on @rt; check them against tu_word(@seed, ...); then
+ * unmap, destroy the store's data and drop it.  Returns tu_check()'s
+ * answer: UINT64_MAX when every byte is right, else the first bad offset.
+ * Needs testutil.h.
+ */
+static inline uint64_t rt_read_back_and_destroy(struct upg_runtime *rt,
+						const char *uri, uint64_t len,
+						uint64_t seed)
+{
+	struct upg_store *st;
+	struct upg_region *r;
+	uint64_t bad;
+
+	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
+	ck_assert_int_eq(upg_region_map_store(rt, st, len, NULL, &r), 0);
+	bad = tu_check(upg_region_addr(r), 0, len, seed);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_store_destroy_data(st), 0);
+	upg_store_put(st);
+	return bad;
 }
 
 /* "redis://127.0.0.1:P1,...?name=NAME<extra>" */

@@ -358,14 +358,9 @@ START_TEST(kill_and_stop_masters_lose_nothing)
 	upg_store_put(st);
 
 	/* Read back through a fresh store: the cluster has every page. */
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
-	bad = tu_check(upg_region_addr(r), 0, LEN, w.last_seed);
+	bad = rt_read_back_and_destroy(rt, uri, LEN, w.last_seed);
 	ck_assert_msg(bad == UINT64_MAX, "page %" PRIu64 " lost", bad / PAGE);
 	printf("verified: all %u pages hold the last pass, 0 lost\n", LEN / PAGE);
-	ck_assert_int_eq(upg_region_unmap(r), 0);
-	ck_assert_int_eq(upg_store_destroy_data(st), 0);
-	upg_store_put(st);
 	upg_runtime_destroy(rt);
 }
 END_TEST

@@ -79,12 +79,7 @@ START_TEST(full_cluster_is_enospc_and_keeps_pages)
 	ck_assert_int_eq(upg_region_unmap(r), 0);
 	upg_store_put(st);
 
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
-	ck_assert_uint_eq(tu_check(upg_region_addr(r), 0, LEN, 7), UINT64_MAX);
-	ck_assert_int_eq(upg_region_unmap(r), 0);
-	ck_assert_int_eq(upg_store_destroy_data(st), 0);
-	upg_store_put(st);
+	ck_assert_uint_eq(rt_read_back_and_destroy(rt, uri, LEN, 7), UINT64_MAX);
 	upg_runtime_destroy(rt);
 }
 END_TEST
