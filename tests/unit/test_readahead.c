@@ -301,7 +301,13 @@ START_TEST(test_two_interleaved_streams)
 	ck_assert_msg(st.faults_missing < NPAGES / 8,
 		      "%llu MISSING faults for two interleaved scans",
 		      (unsigned long long)st.faults_missing);
-	ck_assert_uint_le(st.bytes_read / PS, NPAGES + NPAGES / 10);
+	/* Pages read more than once: read-ahead evicted before its stream got
+	 * there, and pages of one stream's window evicted to make room for
+	 * the other's.  On a quiet machine under 10%; under a load average
+	 * of 20 (four builds beside ctest -j4) 4,325-4,509 pages of 4,096
+	 * were read, so the bound leaves room for a loaded machine while
+	 * still catching a window that re-reads what it read (2x). */
+	ck_assert_uint_le(st.bytes_read / PS, NPAGES + NPAGES / 4);
 	unmap_data(rt, r, fd);
 }
 END_TEST
