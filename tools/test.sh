@@ -3,7 +3,10 @@
 #
 #   pass 1: build/       RelWithDebInfo with asserts kept (-UNDEBUG), every label
 #   pass 2: build-asan/  same with -DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON, all but
-#                        the `stress` label (leak checks on, abort on first report)
+#                        the `stress`, `bench` and `packaging` labels (leak
+#                        checks on, abort on first report): those test the
+#                        benchmark tool and the install rather than the
+#                        library, and took a minute of this pass
 #   pass 3: build-tsan/  RelWithDebInfo -O1 with -DUPAGER_TSAN=ON, the unit,
 #                        daemon and stress labels, TSAN_OPTIONS halt_on_error=1
 #                        and the suppressions of tests/tsan.supp (each with
@@ -166,7 +169,7 @@ if [ "$run_asan" -eq 1 ]; then
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
 		-DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON -DUPAGER_TSAN=OFF \
-		-- -LE stress "${label_args[@]}"
+		-- -LE '^(stress|bench|packaging)$' "${label_args[@]}"
 fi
 
 if [ "$run_tsan" -eq 1 ]; then

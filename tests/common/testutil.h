@@ -29,6 +29,19 @@
 #define TU_UNDER_TSAN 0
 #endif
 
+/* Built with -fsanitize=address or thread: for the number of iterations
+ * of tests whose work a sanitizer slows 5-15x (never for data checks). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef TU_UNDER_SANITIZER
+#define TU_UNDER_SANITIZER TU_UNDER_TSAN
+#endif
+
 /*
  * An unlinked temporary file of @size bytes (sparse) in $TMPDIR or /tmp,
  * opened O_RDWR.  Fails the test on error.

@@ -4,7 +4,8 @@
  *
  * 4 threads read and write random pages of a 4096-page region through a
  * 64-page budget (2 handler threads), for a bounded time
- * (UPAGER_STRESS_SECONDS, default 20 per variant) or a bounded number of
+ * (UPAGER_STRESS_SECONDS, default 12 per variant; set it higher for a
+ * soak) or a bounded number of
  * operations per thread (UPAGER_STRESS_OPS), whichever ends first; a fifth
  * thread flushes the region over and over meanwhile.
  *
@@ -254,7 +255,7 @@ static struct upg_region *map_region(struct upg_runtime *rt, int fd,
 
 static void stress_run(bool anon, uint64_t fill_unit, const char *what)
 {
-	uint64_t seconds = su_env_u64("UPAGER_STRESS_SECONDS", 20);
+	uint64_t seconds = su_env_u64("UPAGER_STRESS_SECONDS", 12);
 	uint64_t max_ops = su_env_u64("UPAGER_STRESS_OPS", 100000000ull);
 	struct stress s = { .npages = NPAGES, .zero_base = anon,
 			    .max_ops = max_ops };
