@@ -34,9 +34,23 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * How many O_DIRECT reads a floor takes: 2,000 (at 1-4 ms a read on this
+ * VM's disk, the floors took 9 s of every invocation), or --accesses when
+ * that is smaller (at least 100): a run asked for a few hundred accesses
+ * does not wait seconds for its floors (test_bench runs dozens of them).
+ */
+static unsigned floor_reads(const struct config *c)
+{
+	if (!c->accesses || c->accesses >= 2000)
+		return 2000;
+	return c->accesses < 100 ? 100 : (unsigned)c->accesses;
+}
+
 static void floor_odirect(const struct config *c, const char *path, struct floors *f)
 {
-	enum { WARM = 50, N = 2000 };
+	enum { WARM = 50 };
+	const int N = (int)floor_reads(c);
 	uint64_t x = c->seed ^ 0x0d1ec7ull;
 	double *lat, sum = 0;
 	void *buf;
@@ -161,10 +175,11 @@ static void floor_odirect_qd(const struct config *c, const char *path,
 			     struct floors *f)
 {
 	unsigned qd = c->threads > 4 ? c->threads : 4;
+	unsigned n = floor_reads(c) / 2;
 
 	f->odirect_qd = qd > 64 ? 64 : qd;
-	f->odirect_qd1_iops = odirect_iops(c, path, 1, 1000);
-	f->odirect_qdn_iops = odirect_iops(c, path, f->odirect_qd, 1000 * 4);
+	f->odirect_qd1_iops = odirect_iops(c, path, 1, n);
+	f->odirect_qdn_iops = odirect_iops(c, path, f->odirect_qd, n * 4);
 	f->have_odirect_qd = f->odirect_qd1_iops > 0 && f->odirect_qdn_iops > 0;
 }
 
@@ -172,7 +187,13 @@ static void floor_odirect_qd(const struct config *c, const char *path,
 static double raw_round_trip(const struct config *c, enum raw_mode mode,
 			     uint64_t *pages, char *reason, size_t rsz)
 {
-	uint64_t n = c->npages < 16384 ? c->npages : 16384, warm = n / 64, i;
+	/* 16,384 faults a mode at most, or 4x --accesses (at least 1,024)
+	 * when that is fewer: five modes of 16,384 faults took 1 s on a quiet
+	 * machine and 10 s on a loaded one. */
+	uint64_t cap = c->accesses && c->accesses * 4 < 16384 ?
+			       (c->accesses * 4 < 1024 ? 1024 : c->accesses * 4) :
+			       16384;
+	uint64_t n = c->npages < cap ? c->npages : cap, warm = n / 64, i;
 	size_t len = (size_t)n * BENCH_PAGE;
 	volatile char *m;
 	struct rawuffd *u;
