@@ -29,6 +29,7 @@
 
 #include "evict/evict.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 
 #define ZAP_RUNS 32
 
@@ -62,31 +63,6 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 		return;
 	region_get(r);
 	runs[(*nr)++] = (struct zap_run){ r, addr, 1 };
-}
-
-int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
-{
-	int err;
-
-	unsigned i = rt->self_zap_next++ % SELF_ZAP_RING;
-
-	/* The REMOVE event this raises is recognised by its range. */
-	atomic_store(&rt->self_zap[i].start, 0);
-	atomic_store(&rt->self_zap[i].end, addr + len);
-	atomic_store(&rt->self_zap[i].start, addr);
-	err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
-	return err;
-}
-
-bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
-{
-	unsigned i;
-
-	for (i = 0; i < SELF_ZAP_RING; i++)
-		if (atomic_load(&rt->self_zap[i].start) == start &&
-		    atomic_load(&rt->self_zap[i].end) == end)
-			return true;
-	return false;
 }
 
 static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,

@@ -6,13 +6,34 @@
 #ifndef UPAGER_EVICT_H
 #define UPAGER_EVICT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "io/io_queue.h"
 
 struct upg_region;
+
+#define WATCH_DEFER_MAX 16
+
+/* The evictor's state (rt->evict). */
+struct evict_state {
+	int kick_efd;  /* evictor: readable when above the high watermark */
+	atomic_bool evictor_kicked;
+	atomic_bool stopping;
+	pthread_t evictor;
+	bool evictor_started;
+	/* upagerd: watched pages (a client's notifiers) that an eviction
+	 * on the fault path had to leave, since it cannot wait for a client:
+	 * the evictor asks and evicts them (evict/evict.c). */
+	pthread_mutex_t watch_lock;
+	struct watch_defer {
+		struct upg_region *r; /* with a reference */
+		uint64_t first, n;
+	} watch_defer[WATCH_DEFER_MAX];
+	unsigned nr_watch_defer;
+};
 
 /* One page chosen for eviction, already moved to PS_EVICTING, with a
  * reference on its region. */
@@ -70,8 +91,7 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
 			 uint64_t n, bool speculative);
 
-/* Pages leave the budget (evicted, failed fill, unmapped region). */
-void budget_release(struct upg_runtime *rt, uint64_t n);
+/* budget_release(): base/rt.h (region/ releases an unmapped region's). */
 
 /* Pages with only ephemeral pins that background eviction waits for. */
 #define EPHEMERAL_WAITS 8
@@ -152,17 +172,6 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q);
  * Context: the evictor thread (it zaps application PTEs).
  */
 void unpoison_tick(struct upg_runtime *rt);
-
-/**
- * self_zap() - drop the application's PTEs of [addr, addr+len) of a
- * region (MADV_DONTNEED: shared memory keeps the data), marked as the
- * runtime's own so that its REMOVE event is ignored.
- * Context: the evictor thread only (the event blocks the caller until a
- * handler reads it, and there is one marked range at a time).
- */
-int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len);
-/* Was [start, end) one of the evictor's recent zaps? */
-bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end);
 
 int evictor_start(struct upg_runtime *rt);
 void evictor_stop(struct upg_runtime *rt);

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "io/io_queue.h"
 
 struct upg_region;

@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
+#include "fault/stage_pool.h"
 #include "readahead/readahead.h"
 #include "region/marks.h"
 #include "region/region.h"
@@ -326,7 +327,7 @@ static void read_done(struct upg_io *io, ssize_t res)
 	/* The slot goes back before the region reference: once the last
 	 * reference is dropped, upg_runtime_destroy() may unmap the pool. */
 	if (req->stage)
-		stage_put(&rt->stage, req);
+		stage_put(rt->stage, req);
 	else
 		free(req);
 	region_put(r);
@@ -373,7 +374,7 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 	 * I/O buffer must be on the region's node (region/numa.c). */
 	slot = !r->huge && r->numa_policy == UPG_NUMA_DEFAULT &&
 			       n * ps <= FILL_STAGE_MAX_BYTES ?
-		       stage_get(&r->rt->stage) :
+		       stage_get(r->rt->stage) :
 		       NULL;
 	req = slot ? slot : malloc(sizeof(*req));
 	if (!req) {

@@ -57,6 +57,7 @@
 
 #include "common/log.h"
 #include "fault/fault.h"
+#include "notify/notifier.h"
 #include "readahead/readahead.h"
 #include "region/region.h"
 
@@ -80,7 +81,7 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 	/* upagerd: the callbacks run in the client, on a thread we cannot
 	 * name; while it is being asked, serve its faults on such pages. */
 	if (!(s & PS_NOTIFYING) || (s & PS_LOCK) ||
-	    !(notify_tid_in_callback(&rt->notify, tid) ||
+	    !(notify_tid_in_callback(rt->notify, tid) ||
 	      atomic_load(&r->mm->inval_waiting)))
 		return false;
 	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r), k;

@@ -18,6 +18,9 @@
 #include "common/log.h"
 #include "common/opts.h"
 #include "evict/evict.h"
+#include "fault/prefetch.h"
+#include "fork/fork.h"
+#include "notify/notifier.h"
 #include "pin/pin.h"
 #include "region/marks.h"
 #include "region/region.h"
@@ -68,7 +71,7 @@ static bool huge_pool_has_room(void)
 /* What a hugetlb region needs of the runtime; -EOPNOTSUPP otherwise. */
 static int check_huge(struct upg_runtime *rt)
 {
-	if (rt_remote(rt) || rt->fork.enabled)
+	if (rt_remote(rt) || rt_fork_events(rt))
 		return -EOPNOTSUPP;
 	if ((rt->self.uffd.features & UFFD_HUGETLB_FEATURES) !=
 	    UFFD_HUGETLB_FEATURES)
@@ -196,7 +199,8 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 	/* DESIGN.md section 2: a child that inherited the mapping but not
 	 * the registration would allocate zero pages in our memfd.  With
 	 * UPG_RT_FORK_EVENTS the registration is inherited too (fork/). */
-	if (!rt->fork.enabled && madvise(r->addr, r->map_len, MADV_DONTFORK)) {
+	if (!rt_fork_events(rt) &&
+	    madvise(r->addr, r->map_len, MADV_DONTFORK)) {
 		err = -errno;
 		goto out_unmap_app;
 	}
@@ -662,11 +666,11 @@ void region_notify_unmap(struct upg_region *r)
 {
 	uintptr_t a = (uintptr_t)r->addr;
 
-	if (!notify_any(&r->rt->notify) || !a || atomic_load(&r->detached))
+	if (!notify_any(r->rt->notify) || !a || atomic_load(&r->detached))
 		return;
-	notify_invalidate_start(&r->rt->notify, a, a + r->map_len,
+	notify_invalidate_start(r->rt->notify, a, a + r->map_len,
 				UPG_NOTIFY_UNMAP, true);
-	notify_invalidate_end(&r->rt->notify);
+	notify_invalidate_end(r->rt->notify);
 }
 
 int region_wait_pins(struct upg_region *r, unsigned flags)

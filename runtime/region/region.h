@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "readahead/readahead.h"
 #include "region/page_state.h"
 
