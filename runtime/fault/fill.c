@@ -768,5 +768,5 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 	c.cold = plan.cold;
 	fill_range(&h->q, r, first, end, &c);
 	wait_for_readahead(r, pg);
-	readahead_run(&h->q, r, &plan);
+	fill_readahead(&h->q, r, &plan);
 }

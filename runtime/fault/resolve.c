@@ -109,6 +109,17 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 }
 
 /* Set PARKED unless the page left @s meanwhile; false: look again. */
+/* Page @pg, read ahead, was used: the detector may plan the stream's
+ * next window, which this handler reads. */
+static void use_readahead(struct handler *h, struct upg_region *r,
+			  uint64_t pg)
+{
+	struct ra_plan plan;
+
+	readahead_on_use(r, pg, &plan);
+	fill_readahead(&h->q, r, &plan);
+}
+
 static bool park(_Atomic uint32_t *p, uint32_t s)
 {
 	return ps_cas(p, &s, s | PS_PARKED);
@@ -204,7 +215,7 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 				rt_err(rt, "un-write-protect %#lx: %d",
 				       (unsigned long)addr, err);
 			if (s & PS_READAHEAD)
-				readahead_on_use(&h->q, r, pg);
+				use_readahead(h, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, false, true))
@@ -324,7 +335,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 				continue;
 			MM_STAT_ADD(r->mm, pages_referenced, 1);
 			if (s & PS_READAHEAD)
-				readahead_on_use(&h->q, r, pg);
+				use_readahead(h, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, true, write) ||
