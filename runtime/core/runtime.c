@@ -18,6 +18,7 @@
 #include "fault/prefetch.h"
 #include "fault/stage_pool.h"
 #include "fork/fork.h"
+#include "forkserve/forkserve.h"
 #include "notify/notifier.h"
 #include "region/region.h"
 #include "region/self_zap.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The view thread: reads the userfaultfd of every fork child, applies the
- * child's events and resolves its faults (fork/view_fault.c), one at a
+ * child's events and resolves its faults (forkserve/view_fault.c), one at a
  * time.  Children are served by this one thread, synchronously: their
  * faults are the rare path, and a thread that may block on a fill keeps
  * the handler threads free for the parent.  While it waits (for a fill,
@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fork/fork.h"
+#include "forkserve/forkserve.h"
 #include "region/region.h"
 
 #define VIEW_MSG_BATCH 32

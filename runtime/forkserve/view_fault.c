@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "fault/fault.h"
 #include "fork/fork.h"
+#include "forkserve/forkserve.h"
 #include "pin/pin.h"
 #include "region/region.h"
 
