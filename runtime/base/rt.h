@@ -38,6 +38,7 @@ struct notify_state;	/* notify/notifier.h */
 struct prefetch_queue;	/* fault/prefetch.h */
 struct self_zap_ring;	/* region/self_zap.h */
 struct stage_pool;	/* fault/stage_pool.h */
+struct region_upcalls;	/* region/region.h */
 
 /*
  * upagerd: how evictions and application events reach the interval
@@ -220,6 +221,9 @@ struct upg_runtime {
 
 	/* Pages held by long-term pins (pin/pin.c). */
 	_Atomic uint64_t pinned_pages;
+
+	/* How region/ calls the layers above it (region/region.h). */
+	const struct region_upcalls *region_up;
 
 	/* Subsystem state (see the top of this file). */
 	/* The evictor thread, its kick, and the watched pages it must

@@ -20,9 +20,11 @@
 #include "fork/fork.h"
 #include "forkserve/forkserve.h"
 #include "notify/notifier.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
 #include "region/self_zap.h"
 #include "store/store.h"
+#include "writeback/writeback.h"
 
 #define DEFAULT_BUDGET (256ull << 20)
 #define DEFAULT_HANDLERS 2
@@ -118,6 +120,21 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	return rt->swap_dir ? 0 : -ENOMEM;
 }
 
+/* region/ -> fault/, fork/: what they hold of a region being unmapped. */
+static void region_forget(struct upg_region *r)
+{
+	prefetch_drop_region(r->rt, r);
+	fork_forget_region(r);
+}
+
+/* How region/ calls the layers above it (region/region.h). */
+static const struct region_upcalls region_up = {
+	.attach = readahead_attach,
+	.detach = readahead_detach,
+	.forget = region_forget,
+	.writeback = region_writeback,
+};
+
 /*
  * The runtime and its subsystems' state, in one allocation: struct
  * upg_runtime points at each part (base/rt.h), and only this file sees
@@ -149,6 +166,7 @@ static struct upg_runtime *runtime_alloc(void)
 	rt->notify = &parts->notify;
 	rt->fork = &parts->fork;
 	rt->stage = &parts->stage;
+	rt->region_up = &region_up;
 	rt->stop_efd = rt->evict->kick_efd = rt->prefetch->efd = -1;
 	rt->self.uffd.fd = -1;
 	rt->self.rt = rt;

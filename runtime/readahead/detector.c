@@ -281,7 +281,7 @@ static void plan_window(const struct upg_region *r, struct ra_state *ra,
 void readahead_on_miss(struct upg_region *r, uint64_t pg,
 		       struct ra_plan *plan)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	unsigned unit = r->fill_pages;
 	/* A page read ahead and evicted before use keeps its marker. */
 	bool evicted_unused = atomic_load(region_page(r, pg)) & PS_READAHEAD;
@@ -337,7 +337,7 @@ out:
 void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
 		   uint32_t n)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	unsigned i;
 
 	pthread_mutex_lock(&ra->lock);
@@ -367,7 +367,7 @@ void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
 void readahead_on_use(struct upg_region *r, uint64_t pg,
 		      struct ra_plan *plan)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	_Atomic uint32_t *p = region_page(r, pg);
 	struct ra_stream *s = NULL;
 	uint64_t lo, hi, base;

@@ -102,6 +102,16 @@ void ra_init(struct ra_state *ra);
 void ra_fini(struct ra_state *ra);
 
 /**
+ * readahead_attach() - give region @r its detector state (r->ra).
+ * Return: 0 or -ENOMEM.
+ * readahead_detach() - free it (nothing if @r has none).
+ * Context: region creation and unmap (struct region_upcalls, installed by
+ * core/), the region not in use by any other thread.
+ */
+int readahead_attach(struct upg_region *r);
+void readahead_detach(struct upg_region *r);
+
+/**
  * readahead_on_miss() - classify a MISSING fault at page @pg of @r (an
  * ABSENT page, about to be filled) and plan the read-ahead it calls for.
  * Context: handler thread, before the fault's fill claims the page (the

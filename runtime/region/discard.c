@@ -23,7 +23,6 @@
 #include <sys/mman.h>
 
 #include "common/handles.h"
-#include "evict/evict.h"
 #include "notify/notifier.h"
 #include "region/marks.h"
 #include "region/region.h"

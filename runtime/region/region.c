@@ -17,15 +17,10 @@
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
-#include "evict/evict.h"
-#include "fault/prefetch.h"
-#include "fork/fork.h"
 #include "notify/notifier.h"
-#include "pin/pin.h"
 #include "region/marks.h"
 #include "region/region.h"
 #include "store/store.h"
-#include "writeback/writeback.h"
 
 /* 64 TiB: the page table (4 bytes a page) stays below 64 GiB. */
 #define REGION_MAX_BYTES (1ull << 46)
@@ -326,7 +321,9 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	r->anon = anon;
 	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
 	pthread_mutex_init(&r->remove_lock, NULL);
-	ra_init(&r->ra);
+	err = rt->region_up->attach(r);
+	if (err)
+		goto out_free;
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages) {
 		err = -ENOMEM;
@@ -361,7 +358,7 @@ out_unmap:
 out_free_pages:
 	free(r->pages);
 out_free:
-	ra_fini(&r->ra);
+	rt->region_up->detach(r);
 	free(r);
 	return err;
 }
@@ -534,6 +531,11 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 	uint64_t pg, resident = 0, peak;
 	int err;
 
+	/* Kept on failure: the region stays the client's, and its advice
+	 * (upg_advise() made it) with it. */
+	err = rt->region_up->attach(r);
+	if (err)
+		return err;
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages)
 		return -ENOMEM;
@@ -622,7 +624,7 @@ UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
 	first = offset >> rt->page_shift;
 	end = rt_pages(rt, offset + length);
 	q = runtime_caller_queue(rt);
-	err = region_writeback(r, first, end, q);
+	err = rt->region_up->writeback(r, first, end, q);
 	runtime_caller_done(rt);
 	err2 = store_flush(r->store);
 	/* Our own failures are among those the cursor reports: report once. */
@@ -656,7 +658,7 @@ static int writeback_all(struct upg_region *r)
 	if (r->anon && r->store == r->rt->swap)
 		return 0;
 	struct upg_io_queue *q = runtime_caller_queue(r->rt);
-	int err = region_writeback(r, 0, r->npages, q);
+	int err = r->rt->region_up->writeback(r, 0, r->npages, q);
 
 	runtime_caller_done(r->rt);
 	return err ? err : store_flush(r->store);
@@ -711,8 +713,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		region_table_remove(rt, r);
 		if (r->huge)
 			atomic_fetch_sub(&rt->huge_regions, 1);
-		prefetch_drop_region(rt, r);
-		fork_forget_region(r);
+		rt->region_up->forget(r);
 		drain_refs(r);
 	}
 	/* Writes that raced with the teardown are in the memfd, dirty. */
@@ -735,7 +736,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	upg_store_put(r->store);
 	free(r->pages);
 	r->pages = NULL;
-	ra_fini(&r->ra);
+	rt->region_up->detach(r);
 	region_bury(r);
 	return 0;
 }
@@ -793,6 +794,8 @@ void region_free_zombies(struct upg_runtime *rt)
 		struct upg_region *r = rt->zombies;
 
 		rt->zombies = r->zombie_next;
+		/* A daemon-mode client's region that never took over. */
+		rt->region_up->detach(r);
 		free(r);
 	}
 }

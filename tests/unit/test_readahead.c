@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "evict/evict.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
 #include "regionutil.h"
 #include "testutil.h"
@@ -682,7 +683,7 @@ START_TEST(test_advice_ranges)
 				 0);
 	ck_assert_int_eq(upg_advise(r, 8 * PS, 48 * PS, UPG_ADV_NORMAL), 0);
 	ck_assert_int_eq(upg_advise(r, 100 * PS, 10 * PS, UPG_ADV_RANDOM), 0);
-	pthread_mutex_lock(&r->ra.lock);
+	pthread_mutex_lock(&r->ra->lock);
 	for (pg = 0; pg < 2048; pg++) {
 		int want = UPG_ADV_NORMAL;
 
@@ -693,12 +694,12 @@ START_TEST(test_advice_ranges)
 			want = UPG_ADV_NORMAL;
 		if (pg >= 100 && pg < 110)
 			want = UPG_ADV_RANDOM;
-		adv = ra_advice_span(&r->ra, pg, r->npages, &lo, &hi);
+		adv = ra_advice_span(r->ra, pg, r->npages, &lo, &hi);
 		ck_assert_msg(adv == want, "page %llu: advice %d, want %d",
 			      (unsigned long long)pg, adv, want);
 		ck_assert(lo <= pg && pg < hi);
 	}
-	pthread_mutex_unlock(&r->ra.lock);
+	pthread_mutex_unlock(&r->ra->lock);
 	unmap_data(rt, r, fd);
 }
 END_TEST
@@ -834,8 +835,8 @@ static const struct ra_stream *stream_at(struct upg_region *r, uint64_t pos)
 	unsigned i;
 
 	for (i = 0; i < RA_STREAMS; i++)
-		if (r->ra.streams[i].live && r->ra.streams[i].pos == pos)
-			return &r->ra.streams[i];
+		if (r->ra->streams[i].live && r->ra->streams[i].pos == pos)
+			return &r->ra->streams[i];
 	ck_abort_msg("no stream at page %llu", (unsigned long long)pos);
 	return NULL;
 }
@@ -884,12 +885,12 @@ static void check_window_cut(bool down)
 			      (unsigned long long)pg);
 	}
 	ck_assert_uint_eq(atomic_load(&rt->resident_pages), FAIR_BUDGET);
-	pthread_mutex_lock(&r->ra.lock);
+	pthread_mutex_lock(&r->ra->lock);
 	s = stream_at(r, f1);
 	ck_assert_uint_eq(s->cur.n, 6);
 	ck_assert_uint_eq(s->trigger, trig);
 	ck_assert_uint_eq(s->next, out);
-	pthread_mutex_unlock(&r->ra.lock);
+	pthread_mutex_unlock(&r->ra->lock);
 
 	/* A share of half the budget: the reader is mostly at or over it
 	 * and gives its own pages to its windows, which are cut when it is
