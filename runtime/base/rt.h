@@ -108,7 +108,7 @@ struct upg_mm {
 	 * go: atomic). */
 	_Atomic uint64_t resident;
 	_Atomic uint64_t cap_pages;
-	/* evict/clock.c, under clock_lock: its fair share of the low
+	/* daemon/share.c, under clock_lock: its fair share of the low
 	 * watermark in pages (set each pass); pages
 	 * chosen as victims and not evicted yet (the share counts without
 	 * them, or successive batches would all take from one client). */
@@ -120,7 +120,7 @@ struct upg_mm {
 	/* An invalidation waits for the client's ack: its faults on
 	 * NOTIFYING pages are served, not parked (fault/resolve.c). */
 	_Atomic unsigned inval_waiting;
-	/* evict/client_marks.c, under clock_lock: how many pages the client
+	/* daemon/client_marks.c, under clock_lock: how many pages the client
 	 * may keep pinned through the shared marks, and the pinned pages the
 	 * current clock pass skipped. */
 	uint64_t pin_allow;

@@ -452,12 +452,18 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
  * scratch.cap: the other arrays are this thread's scratch.  Returns the
  * pages evicted.
  */
+void evict_set_policy(struct upg_runtime *rt, const struct evict_policy *pol)
+{
+	atomic_store_explicit(&rt->evict->policy, pol, memory_order_release);
+}
+
 static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 			      struct victim *v, size_t n, bool background)
 {
 	struct wb_page *wb = scratch.wb;
 	bool *ok = scratch.ok;
 	struct remote_inval *ri = scratch.ri;
+	const struct evict_policy *pol;
 	size_t i, nwb = 0, nri = 0;
 	unsigned evicted = 0, notified = 0;
 
@@ -465,7 +471,9 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 
 	for (i = 0; i < n; i++)
 		ok[i] = true;
-	client_marks_claim(v, n, ok);
+	pol = evict_policy(rt);
+	if (pol)
+		pol->claim(v, n, ok);
 	/* Always, as the kernel always calls invalidate_range_start: a
 	 * notifier inserted after the victims were chosen is then either
 	 * called or deferred to the end of this invalidation, and its

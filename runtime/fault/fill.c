@@ -597,6 +597,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 {
 	struct upg_runtime *rt = r->rt;
 	uint64_t want, got = 0, i, run_start = 0, ask, reserved;
+	const struct evict_policy *pol;
 	bool claimed_prev = false, zero_prev = false;
 
 	if (r->huge) {
@@ -609,26 +610,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	want = count_absent(r, first, end, false);
 	if (!want)
 		return 0;
-	/* A client at its cap (upagerd) makes room among its own pages
-	 * first, whatever the shares, for a read-ahead too (it is the
-	 * reader's). */
-	ask = want;
-	if (r->mm->cap_pages &&
-	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages) {
-		struct evict_req own = { .want = (unsigned)want,
-					 .own = r->mm };
-		uint64_t res;
-
-		evict_batch(rt, q, &own);
-		/* A read-ahead reads only what fits under the cap: its
-		 * window is at most an eighth of the cap
-		 * (readahead/detector.c), but the client's own pages may
-		 * be busy (in flight, pinned) and not free even that. */
-		res = atomic_load(&r->mm->resident);
-		if (c->readahead && res + want > r->mm->cap_pages)
-			ask = r->mm->cap_pages > res ? r->mm->cap_pages - res :
-						       0;
-	}
+	/* upagerd: a client at its cap makes room among its own pages
+	 * first (its share policy, daemon/share.c). */
+	pol = evict_policy(rt);
+	ask = pol ? pol->fill_room(q, r, want, c->readahead) : want;
 	/* Read-ahead is speculative: it never overshoots the budget, and
 	 * under fair shares it takes no page of a client below its share,
 	 * the reader's included; it reads less instead.  Demand fills get

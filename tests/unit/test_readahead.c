@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/daemon.h"
 #include "evict/evict.h"
 #include "readahead/readahead.h"
 #include "region/region.h"
@@ -753,6 +754,8 @@ END_TEST
  */
 static void below_share(struct upg_runtime *rt)
 {
+	/* Shares and caps are upagerd's policy, which it installs. */
+	evict_set_policy(rt, &daemon_share_policy);
 	pthread_mutex_lock(&rt->clock_lock);
 	rt->regions_capped = true;
 	rt->low_pages = 4 * rt->budget_pages;
