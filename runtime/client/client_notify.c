@@ -19,6 +19,7 @@
 
 #include "client/client.h"
 #include "common/log.h"
+#include "notify/notifier.h"
 #include "region/marks.h"
 #include "region/region.h"
 
@@ -52,7 +53,7 @@ static void watch_pages(struct upg_region *r, uintptr_t start, uintptr_t end,
 
 		if (on)
 			mark_set(m, MARK_WATCHED);
-		else if (!covered(&rt->notify, a, rt->page_size))
+		else if (!covered(rt->notify, a, rt->page_size))
 			mark_clear(m, MARK_WATCHED);
 	}
 }
@@ -63,12 +64,12 @@ void client_watch_range(struct upg_runtime *rt, uintptr_t start,
 	struct client_conn *cc = rt->remote;
 	struct upg_region *r;
 
-	pthread_mutex_lock(&rt->notify.lock);
+	pthread_mutex_lock(&rt->notify->lock);
 	pthread_mutex_lock(&cc->regions_lock);
 	for (r = cc->regions; r; r = r->client_next)
 		watch_pages(r, start, end, on);
 	pthread_mutex_unlock(&cc->regions_lock);
-	pthread_mutex_unlock(&rt->notify.lock);
+	pthread_mutex_unlock(&rt->notify->lock);
 }
 
 static void watch_one(struct upg_interval_notifier *n, void *arg)
@@ -78,7 +79,7 @@ static void watch_one(struct upg_interval_notifier *n, void *arg)
 
 void client_watch_region(struct upg_region *r)
 {
-	struct notify_state *ns = &r->rt->notify;
+	struct notify_state *ns = r->rt->notify;
 	uintptr_t a = (uintptr_t)r->addr;
 
 	pthread_mutex_lock(&ns->lock);
@@ -114,7 +115,7 @@ void client_invalidate(struct upg_runtime *rt, const struct proto_msg *m)
 	if ((in->flags & PROTO_INVAL_END) && in->cookie) {
 		if (cc->inval_open) {
 			cc->inval_open--;
-			notify_invalidate_end(&rt->notify);
+			notify_invalidate_end(rt->notify);
 		}
 		return;
 	}
@@ -133,11 +134,11 @@ void client_invalidate(struct upg_runtime *rt, const struct proto_msg *m)
 		if (end > (uintptr_t)r->addr + r->map_len)
 			end = (uintptr_t)r->addr + r->map_len;
 	}
-	ok = notify_invalidate_start(&rt->notify, a, end,
+	ok = notify_invalidate_start(rt->notify, a, end,
 				     (enum upg_notify_event)in->event,
 				     blockable);
 	if (!in->cookie) {
-		notify_invalidate_end(&rt->notify);
+		notify_invalidate_end(rt->notify);
 		return;
 	}
 	cc->inval_open++;
@@ -150,6 +151,6 @@ void client_invalidate_end_all(struct upg_runtime *rt)
 
 	while (cc && cc->inval_open) {
 		cc->inval_open--;
-		notify_invalidate_end(&rt->notify);
+		notify_invalidate_end(rt->notify);
 	}
 }

@@ -23,6 +23,7 @@
 
 #include "client/client.h"
 #include "common/log.h"
+#include "core/runtime.h"
 #include "region/region.h"
 
 void client_takeover(struct upg_runtime *rt)

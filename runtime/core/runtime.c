@@ -12,11 +12,19 @@
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "core/runtime.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
-#include "pin/pin.h"
+#include "fault/prefetch.h"
+#include "fault/stage_pool.h"
+#include "fork/fork.h"
+#include "forkserve/forkserve.h"
+#include "notify/notifier.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 #include "store/store.h"
+#include "writeback/writeback.h"
 
 #define DEFAULT_BUDGET (256ull << 20)
 #define DEFAULT_HANDLERS 2
@@ -99,12 +107,12 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	rt->ephemeral_wait_ms = OPTS_GET(o, ephemeral_pin_wait_ms, 0);
 	if (!rt->ephemeral_wait_ms)
 		rt->ephemeral_wait_ms = 100;
-	rt->log_fn = OPTS_GET(o, log_fn, NULL);
-	rt->log_ctx = OPTS_GET(o, log_ctx, NULL);
-	rt->log_level = OPTS_GET(o, log_level, 0);
-	if (!rt->log_level)
-		rt->log_level = UPG_LOG_WARN;
-	if ((unsigned)rt->log_level > UPG_LOG_DEBUG)
+	rt->log.fn = OPTS_GET(o, log_fn, NULL);
+	rt->log.ctx = OPTS_GET(o, log_ctx, NULL);
+	rt->log.level = OPTS_GET(o, log_level, 0);
+	if (!rt->log.level)
+		rt->log.level = UPG_LOG_WARN;
+	if ((unsigned)rt->log.level > UPG_LOG_DEBUG)
 		return -EINVAL;
 	if (!dir || !*dir)
 		dir = getenv("TMPDIR");
@@ -112,21 +120,61 @@ static int apply_opts(struct upg_runtime *rt, const struct upg_runtime_opts *o)
 	return rt->swap_dir ? 0 : -ENOMEM;
 }
 
+/* region/ -> fault/, fork/: what they hold of a region being unmapped. */
+static void region_forget(struct upg_region *r)
+{
+	prefetch_drop_region(r->rt, r);
+	fork_forget_region(r);
+}
+
+/* How region/ calls the layers above it (region/region.h). */
+static const struct region_upcalls region_up = {
+	.attach = readahead_attach,
+	.detach = readahead_detach,
+	.forget = region_forget,
+	.writeback = region_writeback,
+};
+
+/*
+ * The runtime and its subsystems' state, in one allocation: struct
+ * upg_runtime points at each part (base/rt.h), and only this file sees
+ * them all.
+ */
+struct runtime_parts {
+	struct upg_runtime rt; /* first: runtime_free() frees the whole */
+	struct evict_state evict;
+	struct self_zap_ring zap;
+	struct prefetch_queue prefetch;
+	struct notify_state notify;
+	struct fork_state fork;
+	struct stage_pool stage;
+};
+
 /* What every runtime has, in-process or served by upagerd: the locks and
  * lists, no fd and no thread yet. */
 static struct upg_runtime *runtime_alloc(void)
 {
-	struct upg_runtime *rt = calloc(1, sizeof(*rt));
+	struct runtime_parts *parts = calloc(1, sizeof(*parts));
+	struct upg_runtime *rt;
 
-	if (!rt)
+	if (!parts)
 		return NULL;
-	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = rt->self.uffd.fd = -1;
+	rt = &parts->rt;
+	rt->evict = &parts->evict;
+	rt->zap = &parts->zap;
+	rt->prefetch = &parts->prefetch;
+	rt->notify = &parts->notify;
+	rt->fork = &parts->fork;
+	rt->stage = &parts->stage;
+	rt->region_up = &region_up;
+	rt->stop_efd = rt->evict->kick_efd = rt->prefetch->efd = -1;
+	rt->self.uffd.fd = -1;
 	rt->self.rt = rt;
 	rt->self.local = true;
 	rt->mms = &rt->self;
-	rt->prefetch_tail = &rt->prefetch_head;
-	pthread_mutex_init(&rt->prefetch_lock, NULL);
-	notify_init(&rt->notify);
+	rt->prefetch->tail = &rt->prefetch->head;
+	pthread_mutex_init(&rt->prefetch->lock, NULL);
+	notify_init(rt->notify);
 	pthread_rwlock_init(&rt->regions_lock, NULL);
 	pthread_mutex_init(&rt->clock_lock, NULL);
 	pthread_mutex_init(&rt->caller_lock, NULL);
@@ -134,7 +182,7 @@ static struct upg_runtime *runtime_alloc(void)
 	pthread_mutex_init(&rt->self.read_lock, NULL);
 	pthread_rwlock_init(&rt->mms_lock, NULL);
 	pthread_rwlock_init(&rt->takeover_lock, NULL);
-	pthread_mutex_init(&rt->watch_lock, NULL);
+	pthread_mutex_init(&rt->evict->watch_lock, NULL);
 	return rt;
 }
 
@@ -149,13 +197,13 @@ static void runtime_free(struct upg_runtime *rt)
 	pthread_mutex_destroy(&rt->self.read_lock);
 	pthread_rwlock_destroy(&rt->mms_lock);
 	pthread_rwlock_destroy(&rt->takeover_lock);
-	pthread_mutex_destroy(&rt->watch_lock);
-	pthread_mutex_destroy(&rt->prefetch_lock);
+	pthread_mutex_destroy(&rt->evict->watch_lock);
+	pthread_mutex_destroy(&rt->prefetch->lock);
 	/* Last: a store may complete a staged read until its queue stops. */
-	stage_pool_fini(&rt->stage);
-	notify_fini(&rt->notify);
+	stage_pool_fini(rt->stage);
+	notify_fini(rt->notify);
 	free(rt->swap_dir);
-	free(rt);
+	free((struct runtime_parts *)rt);
 }
 
 int runtime_start_local(struct upg_runtime *rt)
@@ -163,17 +211,18 @@ int runtime_start_local(struct upg_runtime *rt)
 	int err;
 
 	rt->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rt->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rt->prefetch_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rt->stop_efd < 0 || rt->kick_efd < 0 || rt->prefetch_efd < 0) {
+	rt->evict->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rt->prefetch->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->stop_efd < 0 || rt->evict->kick_efd < 0 ||
+	    rt->prefetch->efd < 0) {
 		err = -errno;
 		goto out_close;
 	}
 	err = io_queue_init(&rt->caller_q, rt->io_depth);
 	if (err)
 		goto out_close;
-	if (!rt->stage.base)
-		stage_pool_init(&rt->stage, rt->page_size);
+	if (!rt->stage->base)
+		stage_pool_init(rt->stage, rt->page_size);
 	err = handlers_start(rt);
 	if (err)
 		goto out_fini_q;
@@ -189,11 +238,11 @@ out_fini_q:
 out_close:
 	if (rt->stop_efd >= 0)
 		close(rt->stop_efd);
-	if (rt->kick_efd >= 0)
-		close(rt->kick_efd);
-	if (rt->prefetch_efd >= 0)
-		close(rt->prefetch_efd);
-	rt->stop_efd = rt->kick_efd = rt->prefetch_efd = -1;
+	if (rt->evict->kick_efd >= 0)
+		close(rt->evict->kick_efd);
+	if (rt->prefetch->efd >= 0)
+		close(rt->prefetch->efd);
+	rt->stop_efd = rt->evict->kick_efd = rt->prefetch->efd = -1;
 	return err;
 }
 
@@ -203,8 +252,8 @@ static void runtime_stop_local(struct upg_runtime *rt)
 	handlers_stop(rt);
 	io_queue_fini(&rt->caller_q);
 	close(rt->stop_efd);
-	close(rt->kick_efd);
-	close(rt->prefetch_efd);
+	close(rt->evict->kick_efd);
+	close(rt->prefetch->efd);
 	prefetch_drop_all(rt);
 }
 
@@ -319,17 +368,6 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	return 0;
 }
 
-struct upg_io_queue *runtime_caller_queue(struct upg_runtime *rt)
-{
-	pthread_mutex_lock(&rt->caller_lock);
-	return &rt->caller_q;
-}
-
-void runtime_caller_done(struct upg_runtime *rt)
-{
-	pthread_mutex_unlock(&rt->caller_lock);
-}
-
 #define LOAD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
 
 /* The counters of @c (the runtime's, or an upagerd client's) in @s. */
@@ -402,7 +440,7 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 		s.pins_released = atomic_load(&rt->stats.pins_released);
 		s.pinned_bytes = atomic_load(&rt->pinned_pages)
 				 << rt->page_shift;
-		s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
+		s.notifier_callbacks = atomic_load(&rt->notify->callbacks);
 		goto out;
 	}
 	load_counters(&rt->stats, &s);
@@ -411,9 +449,9 @@ UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
 				<< rt->page_shift;
 	s.budget_bytes = rt->budget_pages << rt->page_shift;
 	s.pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
-	s.notifier_callbacks = atomic_load(&rt->notify.callbacks);
-	s.fork_children = atomic_load(&rt->fork.live);
-	s.faults_forked = atomic_load(&rt->fork.faults);
+	s.notifier_callbacks = atomic_load(&rt->notify->callbacks);
+	s.fork_children = atomic_load(&rt->fork->live);
+	s.faults_forked = atomic_load(&rt->fork->faults);
 	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
 	s.uffd_features = rt->self.uffd.features;
 out:

@@ -180,4 +180,35 @@ void daemon_count_region(struct daemon_client *c, struct upg_region *r);
 int daemon_stats(struct daemon *d, struct daemon_client *c,
 		 const struct proto_msg *m);
 
+/*
+ * upagerd's share policy (daemon/share.c): fair shares, caps, and the
+ * clients' pins, for eviction and the fill path (struct evict_policy,
+ * evict/evict.h).  setup() installs it with evict_set_policy().
+ */
+struct evict_policy;
+extern const struct evict_policy daemon_share_policy;
+
+/*
+ * The clients' marks, for the share policy (daemon/client_marks.c).
+ * client_marks_pass_start() - start a clock pass: forget the pinned pages
+ * skipped so far.  Context: clock_lock and regions_lock held.
+ * client_marks_skip() - whether the clock must pass over page @pg of @r
+ * because its upagerd client pinned it (within the client's allowance).
+ * Context: clock_lock held.
+ * client_marks_claim() - for victims just moved to EVICTING: take them
+ * from the clients' view (RESIDENT cleared); a victim a client pinned
+ * meanwhile gets ok[i] false (its eviction is aborted); writes the client
+ * made through its alias become PS_DIRTY; sets victim.watched.
+ * Context: the evicting thread, before notifiers and write-protection.
+ */
+struct victim;
+struct upg_region;
+void client_marks_pass_start(struct upg_runtime *rt);
+bool client_marks_skip(struct upg_region *r, uint64_t pg);
+void client_marks_claim(struct victim *v, size_t n, bool *ok);
+
+/* Forget what a client that left (or removes the region) left in the
+ * marks of @r: its pins, its watches. */
+void region_marks_forget_client(struct upg_region *r);
+
 #endif

@@ -150,7 +150,7 @@ static int hello(struct daemon *d, struct daemon_client *c,
 			d->rt->regions_capped = true;
 		/* Pages it may keep pinned through the marks: what its
 		 * library allows it (a quarter of the budget, as in-process;
-		 * evict/client_marks.c). */
+		 * daemon/client_marks.c). */
 		mm->pin_allow = d->rt->budget_pages / 4;
 		/* Its notifiers run in it (daemon/invalidate.c). */
 		if (m->u.hello.features & PROTO_FEAT_NOTIFIERS) {

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "evict/evict.h"
 #include "fault/fault.h"
 
 /* How long a reply may wait for a client that does not read. */
@@ -385,6 +386,9 @@ static int setup(struct daemon *d)
 			strerror(-err));
 		return err;
 	}
+	/* Before any client: eviction and fills divide the budget between
+	 * the clients by the daemon's rules (share.c). */
+	evict_set_policy(d->rt, &daemon_share_policy);
 	/* Signals are blocked before the socket listens: a SIGTERM sent as
 	 * soon as a client could connect (or systemd was told READY) writes
 	 * back and exits 0 instead of killing the daemon. */

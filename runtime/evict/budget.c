@@ -114,8 +114,3 @@ void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
 	if (got < n)
 		note_peak(rt, overshoot(rt, n - got));
 }
-
-void budget_release(struct upg_runtime *rt, uint64_t n)
-{
-	atomic_fetch_sub(&rt->resident_pages, n);
-}

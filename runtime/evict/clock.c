@@ -29,6 +29,7 @@
 
 #include "evict/evict.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 
 #define ZAP_RUNS 32
 
@@ -62,31 +63,6 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 		return;
 	region_get(r);
 	runs[(*nr)++] = (struct zap_run){ r, addr, 1 };
-}
-
-int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
-{
-	int err;
-
-	unsigned i = rt->self_zap_next++ % SELF_ZAP_RING;
-
-	/* The REMOVE event this raises is recognised by its range. */
-	atomic_store(&rt->self_zap[i].start, 0);
-	atomic_store(&rt->self_zap[i].end, addr + len);
-	atomic_store(&rt->self_zap[i].start, addr);
-	err = madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
-	return err;
-}
-
-bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end)
-{
-	unsigned i;
-
-	for (i = 0; i < SELF_ZAP_RING; i++)
-		if (atomic_load(&rt->self_zap[i].start) == start &&
-		    atomic_load(&rt->self_zap[i].end) == end)
-			return true;
-	return false;
 }
 
 static void zap_runs(struct upg_runtime *rt, struct zap_run *runs,
@@ -176,62 +152,17 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
 }
 
 /*
- * Fair share between upagerd's clients (address spaces): when some are
- * at or above their share (of the low watermark, over the address spaces
- * that have regions; or at their cap), the first two revolutions
- * take victims only from those; an idle client's pages go first, down to
- * its share, and a client that needs memory keeps at least that much.
- * The third takes from anyone (never fail a fill for fairness), but only
- * the pages the fill needs (evict_req.need): room made ahead (read-ahead,
- * the background evictor) needs none, so it never comes from a client
- * below its share; clock_select() then reports that it spared someone,
- * and a read-ahead window shrinks instead (budget.c).  With one address
- * space (in-process) nothing changes.  Returns whether shares apply;
- * *@any_over: whether anyone is at or over its share.  Locks held.
+ * Fair share between upagerd's clients (address spaces) is upagerd's
+ * policy (struct evict_policy, daemon/share.c), which the daemon installs:
+ * when some clients are at or above their share, the first two
+ * revolutions take victims only from those (the policy's over_share());
+ * the third takes from anyone, but only the pages the fill needs
+ * (evict_req.need): room made ahead (read-ahead, the background evictor)
+ * needs none, so it never comes from a client below its share;
+ * clock_select() then reports that it spared someone, and a read-ahead
+ * window shrinks instead (budget.c).  Without a policy (in-process, one
+ * address space) the clock is plain CLOCK.
  */
-/* At its share already: fair game (someone must be when the budget is
- * full); below it: spared.  Asked again for every page the hand meets, not
- * once a pass: the victims a pass takes count at once (mm->evicting), so
- * one large batch cannot take a client far below its share. */
-static bool over_share(const struct upg_mm *mm)
-{
-	uint64_t res = atomic_load(&mm->resident);
-	uint64_t ev = atomic_load(&mm->evicting);
-
-	res = res > ev ? res - ev : 0;
-	return res >= mm->share || (mm->cap_pages && res >= mm->cap_pages);
-}
-
-static bool mark_over_share(struct upg_runtime *rt, bool *any_over)
-{
-	uint64_t share, active = 0;
-	struct upg_mm *last = NULL, *mm;
-	size_t i;
-
-	*any_over = false;
-	for (i = 0; i < rt->nr_regions; i++) {
-		mm = rt->regions[i]->mm;
-		if (mm != last)
-			active++;
-		last = mm;
-	}
-	if (active < 2 && !rt->regions_capped)
-		return false;
-	/* Eviction aims at the low watermark: shares of that, or everyone
-	 * could be below a share of the budget while eviction runs. */
-	share = rt->low_pages / (active ? active : 1);
-	last = NULL;
-	for (i = 0; i < rt->nr_regions; i++) {
-		mm = rt->regions[i]->mm;
-		if (mm == last)
-			continue;
-		last = mm;
-		mm->share = share;
-		*any_over |= over_share(mm);
-	}
-	return true;
-}
-
 unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		      unsigned want, struct evict_req *req,
 		      struct victim *ewait, unsigned *nr_ewait)
@@ -244,7 +175,9 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
 	unsigned got = 0, nr_runs = 0, unfair_want;
 	uint64_t total = 0, scanned = 0, limit, spare_until;
-	bool shares, over, fair, spared_any = false, held_back = false;
+	const struct evict_policy *pol = evict_policy(rt);
+	bool shares = false, over = false, fair;
+	bool spared_any = false, held_back = false;
 	size_t i;
 
 	pthread_mutex_lock(&rt->clock_lock);
@@ -252,8 +185,8 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	for (i = 0; i < rt->nr_regions; i++)
 		total += rt->regions[i]->npages;
 	/* A client making room among its own pages: no shares. */
-	shares = mark_over_share(rt, &over) && !req->own;
-	client_marks_pass_start(rt);
+	if (pol)
+		shares = pol->pass_start(rt, &over) && !req->own;
 	/*
 	 * Two revolutions: the first may only clear reference bits.  With
 	 * shares, and someone at or over his, two that spare the clients
@@ -300,7 +233,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 
 			scanned += region_unit_pages(r);
 			rt->clock_page = u + region_unit_pages(r);
-			if (sparing && !over_share(r->mm)) {
+			if (sparing && !pol->over_share(r->mm)) {
 				spared_any |= ps_state(atomic_load(region_page(
 						      r, u))) == PS_RESIDENT;
 				continue;
@@ -314,13 +247,13 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		scanned++;
 		/* Spare the clients below their share (not in the last
 		 * revolution: never fail a fill for fairness). */
-		if (sparing && !over_share(r->mm)) {
+		if (sparing && !pol->over_share(r->mm)) {
 			spared_any |= ps_state(s) == PS_RESIDENT;
 			rt->clock_page++;
 			continue;
 		}
-		/* upagerd: pinned by its client (evict/client_marks.c). */
-		if (client_marks_skip(r, rt->clock_page)) {
+		/* upagerd: pinned by its client (daemon/client_marks.c). */
+		if (pol && pol->skip(r, rt->clock_page)) {
 			rt->clock_page++;
 			continue;
 		}

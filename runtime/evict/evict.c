@@ -31,6 +31,8 @@
 
 #include "common/log.h"
 #include "evict/evict.h"
+#include "fork/fork.h"
+#include "notify/notifier.h"
 #include "region/marks.h"
 #include "region/region.h"
 #include "writeback/writeback.h"
@@ -131,14 +133,14 @@ static void defer_watched(struct upg_region *r, uint64_t first, uint64_t n)
 	struct upg_runtime *rt = r->rt;
 	bool queued = false;
 
-	pthread_mutex_lock(&rt->watch_lock);
-	if (rt->nr_watch_defer < WATCH_DEFER_MAX) {
+	pthread_mutex_lock(&rt->evict->watch_lock);
+	if (rt->evict->nr_watch_defer < WATCH_DEFER_MAX) {
 		region_get(r);
-		rt->watch_defer[rt->nr_watch_defer++] =
+		rt->evict->watch_defer[rt->evict->nr_watch_defer++] =
 			(struct watch_defer){ r, first, n };
 		queued = true;
 	}
-	pthread_mutex_unlock(&rt->watch_lock);
+	pthread_mutex_unlock(&rt->evict->watch_lock);
 	/* A full queue: the pages stay, the clock comes back to them. */
 	if (queued)
 		evictor_kick(rt);
@@ -206,7 +208,7 @@ static unsigned notify_victims(struct upg_runtime *rt, struct victim *v,
 		} else if (a && r->mm->local && !atomic_load(&r->detached)) {
 			a += v[i].pg << rt->page_shift;
 			started++;
-			if (!notify_invalidate_start(&rt->notify, a,
+			if (!notify_invalidate_start(rt->notify, a,
 						     a + (len << rt->page_shift),
 						     UPG_NOTIFY_EVICT,
 						     blockable))
@@ -450,12 +452,18 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
  * scratch.cap: the other arrays are this thread's scratch.  Returns the
  * pages evicted.
  */
+void evict_set_policy(struct upg_runtime *rt, const struct evict_policy *pol)
+{
+	atomic_store_explicit(&rt->evict->policy, pol, memory_order_release);
+}
+
 static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 			      struct victim *v, size_t n, bool background)
 {
 	struct wb_page *wb = scratch.wb;
 	bool *ok = scratch.ok;
 	struct remote_inval *ri = scratch.ri;
+	const struct evict_policy *pol;
 	size_t i, nwb = 0, nri = 0;
 	unsigned evicted = 0, notified = 0;
 
@@ -463,7 +471,9 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 
 	for (i = 0; i < n; i++)
 		ok[i] = true;
-	client_marks_claim(v, n, ok);
+	pol = evict_policy(rt);
+	if (pol)
+		pol->claim(v, n, ok);
 	/* Always, as the kernel always calls invalidate_range_start: a
 	 * notifier inserted after the victims were chosen is then either
 	 * called or deferred to the end of this invalidation, and its
@@ -498,7 +508,7 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 	punch_units_whole(v, n);
 	evicted = punch(rt, v, n);
 	while (notified--)
-		notify_invalidate_end(&rt->notify);
+		notify_invalidate_end(rt->notify);
 	for (i = 0; i < nri; i++)
 		ri[i].mm->notify_ops->end(ri[i].mm, ri[i].cookie);
 	if (background)
@@ -548,7 +558,8 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 static bool deferred_still_wanted(struct upg_runtime *rt,
 				  struct upg_region *r)
 {
-	return !atomic_load(&rt->stopping) && !atomic_load(&r->detached) &&
+	return !atomic_load(&rt->evict->stopping) &&
+	       !atomic_load(&r->detached) &&
 	       atomic_load(&rt->resident_pages) > rt->low_pages;
 }
 
@@ -557,11 +568,11 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 	struct watch_defer d[WATCH_DEFER_MAX];
 	unsigned nd, i;
 
-	pthread_mutex_lock(&rt->watch_lock);
-	nd = rt->nr_watch_defer;
-	memcpy(d, rt->watch_defer, nd * sizeof(*d));
-	rt->nr_watch_defer = 0;
-	pthread_mutex_unlock(&rt->watch_lock);
+	pthread_mutex_lock(&rt->evict->watch_lock);
+	nd = rt->evict->nr_watch_defer;
+	memcpy(d, rt->evict->watch_defer, nd * sizeof(*d));
+	rt->evict->nr_watch_defer = 0;
+	pthread_mutex_unlock(&rt->evict->watch_lock);
 	if (evict_thread_prepare(rt)) {
 		/* Nothing to evict with: the pages stay, as if not wanted. */
 		for (i = 0; i < nd; i++)

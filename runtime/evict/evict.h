@@ -6,13 +6,36 @@
 #ifndef UPAGER_EVICT_H
 #define UPAGER_EVICT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "io/io_queue.h"
 
 struct upg_region;
+
+#define WATCH_DEFER_MAX 16
+
+/* The evictor's state (rt->evict). */
+struct evict_state {
+	int kick_efd;  /* evictor: readable when above the high watermark */
+	atomic_bool evictor_kicked;
+	atomic_bool stopping;
+	pthread_t evictor;
+	bool evictor_started;
+	/* upagerd: watched pages (a client's notifiers) that an eviction
+	 * on the fault path had to leave, since it cannot wait for a client:
+	 * the evictor asks and evicts them (evict/evict.c). */
+	pthread_mutex_t watch_lock;
+	struct watch_defer {
+		struct upg_region *r; /* with a reference */
+		uint64_t first, n;
+	} watch_defer[WATCH_DEFER_MAX];
+	unsigned nr_watch_defer;
+	/* upagerd's share policy (struct evict_policy), or NULL. */
+	_Atomic(const struct evict_policy *) policy;
+};
 
 /* One page chosen for eviction, already moved to PS_EVICTING, with a
  * reference on its region. */
@@ -22,24 +45,62 @@ struct victim {
 	bool punch; /* evict.c: written back (or clean): safe to punch */
 	bool wrote; /* evict.c: this eviction wrote it to the store */
 	bool gone;  /* evict.c: discarded by the application meanwhile */
-	bool watched; /* client_marks.c: a client's notifier covers it */
+	bool watched; /* policy claim(): a client's notifier covers it */
+};
+
+/*
+ * The share policy of upagerd (daemon/share.c, daemon/client_marks.c):
+ * how eviction divides the budget between address spaces, caps them and
+ * honours their clients' pins.  CLOCK (evict/clock.c), the eviction
+ * protocol (evict/evict.c) and fill_range() (fault/fill.c) are the plain
+ * mechanism and call it only when one is installed (evict_set_policy());
+ * in-process there is none: one address space, plain CLOCK.
+ *
+ * pass_start()  a clock pass starts: set each address space's share and
+ *               forget the pins skipped so far; return whether shares
+ *               apply, and in *any_over whether an address space is at or
+ *               over its share.  Context: clock_lock and regions_lock held.
+ * over_share()  whether @mm is at or over its share or cap (fair game); a
+ *               sparing revolution passes over the others.
+ *               Context: clock_lock held.
+ * skip()        whether the clock must pass over page @pg of @r because
+ *               its upagerd client pinned it (within its allowance).
+ *               Context: clock_lock held.
+ * claim()       victims just moved to EVICTING: take them from the
+ *               clients' view; a victim a client pinned meanwhile gets
+ *               ok[i] false (its eviction is aborted); writes the client
+ *               made through its alias become PS_DIRTY; sets
+ *               victim.watched.  Context: the evicting thread, before
+ *               notifiers and write-protection.
+ * fill_room()   a fill of @want absent pages of @r (a read-ahead if
+ *               @readahead) is about to reserve budget: make room under
+ *               the address space's cap, and return how many pages to
+ *               ask budget_reserve() for (@want, or less for a read-ahead
+ *               that the cap cuts).  Context: the thread owning @q.
+ */
+struct evict_policy {
+	bool (*pass_start)(struct upg_runtime *rt, bool *any_over);
+	bool (*over_share)(const struct upg_mm *mm);
+	bool (*skip)(struct upg_region *r, uint64_t pg);
+	void (*claim)(struct victim *v, size_t n, bool *ok);
+	uint64_t (*fill_room)(struct upg_io_queue *q, struct upg_region *r,
+			      uint64_t want, bool readahead);
 };
 
 /**
- * client_marks_pass_start() - start a clock pass: forget the pinned pages
- * skipped so far.  Context: clock_lock and regions_lock held.
- * client_marks_skip() - whether the clock must pass over page @pg of @r
- * because its upagerd client pinned it (within the client's allowance).
- * Context: clock_lock held.
- * client_marks_claim() - for victims just moved to EVICTING: take them
- * from the clients' view (RESIDENT cleared); a victim a client pinned
- * meanwhile gets ok[i] false (its eviction is aborted); writes the client
- * made through its alias become PS_DIRTY; sets victim.watched.
- * Context: the evicting thread, before notifiers and write-protection.
+ * evict_set_policy() - install @pol as @rt's share policy (NULL: none).
+ * @rt:  the runtime.
+ * @pol: the policy, which outlives the runtime (a static table).
+ * Context: any thread; upagerd installs its own once, right after it
+ * creates its runtime, before any client connects.
  */
-void client_marks_pass_start(struct upg_runtime *rt);
-bool client_marks_skip(struct upg_region *r, uint64_t pg);
-void client_marks_claim(struct victim *v, size_t n, bool *ok);
+void evict_set_policy(struct upg_runtime *rt, const struct evict_policy *pol);
+
+/* The share policy of @rt, or NULL (in-process). */
+static inline const struct evict_policy *evict_policy(struct upg_runtime *rt)
+{
+	return atomic_load_explicit(&rt->evict->policy, memory_order_acquire);
+}
 
 /**
  * budget_reserve() - count @n pages against the budget before filling
@@ -70,8 +131,7 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
 			 uint64_t n, bool speculative);
 
-/* Pages leave the budget (evicted, failed fill, unmapped region). */
-void budget_release(struct upg_runtime *rt, uint64_t n);
+/* budget_release(): base/rt.h (region/ releases an unmapped region's). */
 
 /* Pages with only ephemeral pins that background eviction waits for. */
 #define EPHEMERAL_WAITS 8
@@ -152,17 +212,6 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q);
  * Context: the evictor thread (it zaps application PTEs).
  */
 void unpoison_tick(struct upg_runtime *rt);
-
-/**
- * self_zap() - drop the application's PTEs of [addr, addr+len) of a
- * region (MADV_DONTNEED: shared memory keeps the data), marked as the
- * runtime's own so that its REMOVE event is ignored.
- * Context: the evictor thread only (the event blocks the caller until a
- * handler reads it, and there is one marked range at a time).
- */
-int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len);
-/* Was [start, end) one of the evictor's recent zaps? */
-bool is_self_zap(struct upg_runtime *rt, uintptr_t start, uintptr_t end);
 
 int evictor_start(struct upg_runtime *rt);
 void evictor_stop(struct upg_runtime *rt);

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "evict/evict.h"
+#include "notify/notifier.h"
 #include "region/region.h"
 
 #define EVICTOR_TICK_MS 100
@@ -22,7 +23,7 @@ static void *evictor_main(void *arg)
 {
 	struct upg_runtime *rt = arg;
 	struct upg_io_queue q;
-	struct pollfd pfd = { .fd = rt->kick_efd, .events = POLLIN };
+	struct pollfd pfd = { .fd = rt->evict->kick_efd, .events = POLLIN };
 	int err;
 
 	pthread_setname_np(pthread_self(), "upg-evictor");
@@ -32,7 +33,7 @@ static void *evictor_main(void *arg)
 			   "fault path", strerror(-err));
 		return NULL;
 	}
-	while (!atomic_load(&rt->stopping)) {
+	while (!atomic_load(&rt->evict->stopping)) {
 		/* Room made ahead of need (no evict_req.need): with fair
 		 * shares it is taken only from clients at or above theirs.
 		 * A fill that finds no room evicts for itself (budget.c). */
@@ -43,17 +44,18 @@ static void *evictor_main(void *arg)
 		uint64_t v;
 
 		if (poll(&pfd, 1, EVICTOR_TICK_MS) > 0 &&
-		    read(rt->kick_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		    read(rt->evict->kick_efd, &v, sizeof(v)) < 0 &&
+		    errno != EAGAIN)
 			rt_err(rt, "evictor: %s", strerror(errno));
-		atomic_store(&rt->evictor_kicked, false);
-		notify_run_queued(&rt->notify);
+		atomic_store(&rt->evict->evictor_kicked, false);
+		notify_run_queued(rt->notify);
 		if (atomic_load(&rt->poisoned_pages))
 			unpoison_tick(rt);
 		remove_tick(rt);
 		evict_deferred_watched(rt, &q);
 		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
 			continue;
-		while (!atomic_load(&rt->stopping) &&
+		while (!atomic_load(&rt->evict->stopping) &&
 		       atomic_load(&rt->resident_pages) > rt->low_pages) {
 			/* Between batches too: under steady pressure this
 			 * loop may not end for a long time. */
@@ -73,28 +75,28 @@ int evictor_start(struct upg_runtime *rt)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = -pthread_create(&rt->evictor, NULL, evictor_main, rt);
+	err = -pthread_create(&rt->evict->evictor, NULL, evictor_main, rt);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rt->evictor_started = !err;
+	rt->evict->evictor_started = !err;
 	return err;
 }
 
 void evictor_stop(struct upg_runtime *rt)
 {
-	atomic_store(&rt->stopping, true);
-	if (!rt->evictor_started)
+	atomic_store(&rt->evict->stopping, true);
+	if (!rt->evict->evictor_started)
 		return;
 	evictor_kick(rt);
-	pthread_join(rt->evictor, NULL);
-	rt->evictor_started = false;
+	pthread_join(rt->evict->evictor, NULL);
+	rt->evict->evictor_started = false;
 }
 
 void evictor_kick(struct upg_runtime *rt)
 {
 	uint64_t one = 1;
 
-	if (atomic_exchange(&rt->evictor_kicked, true))
+	if (atomic_exchange(&rt->evict->evictor_kicked, true))
 		return;
-	if (write(rt->kick_efd, &one, sizeof(one)) != sizeof(one))
-		atomic_store(&rt->evictor_kicked, false);
+	if (write(rt->evict->kick_efd, &one, sizeof(one)) != sizeof(one))
+		atomic_store(&rt->evict->evictor_kicked, false);
 }

@@ -17,6 +17,7 @@
 
 #include "evict/evict.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 
 static void unpoison_region(struct upg_runtime *rt, struct upg_region *r,
 			    uintptr_t addr)

@@ -12,10 +12,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "io/io_queue.h"
 
 struct upg_region;
+struct ra_plan;
 
 #define HANDLER_MSG_BATCH 64
 #define HANDLER_BACKLOG 256
@@ -115,6 +116,17 @@ struct fill_ctl {
  */
 uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 		    uint64_t first, uint64_t end, const struct fill_ctl *c);
+
+/**
+ * fill_readahead() - carry out read-ahead plan @plan for @r (made by
+ * readahead_on_miss() or readahead_on_use()): count the pages the stream
+ * used, then claim and start reading the window, except what the budget
+ * has no room for (the stream is told: readahead_cut()).
+ * @q: the I/O queue of the calling thread.
+ * Context: the thread owning @q (a handler); no lock held.
+ */
+void fill_readahead(struct upg_io_queue *q, struct upg_region *r,
+		    const struct ra_plan *plan);
 
 /**
  * map_resident_page() - map a resident page into the application: after

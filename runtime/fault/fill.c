@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
+#include "fault/stage_pool.h"
 #include "readahead/readahead.h"
 #include "region/marks.h"
 #include "region/region.h"
@@ -326,7 +327,7 @@ static void read_done(struct upg_io *io, ssize_t res)
 	/* The slot goes back before the region reference: once the last
 	 * reference is dropped, upg_runtime_destroy() may unmap the pool. */
 	if (req->stage)
-		stage_put(&rt->stage, req);
+		stage_put(rt->stage, req);
 	else
 		free(req);
 	region_put(r);
@@ -373,7 +374,7 @@ static void start_read(struct upg_io_queue *q, struct upg_region *r,
 	 * I/O buffer must be on the region's node (region/numa.c). */
 	slot = !r->huge && r->numa_policy == UPG_NUMA_DEFAULT &&
 			       n * ps <= FILL_STAGE_MAX_BYTES ?
-		       stage_get(&r->rt->stage) :
+		       stage_get(r->rt->stage) :
 		       NULL;
 	req = slot ? slot : malloc(sizeof(*req));
 	if (!req) {
@@ -596,6 +597,7 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 {
 	struct upg_runtime *rt = r->rt;
 	uint64_t want, got = 0, i, run_start = 0, ask, reserved;
+	const struct evict_policy *pol;
 	bool claimed_prev = false, zero_prev = false;
 
 	if (r->huge) {
@@ -608,26 +610,10 @@ uint64_t fill_range(struct upg_io_queue *q, struct upg_region *r,
 	want = count_absent(r, first, end, false);
 	if (!want)
 		return 0;
-	/* A client at its cap (upagerd) makes room among its own pages
-	 * first, whatever the shares, for a read-ahead too (it is the
-	 * reader's). */
-	ask = want;
-	if (r->mm->cap_pages &&
-	    atomic_load(&r->mm->resident) + want > r->mm->cap_pages) {
-		struct evict_req own = { .want = (unsigned)want,
-					 .own = r->mm };
-		uint64_t res;
-
-		evict_batch(rt, q, &own);
-		/* A read-ahead reads only what fits under the cap: its
-		 * window is at most an eighth of the cap
-		 * (readahead/detector.c), but the client's own pages may
-		 * be busy (in flight, pinned) and not free even that. */
-		res = atomic_load(&r->mm->resident);
-		if (c->readahead && res + want > r->mm->cap_pages)
-			ask = r->mm->cap_pages > res ? r->mm->cap_pages - res :
-						       0;
-	}
+	/* upagerd: a client at its cap makes room among its own pages
+	 * first (its share policy, daemon/share.c). */
+	pol = evict_policy(rt);
+	ask = pol ? pol->fill_room(q, r, want, c->readahead) : want;
 	/* Read-ahead is speculative: it never overshoots the budget, and
 	 * under fair shares it takes no page of a client below its share,
 	 * the reader's included; it reads less instead.  Demand fills get
@@ -767,5 +753,5 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 	c.cold = plan.cold;
 	fill_range(&h->q, r, first, end, &c);
 	wait_for_readahead(r, pg);
-	readahead_run(&h->q, r, &plan);
+	fill_readahead(&h->q, r, &plan);
 }

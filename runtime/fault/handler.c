@@ -3,7 +3,7 @@
  * Handler threads.  Each owns an io_uring queue and waits on: the
  * userfaultfd of every address space served (this process's, and in
  * upagerd each client's: struct upg_mm), its queue (completed fills), the
- * stop eventfd and the prefetch eventfd (pin/prefetch.c); by default
+ * stop eventfd and the prefetch eventfd (fault/prefetch.c); by default
  * asleep in epoll_wait(), or as struct upg_runtime_opts.handler_wait says
  * (handler_wait(), docs/handler-modes.md).  All threads read
  * every userfaultfd; a read returns as many messages as are pending (up to
@@ -29,8 +29,11 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
-#include "pin/pin.h"
+#include "fault/prefetch.h"
+#include "fork/fork.h"
+#include "notify/notifier.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 
 /* epoll tags of the fds that are not an address space's uffd. */
 #define TAG_STOP 0
@@ -79,7 +82,7 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 			      UPG_NOTIFY_REMAP);
 		region_on_remap(mm, m->arg.remap.from, m->arg.remap.to,
 				m->arg.remap.len);
-		if (notify && notify_queue(&rt->notify, m->arg.remap.from,
+		if (notify && notify_queue(rt->notify, m->arg.remap.from,
 				 m->arg.remap.from + m->arg.remap.len,
 				 UPG_NOTIFY_REMAP))
 			evictor_kick(rt);
@@ -88,7 +91,7 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 		notify_remote(mm, m->arg.remove.start, m->arg.remove.end,
 			      UPG_NOTIFY_UNMAP);
 		region_on_unmap(mm, m->arg.remove.start, m->arg.remove.end);
-		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
+		if (notify && notify_queue(rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_UNMAP))
 			evictor_kick(rt);
 		break;
@@ -106,7 +109,7 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 		notify_remote(mm, m->arg.remove.start, m->arg.remove.end,
 			      UPG_NOTIFY_REMOVE);
 		region_note_remove(mm, m->arg.remove.start, m->arg.remove.end);
-		if (notify && notify_queue(&rt->notify, m->arg.remove.start,
+		if (notify && notify_queue(rt->notify, m->arg.remove.start,
 				 m->arg.remove.end, UPG_NOTIFY_REMOVE))
 			evictor_kick(rt);
 		break;
@@ -279,7 +282,7 @@ static int wait_poll(struct handler *h, struct epoll_event *ev, int max)
 	h->poll_fds[n] = (struct pollfd){ .fd = io_queue_pollfd(&h->q),
 					  .events = POLLIN };
 	h->poll_tags[n++] = TAG_RING;
-	h->poll_fds[n] = (struct pollfd){ .fd = rt->prefetch_efd,
+	h->poll_fds[n] = (struct pollfd){ .fd = rt->prefetch->efd,
 					  .events = POLLIN };
 	h->poll_tags[n++] = TAG_PREFETCH;
 	for (mm = rt->mms; mm; mm = mm->next) {
@@ -409,7 +412,7 @@ static void *handler_main(void *arg)
 				stop = true;
 			} else if (tag == TAG_PREFETCH) {
 				/* One step per turn: faults come first. */
-				if (read(rt->prefetch_efd, &v, sizeof(v)) > 0)
+				if (read(rt->prefetch->efd, &v, sizeof(v)) > 0)
 					prefetch_run(h);
 			} else if (tag != TAG_RING) {
 				struct upg_mm *mm = (struct upg_mm *)tag;
@@ -462,7 +465,7 @@ static int handler_epoll(struct handler *h)
 		return -errno;
 	err = epoll_add(h->epfd, rt->stop_efd, TAG_STOP);
 	err = err ?: epoll_add(h->epfd, io_queue_pollfd(&h->q), TAG_RING);
-	err = err ?: epoll_add(h->epfd, rt->prefetch_efd, TAG_PREFETCH);
+	err = err ?: epoll_add(h->epfd, rt->prefetch->efd, TAG_PREFETCH);
 	pthread_rwlock_rdlock(&rt->mms_lock);
 	for (mm = rt->mms; mm && !err; mm = mm->next)
 		err = epoll_add(h->epfd, mm->uffd.fd, (uintptr_t)mm);
@@ -494,7 +497,7 @@ int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm)
 		if (rt->handler_wait == UPG_WAIT_POLL) {
 			uint64_t one = 1;
 
-			if (write(rt->prefetch_efd, &one, sizeof(one)) < 0)
+			if (write(rt->prefetch->efd, &one, sizeof(one)) < 0)
 				(void)0; /* the counter is non-zero already */
 		}
 	} else {

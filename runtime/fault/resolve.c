@@ -57,6 +57,7 @@
 
 #include "common/log.h"
 #include "fault/fault.h"
+#include "notify/notifier.h"
 #include "readahead/readahead.h"
 #include "region/region.h"
 
@@ -80,7 +81,7 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 	/* upagerd: the callbacks run in the client, on a thread we cannot
 	 * name; while it is being asked, serve its faults on such pages. */
 	if (!(s & PS_NOTIFYING) || (s & PS_LOCK) ||
-	    !(notify_tid_in_callback(&rt->notify, tid) ||
+	    !(notify_tid_in_callback(rt->notify, tid) ||
 	      atomic_load(&r->mm->inval_waiting)))
 		return false;
 	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r), k;
@@ -108,6 +109,17 @@ static bool serve_in_callback(struct handler *h, struct upg_region *r,
 }
 
 /* Set PARKED unless the page left @s meanwhile; false: look again. */
+/* Page @pg, read ahead, was used: the detector may plan the stream's
+ * next window, which this handler reads. */
+static void use_readahead(struct handler *h, struct upg_region *r,
+			  uint64_t pg)
+{
+	struct ra_plan plan;
+
+	readahead_on_use(r, pg, &plan);
+	fill_readahead(&h->q, r, &plan);
+}
+
 static bool park(_Atomic uint32_t *p, uint32_t s)
 {
 	return ps_cas(p, &s, s | PS_PARKED);
@@ -203,7 +215,7 @@ static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 				rt_err(rt, "un-write-protect %#lx: %d",
 				       (unsigned long)addr, err);
 			if (s & PS_READAHEAD)
-				readahead_on_use(&h->q, r, pg);
+				use_readahead(h, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, false, true))
@@ -323,7 +335,7 @@ static void resolve_minor(struct handler *h, struct upg_region *r,
 				continue;
 			MM_STAT_ADD(r->mm, pages_referenced, 1);
 			if (s & PS_READAHEAD)
-				readahead_on_use(&h->q, r, pg);
+				use_readahead(h, r, pg);
 			return;
 		case PS_EVICTING:
 			if (serve_in_callback(h, r, pg, s, tid, true, write) ||

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fork - servicing the regions in fork children (UPG_RT_FORK_EVENTS).
+ * fork - servicing the regions in fork children (UPG_RT_FORK_EVENTS): the
+ * views, their lock and their write-protection (fork/views.c), which the
+ * layers below the fault path use (the handlers read every uffd under
+ * fork_read_lock(), writeback and eviction write-protect the views); the
+ * view thread that serves the children's faults through the fill path is
+ * above them, in forkserve/ (forkserve/forkserve.h).
  *
  * By default regions are MADV_DONTFORK: a child has no mapping.  With the
  * flag, the application mapping is inherited and the runtime enables
@@ -8,7 +13,7 @@
  * regions (the parent, or a child already serviced) sends UFFD_EVENT_FORK
  * with a new userfaultfd for the child's address space.  The child's
  * mapping of a region is a *view*: same memfd, same page states, its own
- * uffd and address.  One thread (fork/view_thread.c) reads every view's
+ * uffd and address.  One thread (forkserve/view_thread.c) reads every view's
  * uffd and resolves the children's faults through the parent's fill path;
  * eviction and writeback write-protect every view, as they do the parent
  * (views_writeprotect()), and the punch zaps them all.
@@ -103,14 +108,6 @@ struct fork_state {
  */
 int fork_init(struct upg_runtime *rt);
 
-/**
- * fork_start() / fork_stop() - the view thread; fork_stop() also closes
- * every view (children still running keep their mappings, no longer
- * serviced: see docs/app-events.md).
- */
-int fork_start(struct upg_runtime *rt);
-void fork_stop(struct upg_runtime *rt);
-
 /* Around every read of a userfaultfd and the handling of its events
  * (no-ops unless fork servicing is on). */
 void fork_read_lock(struct upg_runtime *rt);
@@ -138,7 +135,7 @@ int views_writeprotect(struct upg_region *r, uint64_t pg, uint64_t n);
  */
 void fork_forget_region(struct upg_region *r);
 
-/* Internal to fork/: views.c, view_thread.c, view_fault.c. */
+/* For fork/views.c and forkserve/ (view_thread.c, view_fault.c). */
 struct fork_view *view_new(struct upg_runtime *rt, int uffd,
 			   const struct fork_view *from);
 void view_free(struct fork_view *v);
@@ -146,8 +143,5 @@ struct view_region *view_find(struct fork_view *v, uintptr_t addr);
 bool view_alive(struct upg_runtime *rt, struct fork_view *v);
 void view_on_event(struct upg_runtime *rt, struct fork_view *v,
 		   const struct uffd_msg *m);
-void view_fault(struct upg_runtime *rt, struct fork_view *v,
-		const struct uffd_msg *m);
-void view_drain(void *arg);
 
 #endif

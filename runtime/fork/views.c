@@ -19,7 +19,7 @@
 
 int fork_init(struct upg_runtime *rt)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 
 	fs->efd = -1;
 	if (!(rt->flags & UPG_RT_FORK_EVENTS))
@@ -45,14 +45,14 @@ int fork_init(struct upg_runtime *rt)
 
 void fork_read_lock(struct upg_runtime *rt)
 {
-	if (rt->fork.enabled)
-		pthread_rwlock_wrlock(&rt->fork.lock);
+	if (rt->fork->enabled)
+		pthread_rwlock_wrlock(&rt->fork->lock);
 }
 
 void fork_read_unlock(struct upg_runtime *rt)
 {
-	if (rt->fork.enabled)
-		pthread_rwlock_unlock(&rt->fork.lock);
+	if (rt->fork->enabled)
+		pthread_rwlock_unlock(&rt->fork->lock);
 }
 
 /* The regions the parent maps now.  regions_lock nests in fork.lock. */
@@ -128,7 +128,7 @@ struct view_region *view_find(struct fork_view *v, uintptr_t addr)
 
 static void link_view(struct upg_runtime *rt, struct fork_view *v)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	uint64_t one = 1;
 
 	v->next = fs->views;
@@ -166,7 +166,7 @@ void fork_on_event(struct upg_runtime *rt, const struct uffd_msg *m)
 bool view_alive(struct upg_runtime *rt, struct fork_view *v)
 {
 	struct uffdio_writeprotect w = {
-		.range = { (uintptr_t)rt->fork.guard, rt->page_size },
+		.range = { (uintptr_t)rt->fork->guard, rt->page_size },
 		.mode = 0,
 	};
 
@@ -204,7 +204,7 @@ static int view_wp(struct fork_view *v, uintptr_t a, size_t len, size_t ps)
 int views_writeprotect(struct upg_region *r, uint64_t pg, uint64_t n)
 {
 	struct upg_runtime *rt = r->rt;
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 
 	if (!fs->enabled || !(r->prot & PROT_WRITE))
 		return 0;
@@ -253,7 +253,7 @@ int views_writeprotect(struct upg_region *r, uint64_t pg, uint64_t n)
 
 void fork_forget_region(struct upg_region *r)
 {
-	struct fork_state *fs = &r->rt->fork;
+	struct fork_state *fs = r->rt->fork;
 	struct fork_view *v;
 	size_t i;
 

@@ -6,7 +6,7 @@
 
 #include "common/handles.h"
 #include "client/client.h"
-#include "core/runtime.h"
+#include "base/rt.h"
 #include "notify/notifier.h"
 
 /* struct upg_interval_notifier.__state */
@@ -227,7 +227,7 @@ UPG_API int upg_interval_notifier_insert(
 		return -EOPNOTSUPP;
 	if (n->__state != N_IDLE)
 		return -EEXIST;
-	ns = &rt->notify;
+	ns = rt->notify;
 	n->rt = rt;
 	n->ops = ops;
 	n->start = addr;
@@ -278,7 +278,7 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n)
 		return -EINVAL;
 	if (notify_callback_depth)
 		return -EDEADLK;
-	ns = &n->rt->notify;
+	ns = n->rt->notify;
 	pthread_mutex_lock(&ns->lock);
 	switch (n->__state) {
 	case N_DEFER_INSERT:
@@ -313,7 +313,7 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n)
 
 UPG_API uint64_t upg_interval_read_begin(struct upg_interval_notifier *n)
 {
-	struct notify_state *ns = &n->rt->notify;
+	struct notify_state *ns = n->rt->notify;
 	uint64_t seq;
 
 	pthread_mutex_lock(&ns->lock);

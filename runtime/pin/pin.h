@@ -12,7 +12,6 @@
 
 struct upg_runtime;
 struct upg_region;
-struct handler;
 struct upg_io_queue;
 
 /**
@@ -53,18 +52,5 @@ struct nofault_side {
  * where a failed fault-in stopped. */
 uint64_t first_absent_page(struct upg_region *r, uint64_t first,
 			   uint64_t end);
-
-/* Prefetch requests (prefetch.c). */
-struct prefetch_req {
-	struct upg_region *r; /* with a reference */
-	uint64_t first, end;
-	struct prefetch_req *next;
-};
-
-/* Run the queued prefetches.  Context: handler thread @h. */
-void prefetch_run(struct handler *h);
-/* Drop queued requests: all (destroy), or those of one region (unmap). */
-void prefetch_drop_all(struct upg_runtime *rt);
-void prefetch_drop_region(struct upg_runtime *rt, struct upg_region *r);
 
 #endif

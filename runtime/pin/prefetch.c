@@ -2,7 +2,8 @@
 /*
  * upg_prefetch(): fault a range in without waiting.  The request goes to
  * the handler threads (an eventfd in their poll set), which fill it like a
- * fault nobody waits for: asynchronously, on their own io_uring queues.
+ * fault nobody waits for: asynchronously, on their own io_uring queues
+ * (the queue: fault/prefetch.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,19 +11,14 @@
 
 #include "client/client.h"
 #include "common/handles.h"
-#include "fault/fault.h"
+#include "fault/prefetch.h"
 #include "pin/pin.h"
 #include "region/region.h"
-
-/* Pages a handler fills per prefetch step before it looks at faults
- * again: faults must not wait behind a large prefetch. */
-#define PREFETCH_STEP 64
 
 UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 			 size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, end = a + len;
-	uint64_t one = 1;
 
 	if (!handle_live(rt))
 		return -EBADF;
@@ -40,9 +36,12 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 		if (!r) {
 			/* Past the managed memory: what was queued still
 			 * runs; report the rest. */
-			if (a != (uintptr_t)addr &&
-			    write(rt->prefetch_efd, &one, sizeof(one)) < 0)
-				return -errno;
+			if (a != (uintptr_t)addr) {
+				int err = prefetch_queue_kick(rt);
+
+				if (err)
+					return err;
+			}
 			return -EFAULT;
 		}
 		base = (uintptr_t)r->addr;
@@ -55,109 +54,8 @@ UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
 		*req = (struct prefetch_req){
 			r, (a - base) >> rt->page_shift,
 			rt_pages(rt, stop - base), NULL };
-		pthread_mutex_lock(&rt->prefetch_lock);
-		*rt->prefetch_tail = req;
-		rt->prefetch_tail = &req->next;
-		pthread_mutex_unlock(&rt->prefetch_lock);
+		prefetch_queue_push(rt, req);
 		a = stop;
 	}
-	if (write(rt->prefetch_efd, &one, sizeof(one)) != sizeof(one))
-		return -errno;
-	return 0;
-}
-
-static struct prefetch_req *pop(struct upg_runtime *rt)
-{
-	struct prefetch_req *req;
-
-	pthread_mutex_lock(&rt->prefetch_lock);
-	req = rt->prefetch_head;
-	if (req) {
-		rt->prefetch_head = req->next;
-		if (!rt->prefetch_head)
-			rt->prefetch_tail = &rt->prefetch_head;
-	}
-	pthread_mutex_unlock(&rt->prefetch_lock);
-	return req;
-}
-
-/* Put a partly done request back at the head. */
-static void push_front(struct upg_runtime *rt, struct prefetch_req *req)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&rt->prefetch_lock);
-	req->next = rt->prefetch_head;
-	rt->prefetch_head = req;
-	if (!req->next)
-		rt->prefetch_tail = &req->next;
-	pthread_mutex_unlock(&rt->prefetch_lock);
-	if (write(rt->prefetch_efd, &one, sizeof(one)) != sizeof(one))
-		return; /* the counter is already non-zero */
-}
-
-void prefetch_run(struct handler *h)
-{
-	struct upg_runtime *rt = h->rt;
-	struct prefetch_req *req = pop(rt);
-	struct fill_ctl c = { .fault_pg = UINT64_MAX };
-	uint64_t end, filled;
-
-	if (!req)
-		return;
-	/* More queued behind this one: keep the eventfd readable. */
-	pthread_mutex_lock(&rt->prefetch_lock);
-	if (rt->prefetch_head) {
-		uint64_t one = 1;
-
-		if (write(rt->prefetch_efd, &one, sizeof(one)) != sizeof(one))
-			(void)0; /* already non-zero */
-	}
-	pthread_mutex_unlock(&rt->prefetch_lock);
-	end = req->end - req->first > PREFETCH_STEP ?
-		      req->first + PREFETCH_STEP :
-		      req->end;
-	filled = fill_range(&h->q, req->r, req->first, end, &c);
-	MM_STAT_ADD(req->r->mm, bytes_faulted_in, filled << rt->page_shift);
-	req->first = end;
-	if (req->first < req->end) {
-		push_front(rt, req);
-		return;
-	}
-	region_put(req->r);
-	free(req);
-}
-
-void prefetch_drop_region(struct upg_runtime *rt, struct upg_region *r)
-{
-	struct prefetch_req **pp, *dropped = NULL, *req;
-
-	pthread_mutex_lock(&rt->prefetch_lock);
-	pp = &rt->prefetch_head;
-	while ((req = *pp)) {
-		if (req->r != r) {
-			pp = &req->next;
-			continue;
-		}
-		*pp = req->next;
-		req->next = dropped;
-		dropped = req;
-	}
-	rt->prefetch_tail = pp;
-	pthread_mutex_unlock(&rt->prefetch_lock);
-	while ((req = dropped)) {
-		dropped = req->next;
-		region_put(req->r);
-		free(req);
-	}
-}
-
-void prefetch_drop_all(struct upg_runtime *rt)
-{
-	struct prefetch_req *req;
-
-	while ((req = pop(rt))) {
-		region_put(req->r);
-		free(req);
-	}
+	return prefetch_queue_kick(rt);
 }

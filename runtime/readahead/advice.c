@@ -27,6 +27,34 @@ void ra_fini(struct ra_state *ra)
 	pthread_mutex_destroy(&ra->lock);
 }
 
+int readahead_attach(struct upg_region *r)
+{
+	struct ra_state *ra, *none = NULL;
+
+	if (atomic_load(&r->ra))
+		return 0;
+	ra = malloc(sizeof(*ra));
+	if (!ra)
+		return -ENOMEM;
+	ra_init(ra);
+	/* A daemon-mode client's region: two upg_advise() calls may race. */
+	if (!atomic_compare_exchange_strong(&r->ra, &none, ra)) {
+		ra_fini(ra);
+		free(ra);
+	}
+	return 0;
+}
+
+void readahead_detach(struct upg_region *r)
+{
+	struct ra_state *ra = atomic_exchange(&r->ra, NULL);
+
+	if (!ra)
+		return;
+	ra_fini(ra);
+	free(ra);
+}
+
 int ra_advice_span(const struct ra_state *ra, uint64_t pg, uint64_t npages,
 		   uint64_t *lo, uint64_t *hi)
 {
@@ -68,10 +96,16 @@ static void push(struct ra_advice_range *out, uint32_t *n,
 int ra_advice_set(struct upg_region *r, uint64_t lo, uint64_t hi,
 		  int advice)
 {
-	struct ra_state *ra = &r->ra;
 	struct ra_advice_range *out;
+	struct ra_state *ra;
 	uint32_t i, n = 0, cap;
+	int err;
 
+	/* A daemon-mode client's region has none until now. */
+	err = readahead_attach(r);
+	if (err)
+		return err;
+	ra = r->ra;
 	pthread_mutex_lock(&ra->lock);
 	/* The parts of the old ranges left of [lo, hi), the new range, the
 	 * parts right of it: sorted and disjoint by construction.  Only one

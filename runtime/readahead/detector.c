@@ -281,7 +281,7 @@ static void plan_window(const struct upg_region *r, struct ra_state *ra,
 void readahead_on_miss(struct upg_region *r, uint64_t pg,
 		       struct ra_plan *plan)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	unsigned unit = r->fill_pages;
 	/* A page read ahead and evicted before use keeps its marker. */
 	bool evicted_unused = atomic_load(region_page(r, pg)) & PS_READAHEAD;
@@ -337,7 +337,7 @@ out:
 void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
 		   uint32_t n)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	unsigned i;
 
 	pthread_mutex_lock(&ra->lock);
@@ -364,12 +364,11 @@ void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
 	pthread_mutex_unlock(&ra->lock);
 }
 
-void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
-		      uint64_t pg)
+void readahead_on_use(struct upg_region *r, uint64_t pg,
+		      struct ra_plan *plan)
 {
-	struct ra_state *ra = &r->ra;
+	struct ra_state *ra = r->ra;
 	_Atomic uint32_t *p = region_page(r, pg);
-	struct ra_plan plan;
 	struct ra_stream *s = NULL;
 	uint64_t lo, hi, base;
 	uint32_t word;
@@ -387,7 +386,7 @@ void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
 			break;
 		}
 	}
-	memset(&plan, 0, sizeof(plan));
+	memset(plan, 0, sizeof(*plan));
 	pthread_mutex_lock(&ra->lock);
 	for (i = 0; i < RA_STREAMS && !s; i++)
 		if (ra->streams[i].live && ra->streams[i].cur.n &&
@@ -406,11 +405,10 @@ void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
 	s->pos = pg;
 	s->seen++;
 	s->win *= 2;
-	plan.used[0] = s->prev;
+	plan->used[0] = s->prev;
 	base = (uint64_t)((int64_t)s->cur.base +
 			  (int64_t)s->cur.n * s->cur.step);
-	plan_window(r, ra, s, base, pg, lo, hi, advice, &plan);
+	plan_window(r, ra, s, base, pg, lo, hi, advice, plan);
 out:
 	pthread_mutex_unlock(&ra->lock);
-	readahead_run(q, r, &plan);
 }

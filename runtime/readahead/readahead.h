@@ -18,7 +18,9 @@
  * whole window ahead of it without faulting on every page.
  *
  * detector.c  the stream table: matching faults, window sizes
- * window.c    reading a window; counting the pages a stream used
+ * window.c    counting the pages a stream used
+ * The plans are carried out by fault/ (fill_readahead(),
+ * fault/readahead_fill.c): read-ahead decides, the fault path fills.
  * advice.c    the per-region advice ranges of upg_advise()
  *
  * Locking: one mutex per region (struct ra_state.lock), held while a fault
@@ -34,7 +36,6 @@
 #include <stdint.h>
 
 struct upg_region;
-struct upg_io_queue;
 
 /* Streams tracked per region; more interleaved streams than this keep
  * displacing each other and lose their read-ahead. */
@@ -101,6 +102,16 @@ void ra_init(struct ra_state *ra);
 void ra_fini(struct ra_state *ra);
 
 /**
+ * readahead_attach() - give region @r its detector state (r->ra).
+ * Return: 0 or -ENOMEM.
+ * readahead_detach() - free it (nothing if @r has none).
+ * Context: region creation and unmap (struct region_upcalls, installed by
+ * core/), the region not in use by any other thread.
+ */
+int readahead_attach(struct upg_region *r);
+void readahead_detach(struct upg_region *r);
+
+/**
  * readahead_on_miss() - classify a MISSING fault at page @pg of @r (an
  * ABSENT page, about to be filled) and plan the read-ahead it calls for.
  * Context: handler thread, before the fault's fill claims the page (the
@@ -110,12 +121,13 @@ void readahead_on_miss(struct upg_region *r, uint64_t pg,
 		       struct ra_plan *plan);
 
 /**
- * readahead_run() - carry out @plan: count the used pages, and claim and
- * start reading the window (fill_range() with the read-ahead control).
- * Context: the thread owning @q (a handler); no lock held.
+ * readahead_note_used() - count the pages of the windows @plan says the
+ * stream passed as used (and clear their markers).  fill_readahead()
+ * (fault/) calls it first when it carries out @plan.
+ * @r: the region; @plan: a plan readahead_on_miss() or _on_use() made.
+ * Context: any runtime thread; atomics on the page words only.
  */
-void readahead_run(struct upg_io_queue *q, struct upg_region *r,
-		   const struct ra_plan *plan);
+void readahead_note_used(struct upg_region *r, const struct ra_plan *plan);
 
 /**
  * readahead_cut() - the window of @plan was read only up to its element
@@ -125,18 +137,19 @@ void readahead_run(struct upg_io_queue *q, struct upg_region *r,
  * from @n elements (from the first size if 0, when no trigger page was
  * claimed and the window is dropped).  Nothing if the stream has planned
  * another window since.
- * Context: readahead_run()'s thread; takes the region's read-ahead lock.
+ * Context: fill_readahead()'s thread; takes the region's read-ahead lock.
  */
 void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
 		   uint32_t n);
 
 /**
  * readahead_on_use() - a fault showed that page @pg, marked PS_READAHEAD,
- * is used: count it; if it is a stream's trigger, read the next window.
- * Context: handler thread owning @q, after the page was mapped.
+ * is used: count it; if it is a stream's trigger, plan the next window in
+ * @plan, which the caller carries out with fill_readahead() (fault/).
+ * Context: handler thread, after the page was mapped.
  */
-void readahead_on_use(struct upg_io_queue *q, struct upg_region *r,
-		      uint64_t pg);
+void readahead_on_use(struct upg_region *r, uint64_t pg,
+		      struct ra_plan *plan);
 
 /**
  * ra_advice_set() - record @advice (UPG_ADV_NORMAL, _RANDOM or

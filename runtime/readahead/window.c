@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading a window, and counting the read-ahead pages a stream used.
+ * Counting the read-ahead pages a stream used.  (Reading a window is
+ * fault/'s: fill_readahead(), fault/readahead_fill.c, carries out the
+ * plan this folder makes; the comment below says how.)
  *
  * A window's elements are merged into contiguous page ranges and each
  * range goes to fill_range() with the read-ahead control: it claims only
@@ -23,7 +25,6 @@
  * been evicted before, the stream's fault on it would have claimed it and
  * counted it as waste), so it counts as used too, and loses its marker.
  */
-#include "fault/fault.h"
 #include "readahead/readahead.h"
 #include "region/region.h"
 
@@ -56,68 +57,11 @@ static uint64_t clear_used(struct upg_region *r, const struct ra_window *w)
 	return used;
 }
 
-/* Fill [a, b) of @plan's window; false if the budget cut it short (fair
- * shares, busy pages: fault/fill.c): the stream is told where its window now ends and
- * nothing more of it is read. */
-static bool fill_part(struct upg_io_queue *q, struct upg_region *r,
-		      const struct ra_plan *plan, uint64_t a, uint64_t b,
-		      const struct fill_ctl *c)
+void readahead_note_used(struct upg_region *r, const struct ra_plan *plan)
 {
-	uint64_t u;
-	uint32_t k;
-
-	*c->cut = RA_NONE;
-	fill_range(q, r, a, b, c);
-	if (*c->cut == RA_NONE)
-		return true;
-	u = *c->cut & ~(uint64_t)(r->fill_pages - 1);
-	for (k = 1; k <= plan->w.n; k++)
-		if (ra_element(&plan->w, k, r->fill_pages, r->npages) == u)
-			break;
-	readahead_cut(r, plan, k - 1);
-	return false;
-}
-
-void readahead_run(struct upg_io_queue *q, struct upg_region *r,
-		   const struct ra_plan *plan)
-{
-	uint64_t cut;
-	struct fill_ctl c = { .fault_pg = UINT64_MAX, .readahead = true,
-			      .trigger_pg = plan->trigger,
-			      .down = plan->w.step < 0, .cut = &cut };
-	unsigned unit = r->fill_pages;
-	uint64_t used, a = 0, b = 0;
-	uint32_t k;
+	uint64_t used;
 
 	used = clear_used(r, &plan->used[0]) + clear_used(r, &plan->used[1]);
 	if (used)
 		MM_STAT_ADD(r->mm, ra_pages_used, used);
-	if (!plan->issue)
-		return;
-	/* Merge the elements into contiguous ranges [a, b), in the stream's
-	 * direction (up or down): each range is read after the ones nearer
-	 * the stream, so a window the budget cuts short keeps its start. */
-	for (k = 1; k <= plan->w.n; k++) {
-		uint64_t e = ra_element(&plan->w, k, unit, r->npages);
-		uint64_t end;
-
-		if (e == RA_NONE)
-			break;
-		end = e + unit < r->npages ? e + unit : r->npages;
-		if (a == b) {
-			a = e;
-			b = end;
-		} else if (e == b) {
-			b = end;
-		} else if (end == a) {
-			a = e;
-		} else {
-			if (!fill_part(q, r, plan, a, b, &c))
-				return;
-			a = e;
-			b = end;
-		}
-	}
-	if (a < b)
-		fill_part(q, r, plan, a, b, &c);
 }

@@ -23,10 +23,10 @@
 #include <sys/mman.h>
 
 #include "common/handles.h"
-#include "evict/evict.h"
 #include "notify/notifier.h"
 #include "region/marks.h"
 #include "region/region.h"
+#include "region/self_zap.h"
 #include "store/store.h"
 
 /* Ticks during which a marked range is scanned. */
@@ -218,8 +218,8 @@ UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
 
 	region_get(r);
 	a = (uintptr_t)r->addr;
-	if (a && !atomic_load(&r->detached) && notify_any(&rt->notify)) {
-		notify_invalidate_start(&rt->notify, a + (first << rt->page_shift),
+	if (a && !atomic_load(&r->detached) && notify_any(rt->notify)) {
+		notify_invalidate_start(rt->notify, a + (first << rt->page_shift),
 					a + (end << rt->page_shift),
 					UPG_NOTIFY_REMOVE, true);
 		notified = true;
@@ -232,12 +232,12 @@ UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
 		int err = -errno;
 
 		if (notified)
-			notify_invalidate_end(&rt->notify);
+			notify_invalidate_end(rt->notify);
 		region_put(r);
 		return err;
 	}
 	if (notified)
-		notify_invalidate_end(&rt->notify);
+		notify_invalidate_end(rt->notify);
 	for (pg = first; pg < end; pg++)
 		while (!discard_one(r, pg))
 			;

@@ -34,7 +34,7 @@
  *
  * Trust: everything here is written by the client.  The daemon reads the
  * pins only to keep that client's own pages resident (within an
- * allowance, evict/client_marks.c) and DIRTY only to write that client's
+ * allowance, daemon/client_marks.c) and DIRTY only to write that client's
  * pages back; WATCHED only costs that client messages.
  */
 #ifndef UPAGER_MARKS_H
@@ -63,10 +63,6 @@ static inline void mark_clear(_Atomic uint32_t *m, uint32_t bits)
 	atomic_fetch_and(m, ~bits);
 }
 
-struct upg_region;
-
-/* upagerd: forget what a client that left (or removes the region) left
- * in the marks of @r: its pins, its watches. */
-void region_marks_forget_client(struct upg_region *r);
+/* region_marks_forget_client(): daemon/daemon.h (daemon/client_marks.c). */
 
 #endif

@@ -17,12 +17,10 @@
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
-#include "evict/evict.h"
-#include "pin/pin.h"
+#include "notify/notifier.h"
 #include "region/marks.h"
 #include "region/region.h"
 #include "store/store.h"
-#include "writeback/writeback.h"
 
 /* 64 TiB: the page table (4 bytes a page) stays below 64 GiB. */
 #define REGION_MAX_BYTES (1ull << 46)
@@ -68,7 +66,7 @@ static bool huge_pool_has_room(void)
 /* What a hugetlb region needs of the runtime; -EOPNOTSUPP otherwise. */
 static int check_huge(struct upg_runtime *rt)
 {
-	if (rt_remote(rt) || rt->fork.enabled)
+	if (rt_remote(rt) || rt_fork_events(rt))
 		return -EOPNOTSUPP;
 	if ((rt->self.uffd.features & UFFD_HUGETLB_FEATURES) !=
 	    UFFD_HUGETLB_FEATURES)
@@ -196,7 +194,8 @@ static int map_memfd(struct upg_runtime *rt, struct upg_region *r,
 	/* DESIGN.md section 2: a child that inherited the mapping but not
 	 * the registration would allocate zero pages in our memfd.  With
 	 * UPG_RT_FORK_EVENTS the registration is inherited too (fork/). */
-	if (!rt->fork.enabled && madvise(r->addr, r->map_len, MADV_DONTFORK)) {
+	if (!rt_fork_events(rt) &&
+	    madvise(r->addr, r->map_len, MADV_DONTFORK)) {
 		err = -errno;
 		goto out_unmap_app;
 	}
@@ -322,7 +321,9 @@ static int region_create(struct upg_runtime *rt, struct upg_store *store,
 	r->anon = anon;
 	r->numa_policy = OPTS_GET(o, numa_policy, UPG_NUMA_DEFAULT);
 	pthread_mutex_init(&r->remove_lock, NULL);
-	ra_init(&r->ra);
+	err = rt->region_up->attach(r);
+	if (err)
+		goto out_free;
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages) {
 		err = -ENOMEM;
@@ -357,7 +358,7 @@ out_unmap:
 out_free_pages:
 	free(r->pages);
 out_free:
-	ra_fini(&r->ra);
+	rt->region_up->detach(r);
 	free(r);
 	return err;
 }
@@ -530,6 +531,11 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 	uint64_t pg, resident = 0, peak;
 	int err;
 
+	/* Kept on failure: the region stays the client's, and its advice
+	 * (upg_advise() made it) with it. */
+	err = rt->region_up->attach(r);
+	if (err)
+		return err;
 	r->pages = calloc(r->npages, sizeof(*r->pages));
 	if (!r->pages)
 		return -ENOMEM;
@@ -618,7 +624,7 @@ UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
 	first = offset >> rt->page_shift;
 	end = rt_pages(rt, offset + length);
 	q = runtime_caller_queue(rt);
-	err = region_writeback(r, first, end, q);
+	err = rt->region_up->writeback(r, first, end, q);
 	runtime_caller_done(rt);
 	err2 = store_flush(r->store);
 	/* Our own failures are among those the cursor reports: report once. */
@@ -652,7 +658,7 @@ static int writeback_all(struct upg_region *r)
 	if (r->anon && r->store == r->rt->swap)
 		return 0;
 	struct upg_io_queue *q = runtime_caller_queue(r->rt);
-	int err = region_writeback(r, 0, r->npages, q);
+	int err = r->rt->region_up->writeback(r, 0, r->npages, q);
 
 	runtime_caller_done(r->rt);
 	return err ? err : store_flush(r->store);
@@ -662,11 +668,11 @@ void region_notify_unmap(struct upg_region *r)
 {
 	uintptr_t a = (uintptr_t)r->addr;
 
-	if (!notify_any(&r->rt->notify) || !a || atomic_load(&r->detached))
+	if (!notify_any(r->rt->notify) || !a || atomic_load(&r->detached))
 		return;
-	notify_invalidate_start(&r->rt->notify, a, a + r->map_len,
+	notify_invalidate_start(r->rt->notify, a, a + r->map_len,
 				UPG_NOTIFY_UNMAP, true);
-	notify_invalidate_end(&r->rt->notify);
+	notify_invalidate_end(r->rt->notify);
 }
 
 int region_wait_pins(struct upg_region *r, unsigned flags)
@@ -707,8 +713,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 		region_table_remove(rt, r);
 		if (r->huge)
 			atomic_fetch_sub(&rt->huge_regions, 1);
-		prefetch_drop_region(rt, r);
-		fork_forget_region(r);
+		rt->region_up->forget(r);
 		drain_refs(r);
 	}
 	/* Writes that raced with the teardown are in the memfd, dirty. */
@@ -731,7 +736,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	upg_store_put(r->store);
 	free(r->pages);
 	r->pages = NULL;
-	ra_fini(&r->ra);
+	rt->region_up->detach(r);
 	region_bury(r);
 	return 0;
 }
@@ -789,6 +794,8 @@ void region_free_zombies(struct upg_runtime *rt)
 		struct upg_region *r = rt->zombies;
 
 		rt->zombies = r->zombie_next;
+		/* A daemon-mode client's region that never took over. */
+		rt->region_up->detach(r);
 		free(r);
 	}
 }

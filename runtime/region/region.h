@@ -16,8 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/runtime.h"
-#include "readahead/readahead.h"
+#include "base/rt.h"
 #include "region/page_state.h"
 
 /* Partial unmaps of one region that region_writeprotect() remembers. */
@@ -114,8 +113,39 @@ struct upg_region {
 	 * are being filled and which are resident (written here), which the
 	 * client pinned, wrote through its alias, or watches (read here). */
 	_Atomic uint32_t *fill_marks;
-	/* Access-pattern detector and advice ranges (runtime/readahead/). */
-	struct ra_state ra;
+	/* Access-pattern detector and advice ranges (runtime/readahead/,
+	 * which makes and frees it: struct region_upcalls).  A daemon-mode
+	 * client's region gets it on its first upg_advise() or when the
+	 * client takes over (atomic: installed once, by compare-and-swap). */
+	_Atomic(struct ra_state *) ra;
+};
+
+/*
+ * What region/ calls in the layers above it, which it does not include
+ * (docs/layers.txt): core/ installs one table per runtime when it
+ * assembles it (core/runtime.c, rt->region_up).
+ *
+ * attach()    make the state the layers above keep per region (the
+ *             read-ahead detector's, r->ra).  Return: 0 or -ENOMEM.
+ *             Context: region creation (or a takeover's adoption), before
+ *             the region is in the table.
+ * detach()    free what attach() made; nothing if it made nothing.
+ *             Context: a failed creation, or unmap once the region's
+ *             references drained.
+ * forget()    @r leaves the table: drop what the layers above queued or
+ *             hold of it (prefetch requests, fault/prefetch.c; the fork
+ *             children's views, fork/views.c).  Context: unmap, before
+ *             the references drain.
+ * writeback() write pages [first, end) of @r back and wait
+ *             (region_writeback(), writeback/).  Return: 0 or the first
+ *             write error.  Context: flush and unmap, the thread owning @q.
+ */
+struct region_upcalls {
+	int (*attach)(struct upg_region *r);
+	void (*detach)(struct upg_region *r);
+	void (*forget)(struct upg_region *r);
+	int (*writeback)(struct upg_region *r, uint64_t first, uint64_t end,
+			 struct upg_io_queue *q);
 };
 
 static inline _Atomic uint32_t *region_page(struct upg_region *r,

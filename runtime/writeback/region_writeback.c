@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "common/log.h"
+#include "fork/fork.h"
 #include "region/marks.h"
 #include "region/region.h"
 #include "writeback/writeback.h"
@@ -146,7 +147,7 @@ static int write_batch(struct upg_region *r, struct wb_page *w, size_t n,
 	}
 	/* Fork children's mappings, whatever the parent's state: after an
 	 * unmap their writes must fault (and get SIGBUS), not be lost. */
-	for (i = 0; i < n && r->rt->fork.enabled;) {
+	for (i = 0; i < n && r->rt->fork->enabled;) {
 		int err;
 
 		if (w[i].keep_dirty || w[i].err) {

@@ -25,7 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/daemon.h"
 #include "evict/evict.h"
+#include "readahead/readahead.h"
 #include "region/region.h"
 #include "regionutil.h"
 #include "testutil.h"
@@ -688,7 +690,7 @@ START_TEST(test_advice_ranges)
 				 0);
 	ck_assert_int_eq(upg_advise(r, 8 * PS, 48 * PS, UPG_ADV_NORMAL), 0);
 	ck_assert_int_eq(upg_advise(r, 100 * PS, 10 * PS, UPG_ADV_RANDOM), 0);
-	pthread_mutex_lock(&r->ra.lock);
+	pthread_mutex_lock(&r->ra->lock);
 	for (pg = 0; pg < 2048; pg++) {
 		int want = UPG_ADV_NORMAL;
 
@@ -699,12 +701,12 @@ START_TEST(test_advice_ranges)
 			want = UPG_ADV_NORMAL;
 		if (pg >= 100 && pg < 110)
 			want = UPG_ADV_RANDOM;
-		adv = ra_advice_span(&r->ra, pg, r->npages, &lo, &hi);
+		adv = ra_advice_span(r->ra, pg, r->npages, &lo, &hi);
 		ck_assert_msg(adv == want, "page %llu: advice %d, want %d",
 			      (unsigned long long)pg, adv, want);
 		ck_assert(lo <= pg && pg < hi);
 	}
-	pthread_mutex_unlock(&r->ra.lock);
+	pthread_mutex_unlock(&r->ra->lock);
 	unmap_data(rt, r, fd);
 }
 END_TEST
@@ -758,6 +760,8 @@ END_TEST
  */
 static void below_share(struct upg_runtime *rt)
 {
+	/* Shares and caps are upagerd's policy, which it installs. */
+	evict_set_policy(rt, &daemon_share_policy);
 	pthread_mutex_lock(&rt->clock_lock);
 	rt->regions_capped = true;
 	rt->low_pages = 4 * rt->budget_pages;
@@ -840,8 +844,8 @@ static const struct ra_stream *stream_at(struct upg_region *r, uint64_t pos)
 	unsigned i;
 
 	for (i = 0; i < RA_STREAMS; i++)
-		if (r->ra.streams[i].live && r->ra.streams[i].pos == pos)
-			return &r->ra.streams[i];
+		if (r->ra->streams[i].live && r->ra->streams[i].pos == pos)
+			return &r->ra->streams[i];
 	ck_abort_msg("no stream at page %llu", (unsigned long long)pos);
 	return NULL;
 }
@@ -890,12 +894,12 @@ static void check_window_cut(bool down)
 			      (unsigned long long)pg);
 	}
 	ck_assert_uint_eq(atomic_load(&rt->resident_pages), FAIR_BUDGET);
-	pthread_mutex_lock(&r->ra.lock);
+	pthread_mutex_lock(&r->ra->lock);
 	s = stream_at(r, f1);
 	ck_assert_uint_eq(s->cur.n, 6);
 	ck_assert_uint_eq(s->trigger, trig);
 	ck_assert_uint_eq(s->next, out);
-	pthread_mutex_unlock(&r->ra.lock);
+	pthread_mutex_unlock(&r->ra->lock);
 
 	/* A share of half the budget: the reader is mostly at or over it
 	 * and gives its own pages to its windows, which are cut when it is

@@ -11,6 +11,10 @@
  * and without a write.  Evicting them there and then would take the whole
  * eviction protocol (notifiers, write-protection, punch) out of
  * evict/evict.c for a range; "first in line" keeps one eviction path.
+ *
+ * In api/ (the public entry points, above every subsystem): it puts
+ * read-ahead advice, writeback and prefetch together, which region/, below
+ * them all, cannot.
  */
 #include <errno.h>
 

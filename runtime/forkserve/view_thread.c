@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The view thread: reads the userfaultfd of every fork child, applies the
- * child's events and resolves its faults (fork/view_fault.c), one at a
+ * child's events and resolves its faults (forkserve/view_fault.c), one at a
  * time.  Children are served by this one thread, synchronously: their
  * faults are the rare path, and a thread that may block on a fill keeps
  * the handler threads free for the parent.  While it waits (for a fill,
@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fork/fork.h"
+#include "forkserve/forkserve.h"
 #include "region/region.h"
 
 #define VIEW_MSG_BATCH 32
@@ -47,7 +48,7 @@ static int read_view(struct upg_runtime *rt, struct fork_view *v,
 static void keep_fault(struct upg_runtime *rt, struct fork_view *v,
 		       const struct uffd_msg *m)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 
 	if (fs->backlog_len < VIEW_BACKLOG) {
 		fs->backlog[fs->backlog_len].v = v;
@@ -69,7 +70,7 @@ void view_drain(void *arg)
 
 	/* Only this thread unlinks views: the list is stable without the
 	 * lock, and read_view() takes it for the reading itself. */
-	for (v = rt->fork.views; v; v = v->next) {
+	for (v = rt->fork->views; v; v = v->next) {
 		int n, i;
 
 		if (atomic_load(&v->dead))
@@ -86,7 +87,7 @@ void view_drain(void *arg)
 
 static void run_backlog(struct upg_runtime *rt)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 
 	while (fs->backlog_len) {
 		struct fork_view *v = fs->backlog[0].v;
@@ -103,7 +104,7 @@ static void run_backlog(struct upg_runtime *rt)
 /* Unlink and free the views of children that are gone. */
 static void reap(struct upg_runtime *rt)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	struct fork_view **pp, *dead = NULL, *v;
 	size_t i;
 
@@ -152,7 +153,7 @@ static void handle_faults(struct upg_runtime *rt, struct fork_view *v,
 static void *view_main(void *arg)
 {
 	struct upg_runtime *rt = arg;
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	struct uffd_msg msgs[VIEW_MSG_BATCH];
 	struct pollfd *pfd = NULL;
 	struct fork_view **pv = NULL;
@@ -231,7 +232,7 @@ static void *view_main(void *arg)
 
 int fork_start(struct upg_runtime *rt)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	sigset_t all, old;
 	int err;
 
@@ -256,7 +257,7 @@ out_fini:
 
 void fork_stop(struct upg_runtime *rt)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	struct fork_view *v;
 	uint64_t one = 1;
 

@@ -14,6 +14,7 @@
  * (its pages are written back as usual: it loses residency, never data).
  */
 #include "common/log.h"
+#include "daemon/daemon.h"
 #include "evict/evict.h"
 #include "region/marks.h"
 #include "region/region.h"

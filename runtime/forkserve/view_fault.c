@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "fault/fault.h"
 #include "fork/fork.h"
+#include "forkserve/forkserve.h"
 #include "pin/pin.h"
 #include "region/region.h"
 
@@ -130,7 +131,8 @@ static void resolve_map(struct upg_runtime *rt, struct fork_view *v,
 			wait_page(rt, p, s);
 			continue;
 		default:
-			err = fault_in_pages(&rt->fork.q, r, first, end, false);
+			err = fault_in_pages(&rt->fork->q, r, first, end,
+					     false);
 			if (err && err != -EAGAIN) {
 				/* The store read failed: SIGBUS, as the
 				 * parent gets. */
@@ -170,7 +172,7 @@ static void sigbus_writer(struct upg_runtime *rt, struct fork_view *v,
 void view_fault(struct upg_runtime *rt, struct fork_view *v,
 		const struct uffd_msg *m)
 {
-	struct fork_state *fs = &rt->fork;
+	struct fork_state *fs = rt->fork;
 	uintptr_t addr = m->arg.pagefault.address &
 			 ~(uintptr_t)(rt->page_size - 1);
 	uint64_t flags = m->arg.pagefault.flags;
