@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "pin/pin.h"
@@ -18,20 +17,11 @@
  * again: faults must not wait behind a large prefetch. */
 #define PREFETCH_STEP 64
 
-UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
-			 size_t len)
+int prefetch_range(struct upg_runtime *rt, const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, end = a + len;
 	uint64_t one = 1;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!len || end < a)
-		return -EINVAL;
-	if (rt_remote(rt))
-		return client_fault_in(rt, addr, len, false, true) == len ?
-			       -EFAULT :
-			       0;
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);
 		struct prefetch_req *req;
