@@ -163,5 +163,8 @@ void handle_del(const void *h)
 
 bool handle_live(const void *h)
 {
-	return find(atomic_load_explicit(&cur, memory_order_acquire), h) != NULL;
+	struct handle_table *t = atomic_load_explicit(&cur,
+						      memory_order_acquire);
+
+	return find(t, h) != NULL;
 }
