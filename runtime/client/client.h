@@ -140,7 +140,8 @@ void unmap_client_views(struct upg_region *r);
  * resident; all or none.  0, -EOVERFLOW, or a fault-in error.
  * client_unpin_pages() - drop those pins.
  * client_nofault_side - where upg_copy_{from,to}_nofault() find and hold
- * a client's pages (struct nofault_side, pin/pin.h).
+ * a client's pages (struct nofault_side, pin/pin.h).  runtime/api/ picks
+ * these sides in daemon mode.
  * Context: application thread, rt->takeover_lock held for reading.
  */
 struct upg_region *client_region_lookup_get(struct upg_runtime *rt,
@@ -150,6 +151,9 @@ int client_pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 void client_unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 			uint32_t one);
 extern const struct nofault_side client_nofault_side;
+/* client_pin_side - where upg_pin() and upg_unpin() find and pin a
+ * client's pages (struct pin_side, pin/pin.h): the functions above. */
+extern const struct pin_side client_pin_side;
 
 /* Fault-in through the daemon: bytes not faulted in. */
 size_t client_fault_in(struct upg_runtime *rt, const void *addr, size_t len,

@@ -154,3 +154,9 @@ const struct nofault_side client_nofault_side = {
 	.alias = client_nofault_alias,
 	.release = client_nofault_release,
 };
+
+const struct pin_side client_pin_side = {
+	.lookup = client_region_lookup_get,
+	.pin = client_pin_pages,
+	.unpin = client_unpin_pages,
+};

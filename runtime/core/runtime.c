@@ -8,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -186,7 +185,7 @@ static struct upg_runtime *runtime_alloc(void)
 	return rt;
 }
 
-static void runtime_free(struct upg_runtime *rt)
+void runtime_free(struct upg_runtime *rt)
 {
 	region_free_zombies(rt);
 	free(rt->regions);
@@ -257,46 +256,29 @@ static void runtime_stop_local(struct upg_runtime *rt)
 	prefetch_drop_all(rt);
 }
 
-UPG_API int upg_runtime_connect(const char *socket_path,
-				const struct upg_runtime_opts *opts,
-				struct upg_runtime **out)
+int runtime_new(const struct upg_runtime_opts *opts,
+		struct upg_runtime **out)
 {
-	struct upg_runtime *rt;
+	struct upg_runtime *rt = runtime_alloc();
 	int err;
 
-	if (!out || !socket_path || !*socket_path ||
-	    !opts_valid(opts, sizeof(*opts)))
-		return -EINVAL;
-	if (OPTS_GET(opts, flags, 0) & UPG_RT_FORK_EVENTS)
-		return -EOPNOTSUPP; /* not carried to the daemon yet */
-	rt = runtime_alloc();
 	if (!rt)
 		return -ENOMEM;
 	err = apply_opts(rt, opts);
-	if (!err)
-		err = client_connect(rt, socket_path);
-	if (!err)
-		err = handle_add(rt);
-	if (!err) {
-		*out = rt;
-		return 0;
+	if (err) {
+		runtime_free(rt);
+		return err;
 	}
-	if (rt->remote)
-		client_destroy(rt);
-	runtime_free(rt);
-	return err;
+	*out = rt;
+	return 0;
 }
 
-UPG_API int upg_runtime_create(const struct upg_runtime_opts *opts,
-			       struct upg_runtime **out)
+int runtime_create_local(const struct upg_runtime_opts *opts,
+			 struct upg_runtime **out)
 {
-	const char *sock = getenv("UPAGER_SOCKET");
 	struct upg_runtime *rt;
 	int err;
 
-	/* Daemon mode without a rebuild: the same calls, served by upagerd. */
-	if (sock && *sock)
-		return upg_runtime_connect(sock, opts, out);
 	if (!out || !opts_valid(opts, sizeof(*opts)))
 		return -EINVAL;
 	rt = runtime_alloc();
@@ -335,20 +317,10 @@ out_free:
 	return err;
 }
 
-UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
+int runtime_destroy_local(struct upg_runtime *rt)
 {
 	int err;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (rt_remote(rt)) {
-		err = client_destroy(rt);
-		if (err)
-			return err;
-		handle_del(rt);
-		runtime_free(rt);
-		return 0;
-	}
 	/* Write back and release every region first; if one fails, stop
 	 * with everything still in place (its data is not lost). */
 	err = region_unmap_all(rt);
@@ -361,10 +333,6 @@ UPG_API int upg_runtime_destroy(struct upg_runtime *rt)
 	close(rt->self.uffd.fd);
 	if (rt->swap)
 		upg_store_put(rt->swap);
-	/* A client that took over from a dead daemon: its connection. */
-	if (rt->remote)
-		client_conn_free(rt);
-	runtime_free(rt);
 	return 0;
 }
 
@@ -420,42 +388,17 @@ void runtime_mm_stats(struct upg_mm *mm, struct upg_stats *s)
 	s->budget_bytes = rt->budget_pages << rt->page_shift;
 }
 
-UPG_API int upg_runtime_stats(struct upg_runtime *rt, struct upg_stats *st)
+void runtime_stats_local(struct upg_runtime *rt, struct upg_stats *s)
 {
-	struct upg_stats s = { .sz = sizeof(s) };
-
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!st || st->sz < sizeof(size_t) + sizeof(uint64_t))
-		return -EINVAL;
-	if (rt_remote(rt)) {
-		int err = client_runtime_stats(rt, &s);
-
-		if (err)
-			return err;
-		s.uffd_mode = (uint32_t)rt->self.uffd.mode;
-		s.uffd_features = rt->self.uffd.features;
-		/* Pins and notifier callbacks happen here, in the client. */
-		s.pins_acquired = atomic_load(&rt->stats.pins_acquired);
-		s.pins_released = atomic_load(&rt->stats.pins_released);
-		s.pinned_bytes = atomic_load(&rt->pinned_pages)
+	load_counters(&rt->stats, s);
+	s->resident_bytes = atomic_load(&rt->resident_pages) << rt->page_shift;
+	s->resident_peak_bytes = atomic_load(&rt->resident_peak)
 				 << rt->page_shift;
-		s.notifier_callbacks = atomic_load(&rt->notify->callbacks);
-		goto out;
-	}
-	load_counters(&rt->stats, &s);
-	s.resident_bytes = atomic_load(&rt->resident_pages) << rt->page_shift;
-	s.resident_peak_bytes = atomic_load(&rt->resident_peak)
-				<< rt->page_shift;
-	s.budget_bytes = rt->budget_pages << rt->page_shift;
-	s.pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
-	s.notifier_callbacks = atomic_load(&rt->notify->callbacks);
-	s.fork_children = atomic_load(&rt->fork->live);
-	s.faults_forked = atomic_load(&rt->fork->faults);
-	s.uffd_mode = (uint32_t)rt->self.uffd.mode;
-	s.uffd_features = rt->self.uffd.features;
-out:
-	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
-	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
-	return 0;
+	s->budget_bytes = rt->budget_pages << rt->page_shift;
+	s->pinned_bytes = atomic_load(&rt->pinned_pages) << rt->page_shift;
+	s->notifier_callbacks = atomic_load(&rt->notify->callbacks);
+	s->fork_children = atomic_load(&rt->fork->live);
+	s->faults_forked = atomic_load(&rt->fork->faults);
+	s->uffd_mode = (uint32_t)rt->self.uffd.mode;
+	s->uffd_features = rt->self.uffd.features;
 }

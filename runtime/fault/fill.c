@@ -147,7 +147,7 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 
 	/* The content is whole: unmark it before the application can write
 	 * to it (a client taking over from a dead daemon drops marked pages,
-	 * client/takeover.c). */
+	 * takeover.c in runtime/client). */
 	for (pg = first; pg < first + n && r->fill_marks; pg++)
 		mark_clear(&r->fill_marks[pg], MARK_FILLING);
 

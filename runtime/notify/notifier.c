@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "common/handles.h"
-#include "client/client.h"
 #include "base/rt.h"
 #include "notify/notifier.h"
 
@@ -209,22 +208,13 @@ void notify_run_queued(struct notify_state *ns)
 	}
 }
 
-UPG_API int upg_interval_notifier_insert(
-	struct upg_runtime *rt, struct upg_interval_notifier *n, uintptr_t addr,
-	size_t len, const struct upg_interval_notifier_ops *ops)
+int notify_insert(struct upg_runtime *rt, struct upg_interval_notifier *n,
+		  uintptr_t addr, size_t len,
+		  const struct upg_interval_notifier_ops *ops)
 {
 	struct notify_state *ns;
 	int err = 0;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!n || !ops || !ops->invalidate || !len || addr + len < addr)
-		return -EINVAL;
-	if (notify_callback_depth)
-		return -EDEADLK;
-	/* Daemon mode: the daemon must be able to ask (client/client_notify.c). */
-	if (rt_remote(rt) && !(rt->remote->features & PROTO_FEAT_NOTIFIERS))
-		return -EOPNOTSUPP;
 	if (n->__state != N_IDLE)
 		return -EEXIST;
 	ns = rt->notify;
@@ -252,8 +242,6 @@ UPG_API int upg_interval_notifier_insert(
 	if (!err)
 		atomic_fetch_add(&ns->nr, 1);
 	pthread_mutex_unlock(&ns->lock);
-	if (!err && rt_remote(rt))
-		client_watch_range(rt, n->start, n->end, true);
 	return err;
 }
 
@@ -269,15 +257,11 @@ static void unlink_deferred(struct notify_state *ns,
 	n->__deferred_next = NULL;
 }
 
-UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n)
+int notify_remove(struct upg_interval_notifier *n)
 {
 	struct notify_state *ns;
 	uint64_t seq;
 
-	if (!n || !handle_live(n->rt))
-		return -EINVAL;
-	if (notify_callback_depth)
-		return -EDEADLK;
 	ns = n->rt->notify;
 	pthread_mutex_lock(&ns->lock);
 	switch (n->__state) {
@@ -306,8 +290,6 @@ UPG_API int upg_interval_notifier_remove(struct upg_interval_notifier *n)
 	}
 	atomic_fetch_sub(&ns->nr, 1);
 	pthread_mutex_unlock(&ns->lock);
-	if (rt_remote(n->rt))
-		client_watch_range(n->rt, n->start, n->end, false);
 	return 0;
 }
 

@@ -84,4 +84,24 @@ bool notify_tid_in_callback(struct notify_state *ns, pid_t tid);
  * would deadlock there fail with -EDEADLK. */
 extern __thread int notify_callback_depth;
 
+/**
+ * notify_insert() - upg_interval_notifier_insert() in the runtime's index
+ * (the arguments checked by the caller, runtime/api/): @n watches
+ * [@addr, @addr + @len) with @ops from now on, or from the end of the
+ * invalidation running now.
+ * Return: 0; -EEXIST (@n is inserted already), -ENOMEM.
+ * Context: not a notifier callback; takes the notifiers' lock.
+ */
+int notify_insert(struct upg_runtime *rt, struct upg_interval_notifier *n,
+		  uintptr_t addr, size_t len,
+		  const struct upg_interval_notifier_ops *ops);
+
+/**
+ * notify_remove() - upg_interval_notifier_remove() from the runtime's
+ * index; waits for a running invalidation that may be calling @n.
+ * Return: 0, or -EINVAL if @n is not inserted.
+ * Context: not a notifier callback; takes the notifiers' lock.
+ */
+int notify_remove(struct upg_interval_notifier *n);
+
 #endif

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "notify/notifier.h"
@@ -117,15 +116,11 @@ uint64_t first_absent_page(struct upg_region *r, uint64_t first,
 	return first;
 }
 
-static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
-		       bool write)
+size_t fault_in_range(struct upg_runtime *rt, const void *addr, size_t len,
+		      bool write)
 {
 	uintptr_t a = (uintptr_t)addr, end = a + len;
 
-	if (!handle_live(rt) || !len || end < a || notify_callback_depth)
-		return len;
-	if (rt_remote(rt))
-		return client_fault_in(rt, addr, len, write, false);
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);
 		uintptr_t base, stop;
@@ -157,16 +152,4 @@ static size_t fault_in(struct upg_runtime *rt, const void *addr, size_t len,
 		a = stop;
 	}
 	return end - a;
-}
-
-UPG_API size_t upg_fault_in_readable(struct upg_runtime *rt, const void *addr,
-				     size_t len)
-{
-	return fault_in(rt, addr, len, false);
-}
-
-UPG_API size_t upg_fault_in_writeable(struct upg_runtime *rt, void *addr,
-				      size_t len)
-{
-	return fault_in(rt, addr, len, true);
 }

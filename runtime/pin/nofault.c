@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "pin/pin.h"
 #include "region/region.h"
@@ -39,18 +38,15 @@ static void local_release(struct upg_region *r, uint64_t pg)
 	ps_unpin(region_page(r, pg), PS_EPIN_ONE);
 }
 
-static const struct nofault_side local_side = {
+const struct nofault_side nofault_local_side = {
 	.lookup = local_lookup,
 	.hold = local_hold,
 	.alias = local_alias,
 	.release = local_release,
 };
 
-/* Copy page by page while each page of the region side is resident and
- * (@to_region) writable.  Returns bytes not copied. */
-static size_t copy_pages(struct upg_runtime *rt,
-			 const struct nofault_side *side, char *dst,
-			 const char *src, size_t len, bool to_region)
+size_t nofault_copy(struct upg_runtime *rt, const struct nofault_side *side,
+		    char *dst, const char *src, size_t len, bool to_region)
 {
 	size_t done = 0;
 
@@ -86,36 +82,4 @@ static size_t copy_pages(struct upg_runtime *rt,
 		done += chunk;
 	}
 	return len - done;
-}
-
-static size_t copy_nofault(struct upg_runtime *rt, char *dst,
-			   const char *src, size_t len, bool to_region)
-{
-	size_t left;
-
-	if (!handle_live(rt))
-		return len;
-	/* Daemon mode: through the marks shared with upagerd; a takeover
-	 * waits for the copy. */
-	pthread_rwlock_rdlock(&rt->takeover_lock);
-	if (rt_remote(rt)) {
-		left = copy_pages(rt, &client_nofault_side, dst, src, len,
-				  to_region);
-		pthread_rwlock_unlock(&rt->takeover_lock);
-		return left;
-	}
-	pthread_rwlock_unlock(&rt->takeover_lock);
-	return copy_pages(rt, &local_side, dst, src, len, to_region);
-}
-
-UPG_API size_t upg_copy_from_nofault(struct upg_runtime *rt, void *dst,
-				     const void *src, size_t len)
-{
-	return copy_nofault(rt, dst, src, len, false);
-}
-
-UPG_API size_t upg_copy_to_nofault(struct upg_runtime *rt, void *dst,
-				   const void *src, size_t len)
-{
-	return copy_nofault(rt, dst, src, len, true);
 }

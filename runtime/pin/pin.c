@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "fault/fault.h"
 #include "notify/notifier.h"
@@ -29,13 +28,6 @@
 #include "region/region.h"
 
 #define PIN_TRIES 32
-
-struct pin_entry {
-	struct upg_region *r;
-	uint64_t first, n;
-	uint32_t gen;
-	bool longterm, used;
-};
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pin_entry *table;
@@ -99,8 +91,7 @@ static int table_add(const struct pin_entry *e, struct upg_pin **out)
 	return err;
 }
 
-/* Remove the entry of @h; false if @h is not a live pin. */
-static bool table_take(struct upg_pin *h, struct pin_entry *out)
+bool pin_take(struct upg_pin *h, struct pin_entry *out)
 {
 	uint64_t v = (uint64_t)(uintptr_t)h;
 	size_t slot = (size_t)(v & 0xffffffffu);
@@ -127,22 +118,9 @@ static void unpin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 		ps_unpin(region_page(r, first), one);
 }
 
-/* Daemon mode keeps the pins in the marks shared with upagerd
- * (client/client_pin.c); a takeover moves them to the state words. */
-static void unpin_any(struct upg_region *r, bool remote, uint64_t first,
-		      uint64_t end, uint32_t one)
+static struct upg_region *lookup(struct upg_runtime *rt, uintptr_t a)
 {
-	if (remote)
-		client_unpin_pages(r, first, end, one);
-	else
-		unpin_pages(r, first, end, one);
-}
-
-static struct upg_region *lookup(struct upg_runtime *rt, bool remote,
-				 uintptr_t a)
-{
-	return remote ? client_region_lookup_get(rt, a) :
-			region_lookup_get(&rt->self, a);
+	return region_lookup_get(&rt->self, a);
 }
 
 /* Fault in and pin every page of [first, end), or none.  Chunk by chunk:
@@ -195,35 +173,30 @@ static int pin_pages(struct upg_region *r, uint64_t first, uint64_t end,
 	return 0;
 }
 
-static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
-		      bool longterm, struct upg_pin **out)
+const struct pin_side pin_local_side = {
+	.lookup = lookup,
+	.pin = pin_pages,
+	.unpin = unpin_pages,
+};
+
+int pin_range(struct upg_runtime *rt, const struct pin_side *side,
+	      void *addr, size_t len, bool longterm, struct upg_pin **out)
 {
 	uint32_t one = longterm ? PS_LPIN_ONE : PS_EPIN_ONE;
 	uintptr_t a = (uintptr_t)addr, base;
 	struct pin_entry e = { .longterm = longterm };
 	struct upg_region *r, *tail;
 	uint64_t n, cur;
-	bool remote;
 	int err;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!out || !len || a + len < a)
-		return -EINVAL;
-	if (notify_callback_depth)
-		return -EDEADLK;
-	pthread_rwlock_rdlock(&rt->takeover_lock);
-	remote = rt_remote(rt);
-	r = lookup(rt, remote, a);
-	if (!r) {
-		pthread_rwlock_unlock(&rt->takeover_lock);
+	r = side->lookup(rt, a);
+	if (!r)
 		return -EFAULT;
-	}
 	base = (uintptr_t)r->addr;
 	if (a + len > base + r->map_len) {
 		/* Past this region: another region (-EINVAL, pin each) or
 		 * unmanaged memory (-EFAULT). */
-		tail = lookup(rt, remote, a + len - 1);
+		tail = side->lookup(rt, a + len - 1);
 		err = tail ? -EINVAL : -EFAULT;
 		if (tail)
 			region_put(tail);
@@ -245,12 +218,11 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 		} while (!atomic_compare_exchange_weak(&rt->pinned_pages, &cur,
 						       cur + n));
 	}
-	err = remote ? client_pin_pages(r, e.first, e.first + n, one) :
-		       pin_pages(r, e.first, e.first + n, one);
+	err = side->pin(r, e.first, e.first + n, one);
 	if (!err) {
 		err = table_add(&e, out);
 		if (err)
-			unpin_any(r, remote, e.first, e.first + n, one);
+			side->unpin(r, e.first, e.first + n, one);
 	}
 	if (err) {
 		if (longterm)
@@ -261,40 +233,18 @@ static int pin_common(struct upg_runtime *rt, void *addr, size_t len,
 	STAT_ADD(rt, pins_acquired, 1);
 out_put:
 	region_put(r);
-	pthread_rwlock_unlock(&rt->takeover_lock);
 	return err;
 }
 
-UPG_API int upg_pin(struct upg_runtime *rt, void *addr, size_t len,
-		    struct upg_pin **out)
+void pin_released(const struct pin_entry *pe)
 {
-	return pin_common(rt, addr, len, true, out);
-}
+	struct pin_entry e = *pe;
+	struct upg_region *r = e.r;
+	struct upg_runtime *rt = r->rt;
 
-UPG_API int upg_pin_ephemeral(struct upg_runtime *rt, void *addr, size_t len,
-			      struct upg_pin **out)
-{
-	return pin_common(rt, addr, len, false, out);
-}
-
-UPG_API int upg_unpin(struct upg_pin *pin)
-{
-	struct pin_entry e;
-	struct upg_region *r;
-	struct upg_runtime *rt;
-
-	if (!table_take(pin, &e))
-		return -EINVAL;
-	r = e.r;
-	rt = r->rt;
-	pthread_rwlock_rdlock(&rt->takeover_lock);
-	unpin_any(r, rt_remote(rt), e.first, e.first + e.n,
-		  e.longterm ? PS_LPIN_ONE : PS_EPIN_ONE);
-	pthread_rwlock_unlock(&rt->takeover_lock);
 	if (e.longterm)
 		atomic_fetch_sub(&rt->pinned_pages, e.n);
 	STAT_ADD(rt, pins_released, 1);
 	if (atomic_fetch_sub(&r->pins, 1) == 1)
 		futex_wake_all(&r->pins);
-	return 0;
 }

@@ -9,25 +9,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "fault/prefetch.h"
 #include "pin/pin.h"
 #include "region/region.h"
 
-UPG_API int upg_prefetch(struct upg_runtime *rt, const void *addr,
-			 size_t len)
+int prefetch_range(struct upg_runtime *rt, const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, end = a + len;
 
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!len || end < a)
-		return -EINVAL;
-	if (rt_remote(rt))
-		return client_fault_in(rt, addr, len, false, true) == len ?
-			       -EFAULT :
-			       0;
 	while (a < end) {
 		struct upg_region *r = region_lookup_get(&rt->self, a);
 		struct prefetch_req *req;

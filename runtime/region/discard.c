@@ -184,23 +184,13 @@ static bool discard_one(struct upg_region *r, uint64_t pg)
 	return false;
 }
 
-UPG_API int upg_region_discard(struct upg_region *r, uint64_t offset,
-			       uint64_t length)
+int region_discard(struct upg_region *r, uint64_t offset, uint64_t length)
 {
-	struct upg_runtime *rt;
+	struct upg_runtime *rt = r->rt;
 	uint64_t first, end, pg;
 	uintptr_t a;
 	bool notified = false;
 
-	if (!handle_live(r))
-		return -EBADF;
-	/* A callback discarding would invalidate its own range; a handler
-	 * thread would wait on the faults it serves. */
-	if (notify_callback_depth || uffd_eagain_hook)
-		return -EDEADLK;
-	rt = r->rt;
-	if (rt_remote(rt))
-		return -EOPNOTSUPP; /* not carried to upagerd yet */
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))
 		return -EINVAL;

@@ -7,7 +7,7 @@
  *
  *   FILLING   upagerd: a fill is writing the page, its content is not
  *             whole yet (a client taking over drops such pages and reads
- *             them again, client/takeover.c).
+ *             them again: takeover.c in runtime/client).
  *   RESIDENT  upagerd: the page is resident and mapped by the daemon's
  *             rules; set when a fill publishes it, cleared when the
  *             page is chosen as a victim (before anything is done to it).

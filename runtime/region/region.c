@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <linux/memfd.h> /* MFD_HUGE_2MB */
 
-#include "client/client.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"
@@ -28,14 +27,6 @@
 /* The huge page size of UPG_REGION_HUGETLB (MFD_HUGE_2MB). */
 #define HUGE_PAGE_BYTES (2ull << 20)
 #define HUGE_SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB/"
-
-struct map_args {
-	uint64_t length;
-	uint64_t store_off;
-	uint64_t fill_unit;
-	unsigned flags;
-	int prot;
-};
 
 static uint64_t read_sysfs_u64(const char *name)
 {
@@ -63,10 +54,9 @@ static bool huge_pool_has_room(void)
 	return read_sysfs_u64(HUGE_SYSFS "free_hugepages") || over > surplus;
 }
 
-/* What a hugetlb region needs of the runtime; -EOPNOTSUPP otherwise. */
-static int check_huge(struct upg_runtime *rt)
+int region_check_huge(struct upg_runtime *rt)
 {
-	if (rt_remote(rt) || rt_fork_events(rt))
+	if (rt_fork_events(rt))
 		return -EOPNOTSUPP;
 	if ((rt->self.uffd.features & UFFD_HUGETLB_FEATURES) !=
 	    UFFD_HUGETLB_FEATURES)
@@ -76,13 +66,9 @@ static int check_huge(struct upg_runtime *rt)
 	return 0;
 }
 
-/* Check everything before anything is created: bad input has no side
- * effect. */
-static int check_args(struct upg_runtime *rt, uint64_t length,
-		      const struct upg_region_opts *o, struct map_args *a)
+int region_check_args(struct upg_runtime *rt, uint64_t length,
+		      const struct upg_region_opts *o, struct region_map_args *a)
 {
-	int err;
-
 	if (!opts_valid(o, sizeof(*o)))
 		return -EINVAL;
 	a->length = length;
@@ -115,9 +101,18 @@ static int check_args(struct upg_runtime *rt, uint64_t length,
 		return -EINVAL;
 	if (a->fill_unit > rt->budget_pages << rt->page_shift)
 		return -EINVAL;
-	err = region_numa_check(o);
+	return region_numa_check(o);
+}
+
+/* Check everything before anything is created: bad input has no side
+ * effect. */
+static int check_args(struct upg_runtime *rt, uint64_t length,
+		      const struct upg_region_opts *o, struct region_map_args *a)
+{
+	int err = region_check_args(rt, length, o, a);
+
 	if (!err && (a->flags & UPG_REGION_HUGETLB))
-		err = check_huge(rt);
+		err = region_check_huge(rt);
 	return err;
 }
 
@@ -291,7 +286,7 @@ static void unmap_marks(struct upg_region *r)
 /* Common to the map calls.  @anon: swap-backed, store_off given.
  * @rr: another process's region (upagerd), or NULL. */
 static int region_create(struct upg_runtime *rt, struct upg_store *store,
-			 const struct map_args *a, bool anon,
+			 const struct region_map_args *a, bool anon,
 			 const struct upg_region_opts *o,
 			 const struct region_remote *rr,
 			 struct upg_region **out)
@@ -363,72 +358,40 @@ out_free:
 	return err;
 }
 
-/* What every map call checks first, before anything is created. */
-static int map_prologue(struct upg_runtime *rt, uint64_t length,
-			const struct upg_region_opts *opts,
-			struct upg_region **out, struct map_args *a)
+int region_map_store(struct upg_runtime *rt, struct upg_store *store,
+		     const struct region_map_args *a,
+		     const struct upg_region_opts *opts, struct upg_region **out)
 {
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!out)
-		return -EINVAL;
-	return check_args(rt, length, opts, a);
+	return region_create(rt, store, a, false, opts, NULL, out);
 }
 
-UPG_API int upg_region_map_store(struct upg_runtime *rt,
-				 struct upg_store *store, uint64_t length,
-				 const struct upg_region_opts *opts,
-				 struct upg_region **out)
+int region_check_file(int fd, int prot)
 {
-	struct map_args a;
-	int err;
-
-	if (!handle_live(rt))
-		return -EBADF;
-	if (!store)
-		return -EINVAL;
-	err = map_prologue(rt, length, opts, out, &a);
-	if (err)
-		return err;
-	if (rt_remote(rt))
-		return -EOPNOTSUPP; /* a plugin cannot be passed to upagerd */
-	return region_create(rt, store, &a, false, opts, NULL, out);
-}
-
-UPG_API int upg_region_map_file(struct upg_runtime *rt, int fd,
-				uint64_t length,
-				const struct upg_region_opts *opts,
-				struct upg_region **out)
-{
-	struct upg_store *store;
-	struct map_args a;
 	struct stat st;
-	int err, fl;
+	int fl;
 
-	err = map_prologue(rt, length, opts, out, &a);
-	if (err)
-		return err;
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fstat(fd, &st))
 		return -EBADF;
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return -ENODEV;
 	if ((fl & O_ACCMODE) == O_WRONLY ||
-	    ((a.prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
+	    ((prot & PROT_WRITE) && (fl & O_ACCMODE) == O_RDONLY))
 		return -EACCES;
-	if (rt_remote(rt)) {
-		struct client_map m = { .fd = fd, .length = length,
-					.store_off = a.store_off,
-					.fill_unit = a.fill_unit,
-					.prot = a.prot };
+	return 0;
+}
 
-		err = region_numa_wire(opts, &m.numa_policy, &m.numa_node);
-		return err ? err : client_region_map(rt, &m, out);
-	}
+int region_map_file(struct upg_runtime *rt, int fd,
+		    const struct region_map_args *a,
+		    const struct upg_region_opts *opts, struct upg_region **out)
+{
+	struct upg_store *store;
+	int err;
+
 	err = upg_store_open_file(fd, &store);
 	if (err)
 		return err;
-	err = region_create(rt, store, &a, false, opts, NULL, out);
+	err = region_create(rt, store, a, false, opts, NULL, out);
 	upg_store_put(store); /* the region holds its own reference */
 	return err;
 }
@@ -449,28 +412,15 @@ static int swap_get(struct upg_runtime *rt, struct upg_store **out)
 	return err;
 }
 
-UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
-				const struct upg_region_opts *opts,
-				struct upg_region **out)
+int region_map_anon(struct upg_runtime *rt, const struct region_map_args *args,
+		    const struct upg_region_opts *opts, struct upg_region **out)
 {
+	struct region_map_args a = *args;
+	uint64_t length = a.length;
 	struct upg_store *swap;
-	struct map_args a;
 	uint64_t off, swap_len;
 	int err;
 
-	err = map_prologue(rt, length, opts, out, &a);
-	if (err)
-		return err;
-	if (a.store_off)
-		return -EINVAL;
-	if (rt_remote(rt)) {
-		struct client_map m = { .fd = -1, .length = length,
-					.fill_unit = a.fill_unit,
-					.prot = a.prot };
-
-		err = region_numa_wire(opts, &m.numa_policy, &m.numa_node);
-		return err ? err : client_region_map(rt, &m, out);
-	}
 	err = swap_get(rt, &swap);
 	if (err)
 		return err == -ENOMEM ? err : -EIO;
@@ -495,7 +445,7 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 		      const struct upg_region_opts *opts, struct upg_region **out)
 {
 	struct upg_store *swap = NULL;
-	struct map_args a;
+	struct region_map_args a;
 	int err;
 
 	err = check_args(rt, length, opts, &a);
@@ -601,21 +551,13 @@ UPG_API uint64_t upg_region_length(const struct upg_region *r)
 	return r ? r->length : 0;
 }
 
-UPG_API int upg_region_flush(struct upg_region *r, uint64_t offset,
-			     uint64_t length)
+int region_flush(struct upg_region *r, uint64_t offset, uint64_t length)
 {
-	struct upg_runtime *rt;
+	struct upg_runtime *rt = r->rt;
 	struct upg_io_queue *q;
 	uint64_t first, end;
 	int err, err2;
 
-	if (!handle_live(r))
-		return -EBADF;
-	if (notify_callback_depth)
-		return -EDEADLK;
-	rt = r->rt;
-	if (rt_remote(rt))
-		return client_region_flush(r, offset, length);
 	if (offset & (rt->page_size - 1) || offset > r->length ||
 	    (length && length > r->length - offset))
 		return -EINVAL;
@@ -687,7 +629,7 @@ int region_wait_pins(struct upg_region *r, unsigned flags)
 	return 0;
 }
 
-static int region_unmap(struct upg_region *r, unsigned flags)
+int region_unmap(struct upg_region *r, unsigned flags)
 {
 	struct upg_runtime *rt = r->rt;
 	int err;
@@ -725,7 +667,7 @@ static int region_unmap(struct upg_region *r, unsigned flags)
 	budget_release(rt, atomic_load(&r->resident));
 	unmap_memfd(r);
 	unmap_marks(r);
-	/* A region a client took over from a dead daemon (client/). */
+	/* A region a client took over from a dead daemon (daemon mode). */
 	if (r->pinfd >= 0)
 		close(r->pinfd);
 	if (r->client_store_fd >= 0)
@@ -750,24 +692,6 @@ void region_bury(struct upg_region *r)
 	r->zombie_next = rt->zombies;
 	rt->zombies = r;
 	pthread_rwlock_unlock(&rt->regions_lock);
-}
-
-UPG_API int upg_region_unmap(struct upg_region *r)
-{
-	return upg_region_unmap_flags(r, 0);
-}
-
-UPG_API int upg_region_unmap_flags(struct upg_region *r, unsigned flags)
-{
-	if (!handle_live(r))
-		return -EBADF;
-	if (flags & ~UPG_UNMAP_WAIT_PINS)
-		return -EINVAL;
-	if (notify_callback_depth)
-		return -EDEADLK;
-	if (rt_remote(r->rt))
-		return client_region_unmap(r, flags);
-	return region_unmap(r, flags);
 }
 
 int region_unmap_all(struct upg_runtime *rt)
@@ -800,38 +724,19 @@ void region_free_zombies(struct upg_runtime *rt)
 	}
 }
 
-UPG_API int upg_region_stats(struct upg_region *r,
-			     struct upg_region_stats *st)
+void region_count_pages(struct upg_region *r, struct upg_region_stats *s)
 {
-	struct upg_region_stats s = { .sz = sizeof(s) };
 	uint64_t pg;
 
-	if (!handle_live(r))
-		return -EBADF;
-	if (!st || st->sz < offsetof(struct upg_region_stats, length))
-		return -EINVAL;
-	s.length = r->length;
-	s.numa_policy = r->numa_policy;
-	if (rt_remote(r->rt)) {
-		int err = client_region_stats(r, &s);
-
-		if (err)
-			return err;
-		goto out;
-	}
 	for (pg = 0; pg < r->npages; pg++) {
 		uint32_t v = atomic_load(region_page(r, pg));
 
 		/* As the budget counts: a page being filled is resident. */
 		if (ps_state(v) != PS_ABSENT) {
-			s.resident_bytes += r->rt->page_size;
+			s->resident_bytes += r->rt->page_size;
 			if (v & PS_DIRTY)
-				s.dirty_bytes += r->rt->page_size;
+				s->dirty_bytes += r->rt->page_size;
 		}
 	}
-	region_numa_count(r, s.node_pages, UPG_MAX_NUMA_NODES);
-out:
-	memcpy((char *)st + sizeof(size_t), (char *)&s + sizeof(size_t),
-	       (st->sz < sizeof(s) ? st->sz : sizeof(s)) - sizeof(size_t));
-	return 0;
+	region_numa_count(r, s->node_pages, UPG_MAX_NUMA_NODES);
 }

@@ -98,14 +98,14 @@ struct upg_region {
 
 	struct upg_region *zombie_next;
 
-	/* Daemon mode (client/): the daemon's name for the region, the
+	/* Daemon mode (runtime/client): the daemon's name for the region, the
 	 * shared memfd of per-page marks, the store's fd (kept to take over
 	 * if the daemon dies), the runtime's list. */
 	uint64_t remote_id;
 	int pinfd;
 	int client_store_fd;
 	/* The client's mappings of the marks and of the memfd (an alias not
-	 * registered with userfaultfd, for nofault copies): client/. */
+	 * registered with userfaultfd, for nofault copies): daemon mode. */
 	_Atomic uint32_t *client_marks;
 	char *client_alias;
 	struct upg_region *client_next;
@@ -302,6 +302,105 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 		      struct upg_store *store, uint64_t length,
 		      const struct upg_region_opts *opts,
 		      struct upg_region **out);
+
+/*
+ * The in-process halves of the public region calls (region.c).  The
+ * public entry points (runtime/api/) check the handle and the thread,
+ * pick in-process or daemon mode, and call these for the former.
+ */
+
+/* A map call's arguments, checked (region_check_args()). */
+struct region_map_args {
+	uint64_t length;
+	uint64_t store_off;
+	uint64_t fill_unit;
+	unsigned flags; /* UPG_REGION_* */
+	int prot;
+};
+
+/**
+ * region_check_args() - check the arguments of a map call against the
+ * runtime's page size and budget and fill @a; nothing is created.  The
+ * huge-page checks of UPG_REGION_HUGETLB are region_check_huge()'s.
+ * Return: 0, -EINVAL, -EOVERFLOW, or region_numa_check()'s error.
+ * Context: any thread.
+ */
+int region_check_args(struct upg_runtime *rt, uint64_t length,
+		      const struct upg_region_opts *o,
+		      struct region_map_args *a);
+
+/**
+ * region_check_huge() - can this (in-process) runtime map a hugetlb
+ * region?
+ * Return: 0; -EOPNOTSUPP (fork events, or a kernel without the uffd
+ * features), -ENOMEM (no huge page to be had).
+ * Context: any thread.
+ */
+int region_check_huge(struct upg_runtime *rt);
+
+/**
+ * region_check_file() - may file @fd back a region mapped with @prot?
+ * Return: 0; -EBADF (not an open fd), -ENODEV (neither a regular file nor
+ * a block device), -EACCES (opened write-only, or read-only for a
+ * writable region).
+ */
+int region_check_file(int fd, int prot);
+
+/**
+ * region_map_store() / region_map_file() / region_map_anon() - map a
+ * region serviced in this process, on @store (a reference is taken), on
+ * file @fd (checked with region_check_file()), or on the runtime's swap
+ * file (@a->store_off must be 0).
+ * Return: 0 with *@out set, or a negative errno; on failure nothing is
+ * left.
+ * Context: an application thread, not a notifier callback.
+ */
+int region_map_store(struct upg_runtime *rt, struct upg_store *store,
+		     const struct region_map_args *a,
+		     const struct upg_region_opts *opts,
+		     struct upg_region **out);
+int region_map_file(struct upg_runtime *rt, int fd,
+		    const struct region_map_args *a,
+		    const struct upg_region_opts *opts,
+		    struct upg_region **out);
+int region_map_anon(struct upg_runtime *rt, const struct region_map_args *a,
+		    const struct upg_region_opts *opts,
+		    struct upg_region **out);
+
+/**
+ * region_flush() - upg_region_flush() of a region serviced in this
+ * process: write back [offset, offset + length) (0: to the end), flush
+ * the store, report the errors the flush cursor has not seen.
+ * Return: 0, -EINVAL (range), or the first write or flush error.
+ * Context: an application thread, not a notifier callback.
+ */
+int region_flush(struct upg_region *r, uint64_t offset, uint64_t length);
+
+/**
+ * region_unmap() - upg_region_unmap_flags() of a region serviced in this
+ * process (@flags checked): write everything back, then release.
+ * Return: 0; -EBUSY (pins, without UPG_UNMAP_WAIT_PINS) or a write error,
+ * with the region left as it was.
+ * Context: an application thread, not a notifier callback.
+ */
+int region_unmap(struct upg_region *r, unsigned flags);
+
+/**
+ * region_count_pages() - add the resident and dirty bytes of @r, and its
+ * pages per NUMA node, to @s.
+ * Context: any thread; reads the state words without a lock.
+ */
+void region_count_pages(struct upg_region *r, struct upg_region_stats *s);
+
+/**
+ * region_discard() - upg_region_discard() of a region serviced in this
+ * process (handle and thread checked): the pages of the range read as
+ * zeros from now on.
+ * Return: 0, -EINVAL, -EACCES (read-only), -EBADF (being unmapped),
+ * -EBUSY (pinned pages), or an error of the punch.
+ * Context: an application thread, not a handler, not a notifier callback.
+ */
+int region_discard(struct upg_region *r, uint64_t offset, uint64_t length);
 
 /* Table membership (region/region_table.c).  Context: not a handler;
  * insert takes r->mm->read_lock (handled events first), then regions_lock. */

@@ -10,6 +10,7 @@
 
 #include "common/handles.h"
 #include "region/region.h"
+#include "writeback/writeback.h"
 
 void region_record_error(struct upg_region *r, int err)
 {
@@ -18,7 +19,7 @@ void region_record_error(struct upg_region *r, int err)
 }
 
 /* Report an error if the sequence moved past *cursor, and advance it. */
-static int errseq_check(struct upg_region *r, uint64_t *cursor)
+int errseq_check(struct upg_region *r, uint64_t *cursor)
 {
 	uint64_t now = atomic_load(&r->err_seq);
 
@@ -44,14 +45,3 @@ UPG_API uint64_t upg_region_err_sample(struct upg_region *r)
 	return atomic_load(&r->err_seq);
 }
 
-UPG_API int upg_region_err_check(struct upg_region *r, uint64_t *since)
-{
-	if (!handle_live(r))
-		return -EBADF;
-	if (!since)
-		return -EINVAL;
-	/* upagerd sees the errors: flush reports them in daemon mode. */
-	if (rt_remote(r->rt))
-		return -EOPNOTSUPP;
-	return errseq_check(r, since);
-}

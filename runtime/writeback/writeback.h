@@ -44,4 +44,14 @@ void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n);
 int region_writeback(struct upg_region *r, uint64_t first, uint64_t end,
 		     struct upg_io_queue *q);
 
+/**
+ * errseq_check() - the writeback error of @r that *@cursor has not seen
+ * (the last one recorded), and advance *@cursor past it
+ * (upg_region_err_check() of a region serviced in this process).
+ * Return: 0 if no failure since *@cursor, else the negative errno of the
+ * latest.
+ * Context: any thread; the caller serialises the uses of one cursor.
+ */
+int errseq_check(struct upg_region *r, uint64_t *cursor);
+
 #endif
