@@ -15,7 +15,10 @@
  *  - bad URIs over the protocol get the errno of upg_store_open_uri()
  *    in-process, a scoped name too long gets -ENAMETOOLONG;
  *  - upagerctl stores (and --json) lists the store's masters, connected,
- *    with their slots, while the region is mapped, and nothing after.
+ *    with their slots, while the region is mapped, and nothing after;
+ *    while a master is stopped (SIGSTOP) under a workload, it shows that
+ *    master not connected, with errors, and the workload goes on and
+ *    verifies once it is continued.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +26,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -576,6 +582,118 @@ START_TEST(upagerctl_shows_store_masters)
 }
 END_TEST
 
+/* ---- upagerctl stores while a master is stopped ------------------------ */
+
+struct writer {
+	char *p;
+	_Atomic bool stop;
+	_Atomic uint64_t passes; /* complete passes: pass k is seed 900 + k */
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint64_t k;
+
+	for (k = 0; !atomic_load(&w->stop); k++) {
+		tu_fill(w->p, 0, LEN, 900 + k);
+		atomic_store(&w->passes, k + 1);
+	}
+	return NULL;
+}
+
+/* The JSON object of master @port in upagerctl's array @out (NUL-ended
+ * in @obj), or false. */
+static bool master_obj(const char *out, int port, char *obj, size_t len)
+{
+	char key[64];
+	const char *a, *b;
+
+	snprintf(key, sizeof(key), "\"master\": \"127.0.0.1:%d\"", port);
+	a = strstr(out, key);
+	if (!a)
+		return false;
+	while (a > out && *a != '{')
+		a--;
+	b = strchr(a, '}');
+	if (!b || (size_t)(b - a + 1) >= len)
+		return false;
+	memcpy(obj, a, (size_t)(b - a + 1));
+	obj[b - a + 1] = '\0';
+	return true;
+}
+
+START_TEST(upagerctl_shows_a_stopped_master)
+{
+	static char out[32768], human[32768];
+	struct writer w = { 0 };
+	struct dt_daemon d;
+	struct upg_runtime *rt;
+	struct upg_store *st;
+	struct upg_region *r;
+	char name[128], arg[64], obj[1024];
+	int m[8], n, i;
+	bool seen = false;
+	uint64_t last;
+	pthread_t t;
+
+	scoped(name, sizeof(name), geteuid());
+	dt_start(&d, UPAGERD_PATH, "2M");
+	rt = dt_connect(&d);
+	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
+	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
+	w.p = upg_region_addr(r);
+	ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &w), 0);
+	/* One whole pass first: every master has taken writes. */
+	for (i = 0; i < 600 && atomic_load(&w.passes) < 1; i++)
+		usleep(100000);
+	ck_assert_uint_ge(atomic_load(&w.passes), 1);
+
+	n = rt_masters(m, 8);
+	ck_assert_int_eq(n, 3);
+	snprintf(arg, sizeof(arg), "%d STOP", m[0]);
+	ck_assert_int_eq(rt_script("signal", arg), 0);
+	/* The daemon's store times the stopped master out (timeout_ms),
+	 * counts errors, retries, and then learns of its replica's
+	 * promotion: upagerctl must show it other than connected, with
+	 * errors.  Polled, bounded (30 s). */
+	for (i = 0; i < 300 && !seen; i++) {
+		ctl(&d, "--json stores", out, sizeof(out));
+		if (master_obj(out, m[0], obj, sizeof(obj)) &&
+		    !strstr(obj, "\"state\": \"connected\"") &&
+		    !strstr(obj, "\"errors\": 0,")) {
+			seen = true;
+			ctl(&d, "stores", human, sizeof(human));
+		} else {
+			usleep(100000);
+		}
+	}
+	snprintf(arg, sizeof(arg), "%d CONT", m[0]);
+	ck_assert_int_eq(rt_script("signal", arg), 0);
+	ck_assert_msg(seen, "upagerctl never showed master %d stopped: %s",
+		      m[0], out);
+	printf("master %d stopped:\n%s%s\n", m[0], human, obj);
+	ck_assert_int_eq(rt_script("wait-ok", "30"), 0);
+
+	/* The workload goes on; its last pass is whole, here and in the
+	 * cluster. */
+	last = atomic_load(&w.passes);
+	for (i = 0; i < 600 && atomic_load(&w.passes) < last + 1; i++)
+		usleep(100000);
+	atomic_store(&w.stop, true);
+	pthread_join(t, NULL);
+	last = 900 + atomic_load(&w.passes) - 1;
+	ck_assert_uint_eq(tu_check(w.p, 0, LEN, last), UINT64_MAX);
+	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	ck_assert_int_eq(dt_stop(&d), 0);
+	upg_store_put(st);
+	ck_assert_uint_eq(in_process_check(name, last, false, true),
+			  UINT64_MAX);
+}
+END_TEST
+
 static Suite *redis_daemon_suite(void)
 {
 	Suite *s = suite_create("redis_daemon");
@@ -588,6 +706,7 @@ static Suite *redis_daemon_suite(void)
 	tcase_add_test(tc, daemon_names_are_scoped_per_uid);
 	tcase_add_test(tc, daemon_bad_uri_same_errno);
 	tcase_add_test(tc, upagerctl_shows_store_masters);
+	tcase_add_test(tc, upagerctl_shows_a_stopped_master);
 	suite_add_tcase(s, tc);
 	return s;
 }
