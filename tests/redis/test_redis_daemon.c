@@ -110,6 +110,17 @@ static uint64_t in_process_check(const char *name, uint64_t seed, bool zeros,
 	return bad;
 }
 
+/* A daemon with a 2 MiB budget, a runtime connected to it and a region
+ * of LEN bytes on the store of `uri` mapped through it. */
+static void daemon_map(struct dt_daemon *d, struct upg_runtime **rt,
+		       struct upg_store **st, struct upg_region **r)
+{
+	dt_start(d, UPAGERD_PATH, "2M");
+	*rt = dt_connect(d);
+	ck_assert_int_eq(upg_store_open_uri(uri, st), 0);
+	ck_assert_int_eq(upg_region_map_store(*rt, *st, LEN, NULL, r), 0);
+}
+
 START_TEST(daemon_four_times_budget_round_trip)
 {
 	struct dt_daemon d;
@@ -119,10 +130,7 @@ START_TEST(daemon_four_times_budget_round_trip)
 	struct upg_stats s;
 	char name[128];
 
-	dt_start(&d, UPAGERD_PATH, "2M");
-	rt = dt_connect(&d);
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
+	daemon_map(&d, &rt, &st, &r);
 	tu_fill(upg_region_addr(r), 0, LEN, 41);
 	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
 	ck_assert_uint_eq(tu_check(upg_region_addr(r), 0, LEN, 41),
@@ -529,10 +537,7 @@ START_TEST(upagerctl_shows_store_masters)
 	unsigned masters = 0, slots = 0;
 
 	scoped(name, sizeof(name), geteuid());
-	dt_start(&d, UPAGERD_PATH, "2M");
-	rt = dt_connect(&d);
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
+	daemon_map(&d, &rt, &st, &r);
 	/* Pages written back and read on every master: all connected. */
 	tu_fill(upg_region_addr(r), 0, LEN, 5);
 	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
@@ -638,10 +643,7 @@ START_TEST(upagerctl_shows_a_stopped_master)
 	pthread_t t;
 
 	scoped(name, sizeof(name), geteuid());
-	dt_start(&d, UPAGERD_PATH, "2M");
-	rt = dt_connect(&d);
-	ck_assert_int_eq(upg_store_open_uri(uri, &st), 0);
-	ck_assert_int_eq(upg_region_map_store(rt, st, LEN, NULL, &r), 0);
+	daemon_map(&d, &rt, &st, &r);
 	w.p = upg_region_addr(r);
 	ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &w), 0);
 	/* One whole pass first: every master has taken writes. */
