@@ -131,6 +131,18 @@ START_TEST(daemon_four_times_budget_round_trip)
 	char name[128];
 
 	daemon_map(&d, &rt, &st, &r);
+	/* Only a Redis store travels: a memory store cannot (as a plugin
+	 * cannot), and nothing is mapped for it. */
+	{
+		struct upg_store *mem;
+		struct upg_region *r2 = NULL;
+
+		ck_assert_int_eq(upg_store_create_mem(NULL, &mem), 0);
+		ck_assert_int_eq(upg_region_map_store(rt, mem, LEN, NULL, &r2),
+				 -EOPNOTSUPP);
+		ck_assert_ptr_null(r2);
+		upg_store_put(mem);
+	}
 	tu_fill(upg_region_addr(r), 0, LEN, 41);
 	ck_assert_int_eq(upg_region_flush(r, 0, 0), 0);
 	ck_assert_uint_eq(tu_check(upg_region_addr(r), 0, LEN, 41),
