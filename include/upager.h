@@ -631,8 +631,17 @@ UPG_API int upg_region_map_anon(struct upg_runtime *rt, uint64_t length,
  * @opts:   options (store_offset: where in the store), or NULL.
  * @out:    receives the region.
  *
- * Return: as upg_region_map_file().
- * Context: any thread.
+ * On a runtime served by upagerd (upg_runtime_connect()), @store must be
+ * a store of upg_store_open_uri(): its URI travels to the daemon, which
+ * opens the store itself under the name "u<uid>.<name>" (the caller's
+ * uid; <name> as is if it already starts so), and if the daemon dies
+ * this process opens that URI and serves the region itself.  Any other
+ * store is -EOPNOTSUPP there (docs/far-memory.md, "Through upagerd").
+ *
+ * Return: as upg_region_map_file(); through upagerd also the errors of
+ * upg_store_open_uri() (the daemon's open), -ENAMETOOLONG (the scoped
+ * name is over 100 characters), -EOPNOTSUPP.
+ * Context: any thread; through upagerd, blocks while the daemon connects.
  */
 UPG_API int upg_region_map_store(struct upg_runtime *rt,
 				 struct upg_store *store, uint64_t length,

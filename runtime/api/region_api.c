@@ -48,8 +48,17 @@ UPG_API int upg_region_map_store(struct upg_runtime *rt,
 	err = map_prologue(rt, length, opts, out, &a);
 	if (err)
 		return err;
-	if (rt_remote(rt))
-		return -EOPNOTSUPP; /* a plugin cannot be passed to upagerd */
+	if (rt_remote(rt)) {
+		/* A Redis store travels as its URI; a plugin cannot. */
+		struct client_map m = { .fd = -1, .store = store,
+					.length = length,
+					.store_off = a.store_off,
+					.fill_unit = a.fill_unit,
+					.prot = a.prot };
+
+		err = region_numa_wire(opts, &m.numa_policy, &m.numa_node);
+		return err ? err : client_region_map(rt, &m, out);
+	}
 	return region_map_store(rt, store, &a, opts, out);
 }
 

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/proto.h"
@@ -25,6 +26,8 @@ struct upg_runtime;
 struct upg_region;
 struct upg_stats;
 struct upg_region_stats;
+struct upg_store;
+struct client_uri;
 
 struct client_conn {
 	int sock;
@@ -57,11 +60,22 @@ struct client_conn {
 	bool have_reply;
 	struct proto_msg reply;
 	unsigned inval_open;   /* INVALIDATEs started, not ended (agent) */
+	/* Regions on a store the daemon opened from a URI, with the URI it
+	 * opened (name scoped to our uid): what a takeover opens again
+	 * (client/client_store.c).  Under regions_lock. */
+	struct client_uri *uris;
+};
+
+struct client_uri {
+	struct upg_region *r;
+	char *uri; /* with credentials: never logged */
+	struct client_uri *next;
 };
 
 /* Parameters of a region to map through the daemon. */
 struct client_map {
-	int fd;            /* the file, or -1: anonymous */
+	int fd;            /* the file, or -1: anonymous (or @store) */
+	struct upg_store *store; /* a Redis store (sent as its URI), or NULL */
 	uint64_t length;
 	uint64_t store_off;
 	uint64_t fill_unit;
@@ -128,6 +142,28 @@ int client_runtime_stats(struct upg_runtime *rt, struct upg_stats *st);
  * of the connection, or -EFAULT (the daemon could not bring them in). */
 int client_fault_in_pages(struct upg_region *r, uint64_t first, uint64_t end,
 			  bool write);
+
+/*
+ * client_store.c: regions on a Redis store through the daemon.
+ * client_store_uri() - the URI to send for @store: -EOPNOTSUPP when it is
+ * not a Redis store (a plugin cannot be passed to another process) or the
+ * daemon cannot open stores (no PROTO_FEAT_STORE_URI).
+ * client_store_remember() - keep the URI the daemon opened for @r (its
+ * name scoped to @uid, proto_store_scoped_name()).
+ * client_store_forget() - drop what is kept for @r (unmapped, or a failed
+ * map).
+ * client_store_open() - at a takeover: open @r's store again from the
+ * URI kept, into *@out; -ENOENT if @r has none (a file region).
+ * client_store_forget_all() - at client_conn_free().
+ */
+int client_store_uri(struct upg_runtime *rt, struct upg_store *store,
+		     char *buf, size_t len);
+int client_store_remember(struct upg_runtime *rt, struct upg_region *r,
+			  const char *uri, uint32_t uid);
+void client_store_forget(struct upg_runtime *rt, struct upg_region *r);
+int client_store_open(struct upg_runtime *rt, struct upg_region *r,
+		      struct upg_store **out);
+void client_store_forget_all(struct upg_runtime *rt);
 
 /* client_region.c: unmap the client's views of @r (marks and alias). */
 void unmap_client_views(struct upg_region *r);

@@ -172,7 +172,8 @@ static int hello(struct upg_runtime *rt)
 	proto_msg_init(&req, PROTO_HELLO, 0);
 	req.u.hello.version_min = PROTO_VERSION_MIN;
 	req.u.hello.version_max = PROTO_VERSION_MAX;
-	req.u.hello.features = PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS;
+	req.u.hello.features = PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS |
+			       PROTO_FEAT_STORE_URI;
 	snprintf(req.u.hello.name, sizeof(req.u.hello.name), "%s", comm);
 	err = client_rpc(rt, &req, &fd, 1, &rep, HELLO_TIMEOUT_MS);
 	if (err)
@@ -290,6 +291,7 @@ void client_conn_free(struct upg_runtime *rt)
 	struct client_conn *cc = rt->remote;
 
 	client_watch_stop(rt);
+	client_store_forget_all(rt);
 	close(cc->sock);
 	proto_conn_fini(&cc->conn);
 	if (cc->have_reply)

@@ -60,10 +60,22 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		      struct upg_region **out)
 {
 	struct client_conn *cc = rt->remote;
-	struct upg_region *r = calloc(1, sizeof(*r));
+	struct upg_region *r;
+	struct proto_region_add add;
 	struct proto_msg req;
+	uint64_t uid = 0;
 	int fds[3], err;
 
+	/* A store region: its URI, or -EOPNOTSUPP before anything is made. */
+	proto_msg_init(&req, m->store ? PROTO_REGION_ADD_URI : PROTO_REGION_ADD,
+		       0);
+	if (m->store) {
+		err = client_store_uri(rt, m->store, req.u.region_add_uri.uri,
+				       sizeof(req.u.region_add_uri.uri));
+		if (err)
+			return err;
+	}
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->rt = rt;
@@ -72,7 +84,7 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	r->npages = rt_pages(rt, m->length);
 	r->map_len = r->npages << rt->page_shift;
 	r->prot = m->prot;
-	r->anon = m->fd < 0;
+	r->anon = m->fd < 0 && !m->store;
 	r->pinfd = r->client_store_fd = -1;
 	r->store_off = m->store_off;
 	r->fill_pages = (unsigned)(m->fill_unit >> rt->page_shift);
@@ -80,11 +92,14 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	/* The store stays ours too: if the daemon dies we service the
 	 * region ourselves (client/takeover.c).  Anonymous memory goes to a
 	 * swap file of ours, not the daemon's, for the same reason; its
-	 * holes read as zeros. */
-	r->client_store_fd = r->anon ?
-		open(rt->swap_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) :
-		fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
-	if (r->client_store_fd < 0) {
+	 * holes read as zeros.  A Redis store is opened again from its URI
+	 * instead (client/client_store.c). */
+	if (!m->store)
+		r->client_store_fd =
+			r->anon ? open(rt->swap_dir,
+				       O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) :
+				  fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+	if (!m->store && r->client_store_fd < 0) {
 		err = -errno;
 		if (r->anon)
 			rt_err(rt, "cannot create a swap file in %s: %s",
@@ -121,8 +136,7 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	pthread_mutex_lock(&cc->regions_lock);
 	r->remote_id = ++cc->next_region_id;
 	pthread_mutex_unlock(&cc->regions_lock);
-	proto_msg_init(&req, PROTO_REGION_ADD, 0);
-	req.u.region_add = (struct proto_region_add){
+	add = (struct proto_region_add){
 		.region_id = r->remote_id,
 		.addr = (uintptr_t)r->addr,
 		.length = m->length,
@@ -133,13 +147,22 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 		.numa_policy = (uint16_t)m->numa_policy,
 		.numa_node = m->numa_node,
 	};
+	if (m->store)
+		req.u.region_add_uri.add = add; /* the daemon opens the store */
+	else
+		req.u.region_add = add;
 	fds[0] = r->memfd;
 	fds[1] = r->pinfd;
 	fds[2] = r->client_store_fd;
-	err = client_rpc_status(rt, &req, fds, 3, NULL);
+	err = client_rpc_status(rt, &req, fds, m->store ? 2 : 3, &uid);
 	if (err)
 		goto out_unregister;
-	err = handle_add(r);
+	/* The daemon answers with the uid whose names it used. */
+	err = m->store ? client_store_remember(rt, r, req.u.region_add_uri.uri,
+					       (uint32_t)uid) :
+			 0;
+	if (!err)
+		err = handle_add(r);
 	if (err)
 		goto out_remove;
 	pthread_mutex_lock(&cc->regions_lock);
@@ -153,6 +176,7 @@ int client_region_map(struct upg_runtime *rt, const struct client_map *m,
 	return 0;
 
 out_remove:
+	client_store_forget(rt, r);
 	proto_msg_init(&req, PROTO_REGION_REMOVE, 0);
 	req.u.region_remove.region_id = r->remote_id;
 	client_rpc_status(rt, &req, NULL, 0, NULL);
@@ -200,12 +224,14 @@ int client_region_unmap(struct upg_region *r, unsigned flags)
 	if (*pp)
 		*pp = r->client_next;
 	pthread_mutex_unlock(&cc->regions_lock);
+	client_store_forget(rt, r);
 	uffd_unregister(&rt->self.uffd, r->addr, r->map_len);
 	munmap(r->addr, r->map_len);
 	unmap_client_views(r);
 	close(r->memfd);
 	close(r->pinfd);
-	close(r->client_store_fd);
+	if (r->client_store_fd >= 0)
+		close(r->client_store_fd);
 	r->pinfd = r->client_store_fd = -1;
 	region_bury(r);
 	return 0;

@@ -14,6 +14,9 @@
  * move from the shared marks to the state words; invalidations the daemon
  * had started and not ended are ended (client/agent.c).
  *
+ * A region on a Redis store the daemon had opened from its URI is
+ * serviced on that URI, opened here (client/client_store.c).
+ *
  * Calls that were waiting for the daemon's answer fail with -ECONNRESET;
  * calls from then on are served in-process.
  */
@@ -25,6 +28,28 @@
 #include "common/log.h"
 #include "core/runtime.h"
 #include "region/region.h"
+
+/*
+ * Service @r here: on the store the client kept (a file, its own swap
+ * file), or, for a Redis store the daemon opened, on the same URI opened
+ * here (the same seeds, credentials, options and uid-scoped name: the
+ * pages the daemon wrote back are there).  Context: cc->regions_lock.
+ */
+static int adopt(struct upg_runtime *rt, struct upg_region *r)
+{
+	struct upg_store *st;
+	int err;
+
+	if (r->client_store_fd >= 0)
+		return region_adopt_local(r, r->client_store_fd, r->store_off,
+					  r->client_marks);
+	err = client_store_open(rt, r, &st);
+	if (err)
+		return err;
+	err = region_adopt_store(r, st, r->store_off, r->client_marks);
+	upg_store_put(st); /* the region holds its own reference */
+	return err;
+}
 
 void client_takeover(struct upg_runtime *rt)
 {
@@ -51,8 +76,7 @@ void client_takeover(struct upg_runtime *rt)
 	 * of. */
 	for (r = cc->regions; r; r = next) {
 		next = r->client_next;
-		err = region_adopt_local(r, r->client_store_fd, r->store_off,
-					 r->client_marks);
+		err = adopt(rt, r);
 		unmap_client_views(r);
 		if (err) {
 			rt_err(rt, "cannot take over the region at %p: %s; "
@@ -64,6 +88,7 @@ void client_takeover(struct upg_runtime *rt)
 		adopted = r;
 	}
 	cc->regions = NULL;
+	client_store_forget_all(rt);
 	pthread_mutex_unlock(&cc->regions_lock);
 	err = runtime_start_local(rt);
 	if (err) {

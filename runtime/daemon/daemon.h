@@ -27,7 +27,8 @@
 #include "proto/proto.h"
 
 /* Protocol features this daemon supports (proto/proto_types.h). */
-#define DAEMON_FEATURES (PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS)
+#define DAEMON_FEATURES \
+	(PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS | PROTO_FEAT_STORE_URI)
 
 struct daemon_opts {
 	const char *socket_path;
@@ -210,5 +211,22 @@ void client_marks_claim(struct victim *v, size_t n, bool *ok);
 /* Forget what a client that left (or removes the region) left in the
  * marks of @r: its pins, its watches. */
 void region_marks_forget_client(struct upg_region *r);
+
+/*
+ * stores.c: stores the daemon opens from a URI (REGION_ADD_URI).
+ * daemon_store_open() - open @c's store @uri under its name scoped to
+ * @c's uid (proto_store_scoped_name()): 0, or upg_store_open_uri()'s
+ * errors (-EINVAL for a URI that does not parse, as in-process), or
+ * -ENAMETOOLONG (the scoped name is too long).  Blocks for the
+ * connections.
+ * daemon_stats_stores() - STATS scope STORES: per-master records of the
+ * stores of the clients the asker may see (its uid's; all for root and
+ * the daemon's owner); -EPERM for another uid's client id.
+ * Context: the main thread.
+ */
+int daemon_store_open(struct daemon *d, struct daemon_client *c,
+		      const char *uri, struct upg_store **out);
+int daemon_stats_stores(struct daemon *d, struct daemon_client *c,
+			const struct proto_msg *m);
 
 #endif

@@ -192,14 +192,21 @@ monitor:
 	return err;
 }
 
+/*
+ * REGION_ADD (@store_fd: the client's file, -1 with ANON) and
+ * REGION_ADD_URI (@uri: the daemon opens the store; REPLY's value says
+ * in *@value the uid whose store names it used).
+ */
 static int region_add(struct daemon *d, struct daemon_client *c,
-		      struct proto_msg *m)
+		      struct proto_msg *m, uint64_t *value)
 {
-	const struct proto_region_add *a = &m->u.region_add;
-	bool anon = a->flags & PROTO_REGION_ANON;
+	bool by_uri = m->hdr.type == PROTO_REGION_ADD_URI;
+	const struct proto_region_add *a =
+		by_uri ? &m->u.region_add_uri.add : &m->u.region_add;
+	bool anon = !by_uri && (a->flags & PROTO_REGION_ANON);
 	int memfd = proto_msg_take_fd(m, 0);
 	int marks_fd = proto_msg_take_fd(m, 1);
-	int store_fd = anon ? -1 : proto_msg_take_fd(m, 2);
+	int store_fd = anon || by_uri ? -1 : proto_msg_take_fd(m, 2);
 	UPG_OPTS(upg_region_opts, o);
 	struct region_remote rr;
 	struct upg_store *st = NULL;
@@ -221,7 +228,7 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 		err = -EINVAL;
 	else if (!proto_fd_is_memfd_sealed(memfd))
 		err = -EPERM;
-	else if (!anon && !proto_fd_is_store(store_fd))
+	else if (!anon && !by_uri && !proto_fd_is_store(store_fd))
 		err = -ENODEV;
 	if (err)
 		goto out;
@@ -235,7 +242,12 @@ static int region_add(struct daemon *d, struct daemon_client *c,
 	 * node this machine lacks is -EINVAL (region_numa_check()). */
 	o.numa_policy = a->numa_policy;
 	o.numa_node = a->numa_node >= 0 ? a->numa_node : 0;
-	if (!anon) {
+	if (by_uri) {
+		err = daemon_store_open(d, c, m->u.region_add_uri.uri, &st);
+		if (err)
+			goto out;
+		*value = c->cred.uid;
+	} else if (!anon) {
 		err = upg_store_open_file(store_fd, &st);
 		if (err)
 			goto out;
@@ -268,9 +280,9 @@ out:
 	if (store_fd >= 0)
 		close(store_fd);
 	if (err)
-		rt_info(d->rt, "client %llu (uid %d): REGION_ADD refused: %s%s",
+		rt_info(d->rt, "client %llu (uid %d): %s refused: %s%s",
 			(unsigned long long)c->id, (int)c->cred.uid,
-			strerror(-err),
+			proto_type_name(m->hdr.type), strerror(-err),
 			err == -EDQUOT ? " (--max-regions-per-uid)" : "");
 	return err;
 }
@@ -398,7 +410,8 @@ bool daemon_request(struct daemon *d, struct daemon_client *c,
 	}
 	switch (type) {
 	case PROTO_REGION_ADD:
-		err = region_add(d, c, m);
+	case PROTO_REGION_ADD_URI:
+		err = region_add(d, c, m, &value);
 		break;
 	case PROTO_REGION_REMOVE:
 		err = region_remove(c, m);

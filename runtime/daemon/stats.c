@@ -343,6 +343,8 @@ int daemon_stats(struct daemon *d, struct daemon_client *c,
 		return stats_clients(d, c, m);
 	case PROTO_SCOPE_REGIONS:
 		return stats_regions(d, c, m);
+	case PROTO_SCOPE_STORES:
+		return daemon_stats_stores(d, c, m);
 	default:
 		return -EINVAL;
 	}

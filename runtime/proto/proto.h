@@ -167,6 +167,31 @@ int proto_decode_header(const void *buf, size_t len, struct proto_hdr *hdr);
 ssize_t proto_decode(const void *buf, size_t len, unsigned nfds_received,
 		     struct proto_msg *msg);
 
+/* ---- stores opened from a URI (proto_store.c) ------------------------ */
+
+/**
+ * proto_store_scoped_name() - the name under which upagerd keeps the
+ * pages of a store a client names in REGION_ADD_URI.
+ * @name: the store name the client's URI gives.
+ * @uid:  the client's uid, as the daemon knows it (SO_PEERCRED), sent
+ *        back in REGION_ADD_URI's REPLY value.
+ * @max:  the longest name the store accepts (REDIS_URI_NAME_MAX).
+ * @out:  receives the scoped name.
+ * @len:  size of @out.
+ *
+ * The name is "u<uid>.<name>", or @name itself when it already starts
+ * with "u<uid>." (so a client may name its scoped pages in-process and
+ * through the daemon alike).  Each uid thus has names of its own: no
+ * client reaches another uid's pages through the daemon, whatever name
+ * it gives.  The daemon and the client (to take a region over after the
+ * daemon died) both use this one rule.
+ * Return: 0; -ENAMETOOLONG (the scoped name is longer than @max or does
+ * not fit @len).
+ * Context: any.
+ */
+int proto_store_scoped_name(const char *name, uint32_t uid, size_t max,
+			    char *out, size_t len);
+
 /* ---- stream reassembly (proto_conn.c) ------------------------------- */
 
 /*

@@ -51,6 +51,11 @@ static const struct type_info type_table[PROTO_TYPE_COUNT] = {
 	[PROTO_REPLY] = { "REPLY", LEN_REPLY, false, 0, 0, false },
 	[PROTO_ERROR] = { "ERROR", LEN_ERROR_FIXED, true, 0, 0, false },
 	[PROTO_BYE] = { "BYE", 0, false, 0, 0, true },
+	/* the memfd and the pin-count memfd: the daemon opens the store */
+	[PROTO_REGION_ADD_URI] = { "REGION_ADD_URI", LEN_REGION_ADD_URI_FIXED,
+				   true, 2, 2, true },
+	[PROTO_STORES_REPLY] = { "STORES_REPLY", PROTO_ARRAY_HDR_SIZE, true,
+				 0, 0, false },
 };
 
 static const struct type_info *type_lookup(unsigned type)
@@ -142,8 +147,8 @@ static int check_str(const char *s, size_t max)
 	return strnlen(s, max + 1) > max ? -EINVAL : 0;
 }
 
-static int validate_region_add(const struct proto_region_add *ra,
-			       unsigned nfds)
+/* The fields of REGION_ADD and REGION_ADD_URI, fds apart. */
+static int validate_region_fields(const struct proto_region_add *ra)
 {
 	if (ra->flags & ~PROTO_REGION_FLAGS_KNOWN)
 		return -EINVAL;
@@ -157,9 +162,31 @@ static int validate_region_add(const struct proto_region_add *ra,
 	    adds_overflow(ra->memfd_offset, ra->length) ||
 	    adds_overflow(ra->store_offset, ra->length))
 		return -EINVAL;
+	return 0;
+}
+
+static int validate_region_add(const struct proto_region_add *ra,
+			       unsigned nfds)
+{
+	int err = validate_region_fields(ra);
+
+	if (err)
+		return err;
 	if (nfds != ((ra->flags & PROTO_REGION_ANON) ? 2u : 3u))
 		return -EBADF;
 	return 0;
+}
+
+/* The store is the URI's: no swap of the daemon's (ANON). */
+static int validate_region_add_uri(const struct proto_region_add_uri *ru)
+{
+	int err = validate_region_fields(&ru->add);
+
+	if (err)
+		return err;
+	if (ru->add.flags & PROTO_REGION_ANON)
+		return -EINVAL;
+	return check_str(ru->uri, PROTO_URI_MAX);
 }
 
 static int validate_payload(const struct proto_msg *msg, unsigned nfds)
@@ -202,9 +229,12 @@ static int validate_payload(const struct proto_msg *msg, unsigned nfds)
 		return check_range(&msg->u.advise.range);
 	case PROTO_STATS:
 		return msg->u.stats.scope >= PROTO_SCOPE_COUNT ? -EINVAL : 0;
+	case PROTO_REGION_ADD_URI:
+		return validate_region_add_uri(&msg->u.region_add_uri);
 	case PROTO_STATS_REPLY:
 	case PROTO_CLIENTS_REPLY:
 	case PROTO_REGIONS_REPLY:
+	case PROTO_STORES_REPLY:
 		return proto_arrays_validate(msg);
 	case PROTO_INVALIDATE: {
 		const struct proto_invalidate *in = &msg->u.invalidate;

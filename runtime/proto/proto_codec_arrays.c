@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * proto_codec_arrays - the replies that carry arrays: STATS_REPLY
- * (counter id/value pairs), CLIENTS_REPLY and REGIONS_REPLY (records).
+ * (counter id/value pairs), CLIENTS_REPLY, REGIONS_REPLY and
+ * STORES_REPLY (records).
  *
  * Every count is checked against the payload length before anything is
  * allocated, so an allocation is at most a small multiple of the bytes
@@ -34,6 +35,11 @@ void proto_arrays_release(struct proto_msg *msg)
 		msg->u.regions_reply.recs = NULL;
 		msg->u.regions_reply.count = 0;
 		break;
+	case PROTO_STORES_REPLY:
+		free(msg->u.stores_reply.recs);
+		msg->u.stores_reply.recs = NULL;
+		msg->u.stores_reply.count = 0;
+		break;
 	}
 }
 
@@ -50,6 +56,16 @@ static int validate_region_rec(const struct proto_region_rec *rr)
 	if (rr->flags & ~PROTO_REGION_FLAGS_KNOWN)
 		return -EINVAL;
 	if (rr->prot & ~PROTO_PROT_KNOWN)
+		return -EINVAL;
+	return 0;
+}
+
+static int validate_store_rec(const struct proto_store_rec *sr)
+{
+	if (sr->flags & ~PROTO_STORE_FLAGS_KNOWN)
+		return -EINVAL;
+	if (strnlen(sr->name, PROTO_STORE_NAME_MAX + 1) > PROTO_STORE_NAME_MAX ||
+	    strnlen(sr->addr, PROTO_STORE_ADDR_MAX + 1) > PROTO_STORE_ADDR_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -88,6 +104,18 @@ int proto_arrays_validate(const struct proto_msg *msg)
 				return -EINVAL;
 		return 0;
 	}
+	case PROTO_STORES_REPLY: {
+		const struct proto_stores_reply *sp = &msg->u.stores_reply;
+
+		if (sp->count > PROTO_STORES_PER_MSG)
+			return -EMSGSIZE;
+		if (sp->count > sp->total || (sp->count && !sp->recs))
+			return -EINVAL;
+		for (uint32_t i = 0; i < sp->count; i++)
+			if (validate_store_rec(&sp->recs[i]))
+				return -EINVAL;
+		return 0;
+	}
 	}
 	return -EOPNOTSUPP;
 }
@@ -104,6 +132,9 @@ size_t proto_arrays_payload_len(const struct proto_msg *msg)
 	case PROTO_REGIONS_REPLY:
 		return PROTO_ARRAY_HDR_SIZE +
 		       (size_t)msg->u.regions_reply.count * PROTO_REGION_REC_SIZE;
+	case PROTO_STORES_REPLY:
+		return PROTO_ARRAY_HDR_SIZE +
+		       (size_t)msg->u.stores_reply.count * PROTO_STORE_REC_SIZE;
 	}
 	return 0;
 }
@@ -182,6 +213,45 @@ static void put_region_rec(struct wire_writer *w,
 	wire_put_u64(w, rr->errors);
 	wire_put_u32(w, rr->flags);
 	wire_put_u32(w, rr->prot);
+}
+
+/* 8 + 8 + 112 + 72 + 4 + 4 + 6 x 8 = PROTO_STORE_REC_SIZE (256) bytes. */
+static int get_store_rec(struct wire_reader *r, struct proto_store_rec *sr)
+{
+	int err;
+
+	sr->client_id = wire_u64(r);
+	sr->region_id = wire_u64(r);
+	err = proto_wire_get_fixed_str(r, sr->name, PROTO_STORE_NAME_MAX);
+	if (!err)
+		err = proto_wire_get_fixed_str(r, sr->addr,
+					       PROTO_STORE_ADDR_MAX);
+	sr->flags = wire_u32(r);
+	sr->slots = wire_u32(r);
+	sr->queued = wire_u64(r);
+	sr->in_flight = wire_u64(r);
+	sr->errors = wire_u64(r);
+	sr->connects = wire_u64(r);
+	sr->retrying = wire_u64(r);
+	sr->map_refreshes = wire_u64(r);
+	return err;
+}
+
+static void put_store_rec(struct wire_writer *w,
+			  const struct proto_store_rec *sr)
+{
+	wire_put_u64(w, sr->client_id);
+	wire_put_u64(w, sr->region_id);
+	proto_wire_put_fixed_str(w, sr->name, PROTO_STORE_NAME_MAX);
+	proto_wire_put_fixed_str(w, sr->addr, PROTO_STORE_ADDR_MAX);
+	wire_put_u32(w, sr->flags);
+	wire_put_u32(w, sr->slots);
+	wire_put_u64(w, sr->queued);
+	wire_put_u64(w, sr->in_flight);
+	wire_put_u64(w, sr->errors);
+	wire_put_u64(w, sr->connects);
+	wire_put_u64(w, sr->retrying);
+	wire_put_u64(w, sr->map_refreshes);
 }
 
 /* ---- decode ---------------------------------------------------------------- */
@@ -280,6 +350,31 @@ static int decode_regions(struct wire_reader *r,
 	return 0;
 }
 
+static int decode_stores(struct wire_reader *r, struct proto_stores_reply *sp)
+{
+	uint32_t total, count;
+	uint16_t rec_size;
+	int err;
+
+	err = get_array_hdr(r, PROTO_STORE_REC_SIZE, &total, &count, &rec_size);
+	if (err)
+		return err;
+	if (count) {
+		sp->recs = calloc(count, sizeof(*sp->recs));
+		if (!sp->recs)
+			return -ENOMEM;
+	}
+	sp->total = total;
+	sp->count = count;
+	for (uint32_t i = 0; i < count; i++) {
+		err = get_store_rec(r, &sp->recs[i]);
+		if (err)
+			return err;
+		wire_skip(r, rec_size - PROTO_STORE_REC_SIZE);
+	}
+	return 0;
+}
+
 int proto_arrays_decode(struct wire_reader *r, struct proto_msg *msg)
 {
 	switch (msg->hdr.type) {
@@ -289,6 +384,8 @@ int proto_arrays_decode(struct wire_reader *r, struct proto_msg *msg)
 		return decode_clients(r, &msg->u.clients_reply);
 	case PROTO_REGIONS_REPLY:
 		return decode_regions(r, &msg->u.regions_reply);
+	case PROTO_STORES_REPLY:
+		return decode_stores(r, &msg->u.stores_reply);
 	}
 	return -EOPNOTSUPP;
 }
@@ -328,6 +425,17 @@ void proto_arrays_encode(struct wire_writer *w, const struct proto_msg *msg)
 		wire_put_u16(w, 0);
 		for (uint32_t i = 0; i < rg->count; i++)
 			put_region_rec(w, &rg->recs[i]);
+		break;
+	}
+	case PROTO_STORES_REPLY: {
+		const struct proto_stores_reply *sp = &msg->u.stores_reply;
+
+		wire_put_u32(w, sp->total);
+		wire_put_u32(w, sp->count);
+		wire_put_u16(w, PROTO_STORE_REC_SIZE);
+		wire_put_u16(w, 0);
+		for (uint32_t i = 0; i < sp->count; i++)
+			put_store_rec(w, &sp->recs[i]);
 		break;
 	}
 	}

@@ -85,6 +85,38 @@ static void put_range(struct wire_writer *w, const struct proto_range *rg)
 	wire_put_u64(w, rg->length);
 }
 
+/* REGION_ADD's 66 bytes, also the start of REGION_ADD_URI. */
+static void get_region_add(struct wire_reader *r, struct proto_region_add *ra)
+{
+	ra->region_id = wire_u64(r);
+	ra->addr = wire_u64(r);
+	ra->length = wire_u64(r);
+	ra->memfd_offset = wire_u64(r);
+	ra->store_offset = wire_u64(r);
+	ra->store_limit = wire_u64(r);
+	ra->flags = wire_u32(r);
+	ra->prot = wire_u32(r);
+	ra->fill_pages = wire_u32(r);
+	ra->numa_node = wire_s32(r);
+	ra->numa_policy = wire_u16(r);
+}
+
+static void put_region_add(struct wire_writer *w,
+			   const struct proto_region_add *ra)
+{
+	wire_put_u64(w, ra->region_id);
+	wire_put_u64(w, ra->addr);
+	wire_put_u64(w, ra->length);
+	wire_put_u64(w, ra->memfd_offset);
+	wire_put_u64(w, ra->store_offset);
+	wire_put_u64(w, ra->store_limit);
+	wire_put_u32(w, ra->flags);
+	wire_put_u32(w, ra->prot);
+	wire_put_u32(w, ra->fill_pages);
+	wire_put_s32(w, ra->numa_node);
+	wire_put_u16(w, ra->numa_policy);
+}
+
 int proto_payload_decode(struct wire_reader *r, struct proto_msg *msg)
 {
 	uint32_t plen = msg->hdr.payload_len;
@@ -111,22 +143,14 @@ int proto_payload_decode(struct wire_reader *r, struct proto_msg *msg)
 		h->version = wire_u16(r);
 		return 0;
 	}
-	case PROTO_REGION_ADD: {
-		struct proto_region_add *ra = &msg->u.region_add;
-
-		ra->region_id = wire_u64(r);
-		ra->addr = wire_u64(r);
-		ra->length = wire_u64(r);
-		ra->memfd_offset = wire_u64(r);
-		ra->store_offset = wire_u64(r);
-		ra->store_limit = wire_u64(r);
-		ra->flags = wire_u32(r);
-		ra->prot = wire_u32(r);
-		ra->fill_pages = wire_u32(r);
-		ra->numa_node = wire_s32(r);
-		ra->numa_policy = wire_u16(r);
+	case PROTO_REGION_ADD:
+		get_region_add(r, &msg->u.region_add);
 		return 0;
-	}
+	case PROTO_REGION_ADD_URI:
+		get_region_add(r, &msg->u.region_add_uri.add);
+		return get_counted_str(r, msg->u.region_add_uri.uri,
+				       PROTO_URI_MAX, plen,
+				       LEN_REGION_ADD_URI_FIXED);
 	case PROTO_REGION_REMOVE:
 		msg->u.region_remove.region_id = wire_u64(r);
 		msg->u.region_remove.flags = wire_u32(r);
@@ -150,6 +174,7 @@ int proto_payload_decode(struct wire_reader *r, struct proto_msg *msg)
 	case PROTO_STATS_REPLY:
 	case PROTO_CLIENTS_REPLY:
 	case PROTO_REGIONS_REPLY:
+	case PROTO_STORES_REPLY:
 		return proto_arrays_decode(r, msg);
 	case PROTO_INVALIDATE: {
 		struct proto_invalidate *in = &msg->u.invalidate;
@@ -189,9 +214,13 @@ size_t proto_payload_len(const struct proto_msg *msg)
 		return LEN_HELLO_FIXED + strlen(msg->u.hello.name);
 	case PROTO_ERROR:
 		return LEN_ERROR_FIXED + strlen(msg->u.error.text);
+	case PROTO_REGION_ADD_URI:
+		return LEN_REGION_ADD_URI_FIXED +
+		       strlen(msg->u.region_add_uri.uri);
 	case PROTO_STATS_REPLY:
 	case PROTO_CLIENTS_REPLY:
 	case PROTO_REGIONS_REPLY:
+	case PROTO_STORES_REPLY:
 		return proto_arrays_payload_len(msg);
 	}
 	return proto_payload_fixed_len(msg->hdr.type);
@@ -221,22 +250,13 @@ void proto_payload_encode(struct wire_writer *w, const struct proto_msg *msg)
 		wire_put_u16(w, h->version);
 		break;
 	}
-	case PROTO_REGION_ADD: {
-		const struct proto_region_add *ra = &msg->u.region_add;
-
-		wire_put_u64(w, ra->region_id);
-		wire_put_u64(w, ra->addr);
-		wire_put_u64(w, ra->length);
-		wire_put_u64(w, ra->memfd_offset);
-		wire_put_u64(w, ra->store_offset);
-		wire_put_u64(w, ra->store_limit);
-		wire_put_u32(w, ra->flags);
-		wire_put_u32(w, ra->prot);
-		wire_put_u32(w, ra->fill_pages);
-		wire_put_s32(w, ra->numa_node);
-		wire_put_u16(w, ra->numa_policy);
+	case PROTO_REGION_ADD:
+		put_region_add(w, &msg->u.region_add);
 		break;
-	}
+	case PROTO_REGION_ADD_URI:
+		put_region_add(w, &msg->u.region_add_uri.add);
+		put_counted_str(w, msg->u.region_add_uri.uri);
+		break;
 	case PROTO_REGION_REMOVE:
 		wire_put_u64(w, msg->u.region_remove.region_id);
 		wire_put_u32(w, msg->u.region_remove.flags);
@@ -260,6 +280,7 @@ void proto_payload_encode(struct wire_writer *w, const struct proto_msg *msg)
 	case PROTO_STATS_REPLY:
 	case PROTO_CLIENTS_REPLY:
 	case PROTO_REGIONS_REPLY:
+	case PROTO_STORES_REPLY:
 		proto_arrays_encode(w, msg);
 		break;
 	case PROTO_INVALIDATE: {

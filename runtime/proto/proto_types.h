@@ -26,6 +26,8 @@
 /* Longest client name and error text, in bytes, without the NUL. */
 #define PROTO_NAME_MAX 64u
 #define PROTO_ERRMSG_MAX 256u
+/* Longest store URI of REGION_ADD_URI, without the NUL. */
+#define PROTO_URI_MAX 4096u
 
 /* Statuses are 0 or a negative errno in [-PROTO_ERRNO_MAX, -1]. */
 #define PROTO_ERRNO_MAX 4095
@@ -50,6 +52,9 @@ enum proto_type {
 	PROTO_REPLY = 14,	  /* d->c */
 	PROTO_ERROR = 15,	  /* d->c, then the daemon hangs up */
 	PROTO_BYE = 16,		  /* either way */
+	/* Since PROTO_FEAT_STORE_URI (a peer without it never sends them). */
+	PROTO_REGION_ADD_URI = 17, /* c->d, fds: memfd, pin memfd */
+	PROTO_STORES_REPLY = 18,   /* d->c */
 	PROTO_TYPE_COUNT	  /* one past the last type */
 };
 
@@ -62,8 +67,12 @@ enum proto_type {
 #define PROTO_FEAT_PIN_SHM (1ull << 0)	 /* pin counts in the pin memfd */
 #define PROTO_FEAT_NOTIFIERS (1ull << 1) /* client answers INVALIDATE */
 #define PROTO_FEAT_FAULT_IN_ASYNC (1ull << 2) /* PROTO_FAULT_IN_ASYNC */
-#define PROTO_FEATURES_KNOWN \
-	(PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS | PROTO_FEAT_FAULT_IN_ASYNC)
+/* Stores the daemon opens from a URI: REGION_ADD_URI, and STATS scope
+ * STORES answered with STORES_REPLY. */
+#define PROTO_FEAT_STORE_URI (1ull << 3)
+#define PROTO_FEATURES_KNOWN                                             \
+	(PROTO_FEAT_PIN_SHM | PROTO_FEAT_NOTIFIERS | PROTO_FEAT_FAULT_IN_ASYNC | \
+	 PROTO_FEAT_STORE_URI)
 
 /* proto_region_add.flags */
 #define PROTO_REGION_ANON (1u << 0)	/* daemon-owned swap, no store fd */
@@ -109,6 +118,9 @@ enum proto_stats_scope {
 	PROTO_SCOPE_DAEMON = 2,	 /* STATS_REPLY: daemon-wide counters */
 	PROTO_SCOPE_CLIENTS = 3, /* CLIENTS_REPLY, from index @start */
 	PROTO_SCOPE_REGIONS = 4, /* REGIONS_REPLY of client @id (0: own) */
+	/* STORES_REPLY: the stores the daemon opened from URIs, one record
+	 * per master, of client @id (0: every client the asker may see). */
+	PROTO_SCOPE_STORES = 5,
 	PROTO_SCOPE_COUNT
 };
 
@@ -183,6 +195,7 @@ enum proto_inval_event {
 #define PROTO_COUNTER_SIZE 12u	   /* u32 id, u64 value */
 #define PROTO_CLIENT_REC_SIZE 160u
 #define PROTO_REGION_REC_SIZE 104u
+#define PROTO_STORE_REC_SIZE 256u
 #define PROTO_ARRAY_HDR_SIZE 12u   /* total, count, record size, reserved */
 #define PROTO_STATS_HDR_SIZE 4u	   /* count */
 /* Most records one reply can carry (the rest come with a later @start). */
@@ -192,6 +205,21 @@ enum proto_inval_event {
 	((PROTO_MAX_PAYLOAD - PROTO_ARRAY_HDR_SIZE) / PROTO_CLIENT_REC_SIZE)
 #define PROTO_REGIONS_PER_MSG \
 	((PROTO_MAX_PAYLOAD - PROTO_ARRAY_HDR_SIZE) / PROTO_REGION_REC_SIZE)
+#define PROTO_STORES_PER_MSG \
+	((PROTO_MAX_PAYLOAD - PROTO_ARRAY_HDR_SIZE) / PROTO_STORE_REC_SIZE)
+
+/* Fixed-width fields of a store record (NUL-padded; a full field has no NUL). */
+#define PROTO_STORE_NAME_MAX 112u /* the name the pages are stored under */
+#define PROTO_STORE_ADDR_MAX 72u  /* a master's "host:port" */
+/* proto_store_rec.flags: a master's state, as struct upg_redis_master's. */
+#define PROTO_STORE_OWNS_SLOTS (1u << 0) /* in the store's slot map */
+#define PROTO_STORE_READ_UP (1u << 1)	 /* read connection connected */
+#define PROTO_STORE_WRITE_UP (1u << 2)	 /* write connection connected */
+/* The store knows no master yet: the record only names the store. */
+#define PROTO_STORE_NO_MASTER (1u << 3)
+#define PROTO_STORE_FLAGS_KNOWN                                \
+	(PROTO_STORE_OWNS_SLOTS | PROTO_STORE_READ_UP |        \
+	 PROTO_STORE_WRITE_UP | PROTO_STORE_NO_MASTER)
 
 /* ---- decoded forms ---------------------------------------------------- */
 
@@ -232,6 +260,16 @@ struct proto_region_add {
 	uint32_t fill_pages;	/* pages per fill, 0: daemon's default */
 	uint16_t numa_policy;	/* enum proto_numa_policy */
 	int32_t numa_node;	/* -1: none */
+};
+
+/*
+ * REGION_ADD_URI: a region whose store the daemon opens itself from @uri
+ * (upg_store_open_uri()); fds: the memfd and the pin-count memfd.  The
+ * fields of @add are REGION_ADD's; ANON is refused (-EINVAL).
+ */
+struct proto_region_add_uri {
+	struct proto_region_add add;
+	char uri[PROTO_URI_MAX + 1]; /* no NUL inside */
 };
 
 struct proto_region_remove {
@@ -288,6 +326,19 @@ struct proto_region_rec {
 	uint32_t flags, prot;
 };
 
+/* One master of a store the daemon opened from a URI (a store with no
+ * master known yet has one record, flag NO_MASTER). */
+struct proto_store_rec {
+	uint64_t client_id, region_id;
+	char name[PROTO_STORE_NAME_MAX + 1];
+	char addr[PROTO_STORE_ADDR_MAX + 1];
+	uint32_t flags; /* PROTO_STORE_* */
+	uint32_t slots;
+	uint64_t queued, in_flight, errors, connects;
+	/* the store's, the same in each of its records */
+	uint64_t retrying, map_refreshes;
+};
+
 /* CLIENTS_REPLY and REGIONS_REPLY: records [start, start + count) of total. */
 struct proto_clients_reply {
 	uint32_t total, count;
@@ -297,6 +348,11 @@ struct proto_clients_reply {
 struct proto_regions_reply {
 	uint32_t total, count;
 	struct proto_region_rec *recs; /* owned by the message */
+};
+
+struct proto_stores_reply {
+	uint32_t total, count;
+	struct proto_store_rec *recs; /* owned by the message */
 };
 
 struct proto_invalidate {
@@ -335,6 +391,7 @@ struct proto_msg {
 		struct proto_hello hello;
 		struct proto_hello_reply hello_reply;
 		struct proto_region_add region_add;
+		struct proto_region_add_uri region_add_uri;
 		struct proto_region_remove region_remove;
 		struct proto_range flush;
 		struct proto_fault_in fault_in;
@@ -343,6 +400,7 @@ struct proto_msg {
 		struct proto_stats_reply stats_reply;
 		struct proto_clients_reply clients_reply;
 		struct proto_regions_reply regions_reply;
+		struct proto_stores_reply stores_reply;
 		struct proto_invalidate invalidate;
 		struct proto_invalidate_ack invalidate_ack;
 		struct proto_reply reply;

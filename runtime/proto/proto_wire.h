@@ -161,6 +161,7 @@ static inline void wire_put_zeros(struct wire_writer *w, size_t n)
 #define LEN_HELLO_FIXED 22u	/* + name bytes */
 #define LEN_HELLO_REPLY 34u
 #define LEN_REGION_ADD 66u
+#define LEN_REGION_ADD_URI_FIXED 68u /* REGION_ADD's 66, u16 length; + URI */
 #define LEN_REGION_REMOVE 12u
 #define LEN_RANGE 24u
 #define LEN_RANGE_FLAGS 28u

@@ -477,6 +477,19 @@ int region_map_remote(struct upg_runtime *rt, const struct region_remote *rr,
 int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 		       const _Atomic uint32_t *marks)
 {
+	struct upg_store *store;
+	int err = upg_store_open_file(store_fd, &store);
+
+	if (err)
+		return err;
+	err = region_adopt_store(r, store, store_off, marks);
+	upg_store_put(store); /* the region holds its own reference */
+	return err;
+}
+
+int region_adopt_store(struct upg_region *r, struct upg_store *store,
+		       uint64_t store_off, const _Atomic uint32_t *marks)
+{
 	struct upg_runtime *rt = r->rt;
 	uint64_t pg, resident = 0, peak;
 	int err;
@@ -492,9 +505,8 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 	err = map_alias(r);
 	if (err)
 		goto out_free;
-	err = upg_store_open_file(store_fd, &r->store);
-	if (err)
-		goto out_unmap;
+	store_get(store);
+	r->store = store;
 	r->store_off = store_off;
 	r->store_limit = store_off + (r->anon ? r->map_len : r->length);
 	if (!r->fill_pages)
@@ -533,7 +545,6 @@ out_put:
 	atomic_fetch_sub(&rt->resident_pages, resident);
 	upg_store_put(r->store);
 	r->store = NULL;
-out_unmap:
 	munmap(r->alias, r->map_len);
 out_free:
 	free(r->pages);

@@ -288,6 +288,14 @@ int region_adopt_local(struct upg_region *r, int store_fd, uint64_t store_off,
 		       const _Atomic uint32_t *marks);
 
 /**
+ * region_adopt_store() - region_adopt_local() on a store the caller
+ * opened (a Redis store opened again from its URI); the region takes a
+ * reference of its own to @store.
+ */
+int region_adopt_store(struct upg_region *r, struct upg_store *store,
+		       uint64_t store_off, const _Atomic uint32_t *marks);
+
+/**
  * region_map_remote() - a region whose application mapping lives in
  * another process (upagerd): map the alias of the passed memfd, service
  * faults through @rr->mm's uffd.

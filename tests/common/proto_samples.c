@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,12 +15,14 @@ static struct proto_counter sample_counters[] = {
 
 static struct proto_client_rec sample_clients[2];
 static struct proto_region_rec sample_regions[2];
+static struct proto_store_rec sample_stores[2];
 
 static void fill_records(void)
 {
 	for (unsigned i = 0; i < 2; i++) {
 		struct proto_client_rec *c = &sample_clients[i];
 		struct proto_region_rec *r = &sample_regions[i];
+		struct proto_store_rec *s = &sample_stores[i];
 		uint64_t b = (i + 1) * 0x0101010101ull;
 
 		memset(c, 0, sizeof(*c));
@@ -57,6 +60,27 @@ static void fill_records(void)
 		r->errors = b * 18;
 		r->flags = i ? PROTO_REGION_ANON : PROTO_REGION_READONLY;
 		r->prot = i ? (PROT_READ | PROT_WRITE) : PROT_READ;
+
+		/* a master that is up, and one down with commands queued;
+		 * a short name and one that fills its field */
+		memset(s, 0, sizeof(*s));
+		s->client_id = 100 + i;
+		s->region_id = 0xfeed0000 + i;
+		if (i == 0)
+			strcpy(s->name, "u1000.demo");
+		else
+			memset(s->name, 's', PROTO_STORE_NAME_MAX);
+		snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", 31000 + i);
+		s->flags = i ? PROTO_STORE_OWNS_SLOTS :
+			       PROTO_STORE_OWNS_SLOTS | PROTO_STORE_READ_UP |
+				       PROTO_STORE_WRITE_UP;
+		s->slots = 5461 + i;
+		s->queued = b * 19;
+		s->in_flight = b * 20;
+		s->errors = b * 21;
+		s->connects = b * 22;
+		s->retrying = b * 23;
+		s->map_refreshes = b * 24;
 	}
 }
 
@@ -149,6 +173,27 @@ unsigned ps_sample(enum proto_type type, struct proto_msg *msg)
 	case PROTO_ERROR:
 		msg->u.error.status = -EPROTO;
 		strcpy(msg->u.error.text, "bad magic from client 17 (pid 4242)");
+		return 0;
+	case PROTO_REGION_ADD_URI: {
+		struct proto_region_add *ra = &msg->u.region_add_uri.add;
+
+		ra->region_id = 0x0123456789abcdefull;
+		ra->addr = 0x7f2234560000ull;
+		ra->length = 16ull << 20;
+		ra->store_offset = 1ull << 30;
+		ra->prot = PROT_READ | PROT_WRITE;
+		ra->fill_pages = 4;
+		ra->numa_node = -1;
+		strcpy(msg->u.region_add_uri.uri,
+		       "redis://:p%40ss@127.0.0.1:31000,[::1]:31001"
+		       "?name=demo&extent_pages=16&replicas=1");
+		return 2;
+	}
+	case PROTO_STORES_REPLY:
+		fill_records();
+		msg->u.stores_reply.total = 3;
+		msg->u.stores_reply.count = 2;
+		msg->u.stores_reply.recs = sample_stores;
 		return 0;
 	case PROTO_BYE:
 	case PROTO_TYPE_COUNT:

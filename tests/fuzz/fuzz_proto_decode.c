@@ -43,7 +43,10 @@ static void check_decode(const uint8_t *b, size_t len, unsigned nfds)
 	n2 = proto_encode(&m, nfds, again, sizeof(again));
 	if (n2 <= 0)
 		abort(); /* accepted but cannot be sent back */
+	/* Record replies may come with longer records (a newer daemon's),
+	 * which are sent back at this version's size. */
 	if (m.hdr.type != PROTO_CLIENTS_REPLY && m.hdr.type != PROTO_REGIONS_REPLY &&
+	    m.hdr.type != PROTO_STORES_REPLY &&
 	    (n2 != n || memcmp(again, b, (size_t)n)))
 		abort(); /* two encodings of one message */
 	r = proto_decode(again, (size_t)n2, nfds, &m2);

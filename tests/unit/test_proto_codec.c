@@ -444,6 +444,116 @@ START_TEST(bad_array_counts)
 }
 END_TEST
 
+/* REGION_ADD_URI and STORES_REPLY (feature STORE_URI). */
+START_TEST(store_uri_messages)
+{
+	static uint8_t again[PROTO_MAX_MSG];
+	struct proto_msg m;
+	unsigned nfds;
+	size_t len;
+	char name[128];
+
+	len = sample(PROTO_REGION_ADD_URI, &nfds);
+	ck_assert_uint_eq(nfds, 2);
+	ck_assert_int_eq(proto_decode(buf, len, 2, &m), (ssize_t)len);
+	ck_assert_uint_eq(m.u.region_add_uri.add.region_id,
+			  0x0123456789abcdefull);
+	ck_assert_int_eq(m.u.region_add_uri.add.numa_node, -1);
+	ck_assert_str_eq(m.u.region_add_uri.uri,
+			 "redis://:p%40ss@127.0.0.1:31000,[::1]:31001"
+			 "?name=demo&extent_pages=16&replicas=1");
+	/* The encoder refuses what the decoder would: ANON (the daemon's
+	 * swap, no URI store) and a third fd. */
+	m.u.region_add_uri.add.flags = PROTO_REGION_ANON;
+	ck_assert_int_eq(proto_encode(&m, 2, again, sizeof(again)), -EINVAL);
+	m.u.region_add_uri.add.flags = 0;
+	ck_assert_int_eq(proto_encode(&m, 3, again, sizeof(again)), -EBADF);
+	proto_msg_release(&m);
+	ck_assert_int_eq(dec(buf, len, 3), -EBADF);
+	ck_assert_int_eq(dec(buf, len, 0), -EBADF);
+	expect_u32(PROTO_REGION_ADD_URI, 48, PROTO_REGION_ANON, -EINVAL);
+	expect_u32(PROTO_REGION_ADD_URI, 16, 0, -EINVAL); /* length */
+	len = sample(PROTO_REGION_ADD_URI, &nfds);
+	buf[H + 68 + 5] = '\0'; /* NUL inside the URI */
+	ck_assert_int_eq(dec(buf, len, 2), -EINVAL);
+	len = sample(PROTO_REGION_ADD_URI, &nfds);
+	put16(buf + H + 66, 3); /* disagrees with the payload length */
+	ck_assert_int_eq(dec(buf, len, 2), -EBADMSG);
+	/* An empty URI is the daemon's to refuse (-EINVAL from its parser,
+	 * as in-process); the longest is PROTO_URI_MAX bytes. */
+	len = raw_frame(PROTO_REGION_ADD_URI, 68, 2);
+	put64(buf + H + 16, 4096);
+	ck_assert_int_eq(dec(buf, len, 2), (ssize_t)len);
+	len = raw_frame(PROTO_REGION_ADD_URI, 68 + PROTO_URI_MAX + 1, 2);
+	put64(buf + H + 16, 4096);
+	put16(buf + H + 66, PROTO_URI_MAX + 1);
+	memset(buf + H + 68, 'u', PROTO_URI_MAX + 1);
+	ck_assert_int_eq(dec(buf, len, 2), -EINVAL);
+	put16(buf + H + 66, PROTO_URI_MAX);
+	put32(buf + OFF_PLEN, 68 + PROTO_URI_MAX);
+	ck_assert_int_eq(dec(buf, len - 1, 2), (ssize_t)(len - 1));
+
+	/* STORES_REPLY: a record's fields, one full-width name. */
+	len = sample(PROTO_STORES_REPLY, &nfds);
+	ck_assert_uint_eq(len, H + 12 + 2 * PROTO_STORE_REC_SIZE);
+	ck_assert_int_eq(proto_decode(buf, len, 0, &m), (ssize_t)len);
+	ck_assert_uint_eq(m.u.stores_reply.total, 3);
+	ck_assert_uint_eq(m.u.stores_reply.count, 2);
+	ck_assert_str_eq(m.u.stores_reply.recs[0].name, "u1000.demo");
+	ck_assert_str_eq(m.u.stores_reply.recs[0].addr, "127.0.0.1:31000");
+	ck_assert_uint_eq(strlen(m.u.stores_reply.recs[1].name),
+			  PROTO_STORE_NAME_MAX);
+	ck_assert_uint_eq(m.u.stores_reply.recs[1].slots, 5462);
+	ck_assert_uint_eq(m.u.stores_reply.recs[1].map_refreshes,
+			  2 * 0x0101010101ull * 24);
+	proto_msg_release(&m);
+	len = sample(PROTO_STORES_REPLY, &nfds);
+	put32(buf + H + 12 + 200, 1u << 4); /* unknown state flag */
+	ck_assert_int_eq(dec(buf, len, 0), -EINVAL);
+	len = sample(PROTO_STORES_REPLY, &nfds);
+	buf[H + 12 + 16 + 11] = 'z'; /* "u1000.demo\0z" */
+	ck_assert_int_eq(dec(buf, len, 0), -EINVAL);
+	len = sample(PROTO_STORES_REPLY, &nfds);
+	put16(buf + H + 8, PROTO_STORE_REC_SIZE - 8); /* shorter than v1 */
+	ck_assert_int_eq(dec(buf, len, 0), -EBADMSG);
+	/* A newer daemon's longer records: the known prefix is read. */
+	len = raw_frame(PROTO_STORES_REPLY, 12 + PROTO_STORE_REC_SIZE + 8, 0);
+	put32(buf + H, 1);
+	put32(buf + H + 4, 1);
+	put16(buf + H + 8, PROTO_STORE_REC_SIZE + 8);
+	memcpy(buf + H + 12 + 16, "u0.x", 4);
+	put32(buf + H + 12 + 204, 16384);
+	ck_assert_int_eq(proto_decode(buf, len, 0, &m), (ssize_t)len);
+	ck_assert_str_eq(m.u.stores_reply.recs[0].name, "u0.x");
+	ck_assert_uint_eq(m.u.stores_reply.recs[0].slots, 16384);
+	proto_msg_release(&m);
+
+	/* The per-uid scope of store names (proto_store_scoped_name()). */
+	ck_assert_int_eq(proto_store_scoped_name("demo", 1000, 100, name,
+						 sizeof(name)), 0);
+	ck_assert_str_eq(name, "u1000.demo");
+	ck_assert_int_eq(proto_store_scoped_name("u1000.demo", 1000, 100,
+						 name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "u1000.demo");
+	ck_assert_int_eq(proto_store_scoped_name("u10000.demo", 1000, 100,
+						 name, sizeof(name)), 0);
+	ck_assert_str_eq(name, "u1000.u10000.demo");
+	ck_assert_int_eq(proto_store_scoped_name("u1000", 1000, 100, name,
+						 sizeof(name)), 0);
+	ck_assert_str_eq(name, "u1000.u1000");
+	memset(again, 'n', 98);
+	again[97] = '\0'; /* 97 + "u0." = 100 */
+	ck_assert_int_eq(proto_store_scoped_name((char *)again, 0, 100, name,
+						 sizeof(name)), 0);
+	again[97] = 'n';
+	again[98] = '\0';
+	ck_assert_int_eq(proto_store_scoped_name((char *)again, 0, 100, name,
+						 sizeof(name)), -ENAMETOOLONG);
+	ck_assert_int_eq(proto_store_scoped_name("demo", 1000, 100, name, 8),
+			 -ENAMETOOLONG);
+}
+END_TEST
+
 START_TEST(error_keeps_header_for_reply)
 {
 	struct proto_msg m;
@@ -712,6 +822,7 @@ static Suite *proto_codec_suite(void)
 	tcase_add_test(tc, bad_values_and_flags);
 	tcase_add_test(tc, bad_strings);
 	tcase_add_test(tc, bad_array_counts);
+	tcase_add_test(tc, store_uri_messages);
 	tcase_add_test(tc, error_keeps_header_for_reply);
 	tcase_add_test(tc, encoder_refuses_what_decoder_rejects);
 	suite_add_tcase(s, tc);

@@ -2,7 +2,7 @@
 /*
  * upagerctl - look at a running upagerd (man upagerctl).
  *
- *   upagerctl [--socket PATH] [--json] status|stats|clients|regions
+ *   upagerctl [--socket PATH] [--json] status|stats|clients|regions|stores
  *   upagerctl [--socket PATH] [--json] watch [--count N] [--interval SEC]
  *
  * It connects as a monitor (HELLO without a userfaultfd) and asks STATS.
@@ -33,6 +33,7 @@ struct ctl {
 	uint64_t seq;
 	bool json;
 	const char *path;
+	uint64_t features; /* PROTO_FEAT_* the daemon chose */
 };
 
 static const char *default_socket(void)
@@ -111,12 +112,15 @@ static int open_ctl(struct ctl *c)
 	proto_msg_init(&req, PROTO_HELLO, 0);
 	req.u.hello.version_min = PROTO_VERSION_MIN;
 	req.u.hello.version_max = PROTO_VERSION_MAX;
+	req.u.hello.features = PROTO_FEAT_STORE_URI; /* "stores" */
 	strcpy(req.u.hello.name, "upagerctl");
 	err = rpc(c, &req, &rep);
 	if (err)
 		return err;
 	err = rep.hdr.type == PROTO_HELLO_REPLY ? rep.u.hello_reply.status :
 						  -EPROTO;
+	if (!err)
+		c->features = rep.u.hello_reply.features;
 	proto_msg_release(&rep);
 	if (err)
 		fprintf(stderr, "%s: upagerd refused the connection: %s\n",
@@ -455,6 +459,119 @@ static int cmd_regions(struct ctl *c)
 	return err;
 }
 
+/* A master's state in one word (docs/far-memory.md, "Through upagerd"). */
+static const char *store_state(const struct proto_store_rec *x)
+{
+	if (x->flags & PROTO_STORE_NO_MASTER)
+		return "no-master";   /* no slot map yet */
+	if (!(x->flags & PROTO_STORE_OWNS_SLOTS))
+		return "not-master";  /* left the map (a failed-over master) */
+	if (x->flags & (PROTO_STORE_READ_UP | PROTO_STORE_WRITE_UP))
+		return "connected";
+	if (x->queued || x->in_flight)
+		return "failover";    /* down or failing over, requests wait */
+	return "down";
+}
+
+static const char *store_conns(uint32_t flags)
+{
+	switch (flags & (PROTO_STORE_READ_UP | PROTO_STORE_WRITE_UP)) {
+	case PROTO_STORE_READ_UP | PROTO_STORE_WRITE_UP:
+		return "rd+wr";
+	case PROTO_STORE_READ_UP:
+		return "rd";
+	case PROTO_STORE_WRITE_UP:
+		return "wr";
+	}
+	return "-";
+}
+
+/*
+ * stores: one line per master of every Redis store the daemon opened for
+ * a client's region (its own uid's clients; everyone's for root and the
+ * daemon's owner): connected, in failover, queued, errors.
+ */
+static int cmd_stores(struct ctl *c)
+{
+	uint32_t start = 0, i, shown = 0;
+	int err;
+
+	if (!(c->features & PROTO_FEAT_STORE_URI)) {
+		fprintf(stderr, "%s: this upagerd does not open stores (it is "
+				"older than this upagerctl)\n", prog);
+		return -EOPNOTSUPP;
+	}
+	if (c->json)
+		printf("[");
+	else
+		printf("%6s %6s %-20s %-21s %-10s %5s %5s %7s %8s %7s %8s "
+		       "%6s %5s\n",
+		       "CLIENT", "REGION", "STORE", "MASTER", "STATE", "CONN",
+		       "SLOTS", "QUEUED", "INFLIGHT", "ERRORS", "CONNECTS",
+		       "RETRY", "MAPS");
+	for (;;) {
+		struct proto_msg rep;
+
+		err = ask(c, PROTO_SCOPE_STORES, 0, start, PROTO_STORES_REPLY,
+			  &rep);
+		if (err)
+			return err;
+		for (i = 0; i < rep.u.stores_reply.count; i++, shown++) {
+			struct proto_store_rec *x = &rep.u.stores_reply.recs[i];
+
+			if (c->json) {
+				printf("%s{\"client\": %" PRIu64
+				       ", \"region\": %" PRIu64
+				       ", \"store\": \"",
+				       shown ? ", " : "", x->client_id,
+				       x->region_id);
+				json_str(x->name);
+				printf("\", \"master\": \"");
+				json_str(x->addr);
+				printf("\", \"state\": \"%s\", "
+				       "\"owns_slots\": %s, \"read_up\": %s, "
+				       "\"write_up\": %s, \"slots\": %u, "
+				       "\"queued\": %" PRIu64
+				       ", \"in_flight\": %" PRIu64
+				       ", \"errors\": %" PRIu64
+				       ", \"connects\": %" PRIu64
+				       ", \"retrying\": %" PRIu64
+				       ", \"map_refreshes\": %" PRIu64 "}",
+				       store_state(x),
+				       x->flags & PROTO_STORE_OWNS_SLOTS ?
+					       "true" : "false",
+				       x->flags & PROTO_STORE_READ_UP ?
+					       "true" : "false",
+				       x->flags & PROTO_STORE_WRITE_UP ?
+					       "true" : "false",
+				       x->slots, x->queued, x->in_flight,
+				       x->errors, x->connects, x->retrying,
+				       x->map_refreshes);
+			} else {
+				printf("%6" PRIu64 " %6" PRIu64 " %-20.20s "
+				       "%-21.21s %-10s %5s %5u %7" PRIu64
+				       " %8" PRIu64 " %7" PRIu64 " %8" PRIu64
+				       " %6" PRIu64 " %5" PRIu64 "\n",
+				       x->client_id, x->region_id, x->name,
+				       x->addr[0] ? x->addr : "-",
+				       store_state(x), store_conns(x->flags),
+				       x->slots, x->queued, x->in_flight,
+				       x->errors, x->connects, x->retrying,
+				       x->map_refreshes);
+			}
+		}
+		start += rep.u.stores_reply.count;
+		i = start < rep.u.stores_reply.total &&
+		    rep.u.stores_reply.count;
+		proto_msg_release(&rep);
+		if (!i)
+			break;
+	}
+	if (c->json)
+		printf("]\n");
+	return 0;
+}
+
 /*
  * watch: status and clients every @interval_ms, @count times (-1: until
  * interrupted).  On a terminal each tick repaints the screen; otherwise
@@ -511,7 +628,7 @@ static int cmd_watch(struct ctl *c, long count, long interval_ms)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: %s [--socket PATH] [--json] "
-		   "status|stats|clients|regions\n"
+		   "status|stats|clients|regions|stores\n"
 		   "       %s [--socket PATH] [--json] watch [--count N] "
 		   "[--interval SEC]\n"
 		   "  status   the daemon at a glance: budget, resident and "
@@ -522,6 +639,11 @@ static void usage(FILE *f)
 		   "in struct upg_stats\n"
 		   "  clients  one line per client; regions: one line per "
 		   "region\n"
+		   "  stores   one line per master of each Redis store the "
+		   "daemon opened:\n"
+		   "           state (connected, failover, down, not-master), "
+		   "connections,\n"
+		   "           slots, commands queued and in flight, errors\n"
 		   "  watch    status and clients every SEC seconds (default "
 		   "1), N times\n"
 		   "           (default: until interrupted); with --json one "
@@ -600,9 +722,9 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "status") && strcmp(cmd, "stats") &&
 	    strcmp(cmd, "clients") && strcmp(cmd, "regions") &&
-	    strcmp(cmd, "watch")) {
+	    strcmp(cmd, "stores") && strcmp(cmd, "watch")) {
 		fprintf(stderr, "%s: unknown command '%s' (status, stats, "
-				"clients, regions or watch)\n",
+				"clients, regions, stores or watch)\n",
 			prog, cmd);
 		return 2;
 	}
@@ -621,6 +743,8 @@ int main(int argc, char **argv)
 		err = cmd_clients(&c, true);
 	} else if (!strcmp(cmd, "regions")) {
 		err = cmd_regions(&c);
+	} else if (!strcmp(cmd, "stores")) {
+		err = cmd_stores(&c);
 	} else {
 		err = cmd_watch(&c, count, interval);
 	}
