@@ -238,7 +238,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 {
 	bool sample = req->flags & EVICT_BACKGROUND;
 	struct zap_run runs[ZAP_RUNS];
-	/* Victims start in the NOTIFYING phase (evict/evict.c, step 1b),
+	/* Victims start in the NOTIFYING phase (evict/evict.c, step 2),
 	 * with or without notifiers now: one may be inserted before the
 	 * step runs. */
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;

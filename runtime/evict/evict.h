@@ -157,8 +157,13 @@ void unpoison_tick(struct upg_runtime *rt);
  * self_zap() - drop the application's PTEs of [addr, addr+len) of a
  * region (MADV_DONTNEED: shared memory keeps the data), marked as the
  * runtime's own so that its REMOVE event is ignored.
- * Context: the evictor thread only (the event blocks the caller until a
- * handler reads it, and there is one marked range at a time).
+ * The range is recorded in a ring of the last SELF_ZAP_RING (16) zaps
+ * (madvise() returns once the event is read, possibly before the handler
+ * that read it compared it with the ring): is_self_zap() looks there.
+ * Return: 0, or the negative errno of madvise().
+ * Context: the evictor thread only: the event blocks the caller until a
+ * handler reads it (a handler calling this would wait on itself), and the
+ * ring's index (self_zap_next) has no lock, only this one writer.
  */
 int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len);
 /* Was [start, end) one of the evictor's recent zaps? */

@@ -62,7 +62,7 @@
 
 /*
  * A thread inside an interval notifier callback touched a page whose
- * eviction is calling that very callback (step 1b, before the page is
+ * eviction is calling that very callback (step 2, before the page is
  * write-protected).  Parking it would hang the callback and the eviction
  * with it, so serve the fault as on a resident page: under LOCK, which
  * end_notifying() waits out before the eviction write-protects.  Returns
