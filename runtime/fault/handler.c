@@ -201,32 +201,18 @@ static void drain_events(void *arg)
 		sched_yield();
 }
 
-static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
-		       uint64_t mask)
-{
-	/* Not across threads: a callback thread's fault must be seen as its
-	 * own (fault/resolve.c, serve_in_callback). */
-	return uffd_same_fault(a, b, mask) &&
-	       a->arg.pagefault.feat.ptid == b->arg.pagefault.feat.ptid;
-}
-
-/* The page faults of a batch whose events were handled by read_msgs(). */
+/* The page faults of a batch whose events were handled by read_msgs().
+ * Duplicates only from one thread: a callback thread's fault must be seen
+ * as its own (fault/resolve.c, serve_in_callback). */
 static void handle_faults(struct handler *h, struct upg_mm *mm,
 			  struct uffd_msg *msgs, int n)
 {
 	uint64_t mask = ~(uint64_t)(h->rt->page_size - 1);
-	int i, j;
+	int i;
 
-	for (i = 0; i < n; i++) {
-		bool dup = false;
-
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		for (j = 0; j < i && !dup; j++)
-			dup = same_fault(&msgs[i], &msgs[j], mask);
-		if (!dup)
+	for (i = 0; i < n; i++)
+		if (uffd_batch_first(msgs, i, mask, true))
 			fault_resolve(h, mm, &msgs[i]);
-	}
 }
 
 static void run_backlog(struct handler *h)

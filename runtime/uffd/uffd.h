@@ -100,6 +100,31 @@ static inline bool uffd_same_fault(const struct uffd_msg *a,
 	       a->arg.pagefault.flags == b->arg.pagefault.flags;
 }
 
+/**
+ * uffd_batch_first() - whether @msgs[@i] is a page fault to resolve: the
+ * first of its kind in the batch @msgs[0..@i].  Several threads faulting
+ * on one page queue one message each; the batch resolves it once.  The
+ * duplicate-fault loop of the handlers (fault/handler.c) and of the fork
+ * view thread (fork/view_thread.c).
+ * @mask: ~(page size - 1).
+ * @by_thread: duplicates must also come from the same thread (the
+ *        handlers: a notifier callback thread's fault is its own).
+ */
+static inline bool uffd_batch_first(const struct uffd_msg *msgs, int i,
+				    uint64_t mask, bool by_thread)
+{
+	int j;
+
+	if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+		return false;
+	for (j = 0; j < i; j++)
+		if (uffd_same_fault(&msgs[i], &msgs[j], mask) &&
+		    (!by_thread || msgs[i].arg.pagefault.feat.ptid ==
+					   msgs[j].arg.pagefault.feat.ptid))
+			return false;
+	return true;
+}
+
 /*
  * Called when an ioctl met -EAGAIN.  A handler thread sets this to a
  * function that reads pending events (otherwise a single handler thread
