@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "client/client.h"
 #include "common/handles.h"
 #include "common/log.h"
@@ -327,6 +328,7 @@ struct upg_io_queue *runtime_caller_queue(struct upg_runtime *rt)
 
 void runtime_caller_done(struct upg_runtime *rt)
 {
+	assert_held(&rt->caller_lock); /* from runtime_caller_queue() */
 	pthread_mutex_unlock(&rt->caller_lock);
 }
 

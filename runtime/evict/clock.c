@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "evict/evict.h"
 #include "region/region.h"
 
@@ -67,6 +68,8 @@ static void zap_add(struct zap_run *runs, unsigned *nr, struct upg_region *r,
 int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
 {
 	int err;
+
+	assert_role(UPG_ROLE_EVICTOR);
 
 	unsigned i = rt->self_zap_next++ % SELF_ZAP_RING;
 
@@ -139,6 +142,7 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
 	uint64_t unit = region_unit_pages(r), k;
 	bool ref = false;
 
+	assert_held(&r->rt->clock_lock);
 	for (k = 0; k < unit; k++) {
 		uint32_t s = atomic_load(region_page(r, u + k));
 
@@ -208,6 +212,7 @@ static bool mark_over_share(struct upg_runtime *rt, bool *any_over)
 	struct upg_mm *last = NULL, *mm;
 	size_t i;
 
+	assert_held(&rt->clock_lock); /* writes mm->share (core/runtime.h) */
 	*any_over = false;
 	for (i = 0; i < rt->nr_regions; i++) {
 		mm = rt->regions[i]->mm;

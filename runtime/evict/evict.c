@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "evict/evict.h"
 #include "region/marks.h"
@@ -522,6 +523,10 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	unsigned evicted = 0, nr_ewait = 0;
 	struct victim ewait[EPHEMERAL_WAITS];
 
+	/* A callback that evicted would call notifiers - its own among
+	 * them, maybe - from inside an invalidation. */
+	assert_not_role(UPG_ROLE_NOTIFIER_CB);
+
 	/* No memory for this thread's arrays: nothing to evict with. */
 	if (evict_thread_prepare(rt))
 		return 0;
@@ -558,6 +563,7 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 	struct watch_defer d[WATCH_DEFER_MAX];
 	unsigned nd, i;
 
+	assert_role(UPG_ROLE_EVICTOR);
 	pthread_mutex_lock(&rt->watch_lock);
 	nd = rt->nr_watch_defer;
 	memcpy(d, rt->watch_defer, nd * sizeof(*d));

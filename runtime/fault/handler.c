@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
@@ -68,6 +69,10 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 	struct upg_runtime *rt = h->rt;
 	/* Interval notifiers watch this process's addresses only. */
 	bool notify = mm->local;
+
+	/* Read and handled under one lock (region/region.h: the table's
+	 * insert relies on it). */
+	assert_held(&mm->read_lock);
 
 	/* The kernel reports these after the fact; the notifiers run on the
 	 * evictor thread, since a callback may block on a lock held by a
@@ -344,6 +349,7 @@ static void *handler_main(void *arg)
 
 	/* Named for top, perf and gdb: "which runtime thread is this". */
 	pthread_setname_np(pthread_self(), "upg-handler");
+	upg_role_set(UPG_ROLE_HANDLER);
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
 	/* Waiting for a store's own threads, keep reading events: one of
@@ -465,6 +471,7 @@ int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm)
 	unsigned i;
 	int err = 0;
 
+	assert_not_role(UPG_ROLE_HANDLER);
 	pthread_mutex_init(&mm->read_lock, NULL);
 	mm->rt = rt;
 	pthread_rwlock_wrlock(&rt->mms_lock);

@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "fault/fault.h"
 #include "readahead/readahead.h"
@@ -432,6 +433,8 @@ void fault_resolve(struct handler *h, struct upg_mm *mm,
 			    (pid_t)msg->arg.pagefault.feat.ptid :
 			    0;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+
+	assert_role(UPG_ROLE_HANDLER);
 	struct upg_region *r;
 	uint64_t pg;
 
