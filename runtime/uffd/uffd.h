@@ -52,6 +52,20 @@ struct uffd_ctx {
 int uffd_open(const struct upg_runtime *rt, bool user_only, bool fork_events,
 	      struct uffd_ctx *out);
 
+/*
+ * Test injection for uffd_open()'s fallbacks (tests/unit/test_uffd_open.c):
+ * while uffd_open_inject points to one, each way of opening counts its
+ * attempt and, if its err is negative, fails with it as if the kernel had
+ * refused; the features the kernel offers are reported without @hide.
+ * NULL (always, outside that test): no effect.
+ */
+struct uffd_open_inject {
+	int dev_err, sys_err, user_err;      /* 0: the real call */
+	unsigned dev_tries, sys_tries, user_tries;
+	uint64_t hide;
+};
+extern struct uffd_open_inject *uffd_open_inject;
+
 /**
  * uffd_register() - register [addr, addr+len) for MISSING and MINOR faults,
  * and write-protect faults when @wp.
