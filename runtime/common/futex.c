@@ -5,4 +5,5 @@
 #include "common/futex.h"
 
 _Atomic uint64_t futex_net_expired;
+_Atomic uint64_t futex_net_late;
 _Atomic uint64_t futex_net_lost;

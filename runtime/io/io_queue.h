@@ -145,7 +145,7 @@ static inline void io_queue_wait_counter(struct upg_io_queue *q,
 		} else if (futex_wait_net(pending, left, 10 * 1000 * 1000) &&
 			   !atomic_load(pending)) {
 			/* The last completion wakes us at 0. */
-			futex_net_lost_wakeup();
+			futex_net_lost_wakeup(pending);
 		}
 	}
 }

@@ -644,7 +644,7 @@ static void drain_refs(struct upg_region *r)
 		if (futex_wait_net(&r->refs, n | REGION_REFS_WAITER,
 				   10 * 1000 * 1000) &&
 		    !(atomic_load(&r->refs) & ~REGION_REFS_WAITER))
-			futex_net_lost_wakeup();
+			futex_net_lost_wakeup(&r->refs);
 	}
 	atomic_fetch_and(&r->refs, ~REGION_REFS_WAITER);
 }

@@ -82,12 +82,13 @@ void tu_check_lost_wakeups(void)
 {
 	uint64_t lost = atomic_load(&futex_net_lost);
 	uint64_t expired = atomic_load(&futex_net_expired);
+	uint64_t late = atomic_load(&futex_net_late);
 
 	if (expired)
 		fprintf(stderr, "testutil: pid %d: %llu futex safety-net "
-				"expiries, %llu of them lost wake-ups\n",
+				"expiries, %llu late wake-ups, %llu lost\n",
 			(int)getpid(), (unsigned long long)expired,
-			(unsigned long long)lost);
+			(unsigned long long)late, (unsigned long long)lost);
 	if (lost) {
 		fprintf(stderr, "testutil: a waker changed the word but did "
 				"not wake (common/futex.h): failing\n");

@@ -3,7 +3,8 @@
  * The futex safety nets (runtime/common/futex.h): a page-state waiter
  * (ps_wait()) whose waker changes the word, clears WAITERS and never
  * wakes is released by the 10 ms net, and the expiry is counted as a lost
- * wake-up; a waker that wakes leaves the counter alone.  The counters are
+ * wake-up; a waker that wakes leaves the counter alone, and one that
+ * wakes late (after the net expired) is counted late, not lost.  The counters are
  * what tu_check_lost_wakeups() (every test process, at exit) fails on, so
  * each test here puts them back to 0 once it has looked.
  */
@@ -20,6 +21,7 @@
 struct waker {
 	_Atomic uint32_t word;
 	bool wake;                /* issue the wake the protocol owes */
+	bool late;                /* ... only once the net expired */
 	_Atomic pid_t tid;        /* the waiter's, once it runs */
 };
 
@@ -46,6 +48,7 @@ static void run(struct waker *w)
 
 	atomic_store(&w->word, PS_FILLING);
 	atomic_store(&futex_net_lost, 0);
+	atomic_store(&futex_net_late, 0);
 	atomic_store(&futex_net_expired, 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, waiter, w), 0);
 	/* WAITERS set and the thread asleep: in ps_wait()'s futex_wait(),
@@ -53,6 +56,12 @@ static void run(struct waker *w)
 	TU_WAIT_FOR(atomic_load(&w->word) & PS_WAITERS, 10000);
 	TU_WAIT_FOR(nu_thread_state(atomic_load(&w->tid)) == 'S', 10000);
 	old = atomic_exchange(&w->word, PS_RESIDENT);
+	if (w->late) {
+		/* Expired, and asleep again in the 50 ms follow-up. */
+		TU_WAIT_FOR(atomic_load(&futex_net_expired), 10000);
+		TU_WAIT_FOR(nu_thread_state(atomic_load(&w->tid)) == 'S',
+			    10000);
+	}
 	if (w->wake)
 		ps_wake(&w->word, old);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -79,6 +88,26 @@ START_TEST(test_missing_wake_is_counted)
 }
 END_TEST
 
+START_TEST(test_late_wake_is_not_lost)
+{
+	struct waker w = { .wake = true, .late = true };
+	int tries;
+
+	/* Lost only if this thread took over 50 ms from the expiry to its
+	 * wake (descheduled): then try again. */
+	for (tries = 0; tries < 5; tries++) {
+		run(&w);
+		if (atomic_load(&futex_net_late))
+			break;
+	}
+	ck_assert_uint_eq(atomic_load(&futex_net_late), 1);
+	ck_assert_uint_ge(atomic_load(&futex_net_expired), 1);
+	atomic_store(&futex_net_lost, 0);
+	atomic_store(&futex_net_late, 0);
+	atomic_store(&futex_net_expired, 0);
+}
+END_TEST
+
 START_TEST(test_owed_wake_is_not_counted)
 {
 	struct waker w = { .wake = true };
@@ -94,6 +123,7 @@ int main(void)
 	TCase *tc = tcase_create("ps_wait");
 
 	tcase_add_test(tc, test_missing_wake_is_counted);
+	tcase_add_test(tc, test_late_wake_is_not_lost);
 	tcase_add_test(tc, test_owed_wake_is_not_counted);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
