@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* memset(), for UPG_OPTS() */
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -64,31 +65,28 @@ extern "C" {
 
 /*
  * UPG_OPTS(type, name[, initialisers...]) - declare an options or stats
- * struct with sz set and every other field zero, then the fields given:
+ * struct with sz set and every other byte zero (padding included: the
+ * library may compare bytes it does not know with zero), then the fields
+ * given:
  *
  *	UPG_OPTS(upg_stats, st);
  *	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = 64 << 20,
  *		 .handler_threads = 4);
  *
- * In C the initialisers are designated initialisers.  In C++ (C++11 and
- * later, where designated initialisers are not standard before C++20) the
- * same ".field = value" list is applied, in order, to a value-initialised
- * (all-zero) struct, so one spelling works in both languages.  There each
- * initialiser is an assignment (no braced list), at most 32 of them, and
- * the declaration must be at block scope (it is a lambda's result).
+ * The struct is declared, cleared with memset(), and each ".field = value"
+ * initialiser is then applied in order as an assignment, so one spelling
+ * works in C and in C++ (C++11 and later, where designated initialisers
+ * are not standard before C++20).  Each initialiser is an assignment (no
+ * braced list), at most 32 of them; the macro expands to a declaration
+ * followed by statements, so it must be used at block scope, where a
+ * statement may stand (not at file scope, not as the body of an if).
  */
 #define UPG_OPTS(...) UPG_OPTS__(__VA_ARGS__, )
-#ifndef __cplusplus
-#define UPG_OPTS__(type, name, ...) \
-	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
-#else
-#define UPG_OPTS__(type, name, ...)                       \
-	struct type name = [&]() -> struct type {          \
-		struct type upg_opts__ = type();           \
-		upg_opts__.sz = sizeof(struct type);       \
-		UPG_OPTS_SET__(upg_opts__, __VA_ARGS__)    \
-		return upg_opts__;                         \
-	}()
+#define UPG_OPTS__(type, name, ...)                  \
+	struct type name;                             \
+	memset(&name, 0, sizeof(name));               \
+	name.sz = sizeof(struct type);                \
+	UPG_OPTS_SET__(name, __VA_ARGS__) (void)0
 /* "(void)(o INIT);" for each argument, the empty last one included (it
  * gives "(void)(o );"). */
 #define UPG_OPTS_SET__(o, ...) \
@@ -174,7 +172,6 @@ extern "C" {
 	(void)(o x); UPG_OPTS_S31__(o, __VA_ARGS__)
 #define UPG_OPTS_S33__(o, x, ...) \
 	(void)(o x); UPG_OPTS_S32__(o, __VA_ARGS__)
-#endif
 
 /* ------------------------------------------------------------------------
  * Version (after liburing's io_uring_major_version() and

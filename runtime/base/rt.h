@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "io/io_queue.h"
 #include "uffd/uffd.h"
@@ -322,6 +323,7 @@ static inline struct upg_io_queue *runtime_caller_queue(struct upg_runtime *rt)
  */
 static inline void runtime_caller_done(struct upg_runtime *rt)
 {
+	assert_held(&rt->caller_lock); /* from runtime_caller_queue() */
 	pthread_mutex_unlock(&rt->caller_lock);
 }
 

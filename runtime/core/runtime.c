@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/opts.h"

@@ -6,6 +6,7 @@
  * and the fill path are the plain mechanism; the daemon installs this
  * table right after it creates its runtime (server.c).
  */
+#include "common/assert.h"
 #include "daemon/daemon.h"
 #include "evict/evict.h"
 #include "region/region.h"
@@ -43,6 +44,7 @@ static bool mark_over_share(struct upg_runtime *rt, bool *any_over)
 	struct upg_mm *last = NULL, *mm;
 	size_t i;
 
+	assert_held(&rt->clock_lock); /* writes mm->share */
 	*any_over = false;
 	for (i = 0; i < rt->nr_regions; i++) {
 		mm = rt->regions[i]->mm;

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "evict/evict.h"
 #include "region/region.h"
 #include "region/self_zap.h"
@@ -115,6 +116,7 @@ static unsigned clock_unit(struct upg_region *r, uint64_t u,
 	uint64_t unit = region_unit_pages(r), k;
 	bool ref = false;
 
+	assert_held(&r->rt->clock_lock);
 	for (k = 0; k < unit; k++) {
 		uint32_t s = atomic_load(region_page(r, u + k));
 
@@ -169,7 +171,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 {
 	bool sample = req->flags & EVICT_BACKGROUND;
 	struct zap_run runs[ZAP_RUNS];
-	/* Victims start in the NOTIFYING phase (evict/evict.c, step 1b),
+	/* Victims start in the NOTIFYING phase (evict/evict.c, step 2),
 	 * with or without notifiers now: one may be inserted before the
 	 * step runs. */
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;

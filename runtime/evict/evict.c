@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The eviction protocol (DESIGN.md section 3), for a batch of victims:
+ * The eviction protocol (DESIGN.md section 3, and docs/architecture.md
+ * "An eviction", numbered the same), for a batch of victims:
  *
- *  1. clock_select() moved them RESIDENT -> EVICTING: handlers no longer
- *     lift write-protection on them (they park the faults instead);
- *  1b. the interval notifiers overlapping them are called (EVICT), while
- *     the pages are still accessible; a non-blockable caller (a handler
- *     evicting on the fault path) backs off from the pages a callback
- *     refuses.  Until this step ends the pages are NOTIFYING, and a fault
- *     of a thread inside a callback is served rather than parked;
- *  2. write-protect them in the application: from here no write can land
+ *  1. select: clock_select() moved them RESIDENT -> EVICTING: handlers no
+ *     longer lift write-protection on them (they park the faults instead);
+ *  2. notify: the interval notifiers overlapping them are called (EVICT),
+ *     while the pages are still accessible; a non-blockable caller (a
+ *     handler evicting on the fault path) backs off from the pages a
+ *     callback refuses.  Until this step ends the pages are NOTIFYING, and
+ *     a fault of a thread inside a callback is served rather than parked;
+ *  3. write-protect them in the application: from here no write can land
  *     unseen (a write to a page still dirty from before is in the memfd and
- *     is copied in step 3);
- *  3. write the dirty ones from the alias to the store, and wait;
- *  4. punch them out of the memfd (this zaps every mapping of them), mark
+ *     is copied in step 4);
+ *  4. write the dirty ones from the alias to the store, and wait;
+ *  5. punch them out of the memfd (this zaps every mapping of them), mark
  *     them ABSENT and wake the faults parked on them, which fault again
  *     and read the page back from the store.
  *
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fork/fork.h"
@@ -146,7 +148,7 @@ static void defer_watched(struct upg_region *r, uint64_t first, uint64_t n)
 		evictor_kick(rt);
 }
 
-/* Step 1b for a run of another process's pages (upagerd): its notifiers
+/* Step 2 for a run of another process's pages (upagerd): its notifiers
  * are in that process, asked only for the pages it watches. */
 static void notify_remote_run(struct victim *v, size_t len, bool *ok,
 			      bool blockable, struct remote_inval *ri,
@@ -185,7 +187,7 @@ static void notify_remote_run(struct victim *v, size_t len, bool *ok,
 }
 
 /*
- * Step 1b: call the notifiers of each run; a refusal clears ok[] for the
+ * Step 2: call the notifiers of each run; a refusal clears ok[] for the
  * run.  Returns the number of invalidations started (each needs an end);
  * those of upagerd's clients are in @ri.
  */
@@ -220,7 +222,7 @@ static unsigned notify_victims(struct upg_runtime *rt, struct victim *v,
 	return started;
 }
 
-/* End step 1b for one victim: from here its faults are parked again. */
+/* End step 2 for one victim: from here its faults are parked again. */
 static void end_notifying(struct victim *v)
 {
 	_Atomic uint32_t *p = region_page(v->r, v->pg);
@@ -257,7 +259,7 @@ static void drop_discarded(struct victim *v, size_t n, bool *ok)
 	}
 }
 
-/* Step 2.  Clears ok[] for victims that could not be protected: they must
+/* Step 3.  Clears ok[] for victims that could not be protected: they must
  * not be evicted. */
 static void protect(struct upg_runtime *rt, struct victim *v, size_t n,
 		    bool *ok)
@@ -356,7 +358,7 @@ static void punch_units_whole(struct victim *v, size_t n)
 	}
 }
 
-/* Step 4 for the runs of victims marked punch. */
+/* Step 5 for the runs of victims marked punch. */
 static unsigned punch(struct upg_runtime *rt, struct victim *v, size_t n)
 {
 	unsigned evicted = 0;
@@ -447,7 +449,7 @@ static unsigned wait_ephemeral(struct upg_runtime *rt, struct victim *ew,
 /* Huge page units are evicted whole: a batch has room for one at least. */
 
 /*
- * Steps 1b-4 for victims already moved to EVICTING (with a region
+ * Steps 2-5 for victims already moved to EVICTING (with a region
  * reference and mm->evicting counted each); drops both.  @n is at most
  * scratch.cap: the other arrays are this thread's scratch.  Returns the
  * pages evicted.
@@ -531,6 +533,10 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	unsigned evicted = 0, nr_ewait = 0;
 	struct victim ewait[EPHEMERAL_WAITS];
 
+	/* A callback that evicted would call notifiers - its own among
+	 * them, maybe - from inside an invalidation. */
+	assert_not_role(UPG_ROLE_NOTIFIER_CB);
+
 	/* No memory for this thread's arrays: nothing to evict with. */
 	if (evict_thread_prepare(rt))
 		return 0;
@@ -568,6 +574,7 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 	struct watch_defer d[WATCH_DEFER_MAX];
 	unsigned nd, i;
 
+	assert_role(UPG_ROLE_EVICTOR);
 	pthread_mutex_lock(&rt->evict->watch_lock);
 	nd = rt->evict->nr_watch_defer;
 	memcpy(d, rt->evict->watch_defer, nd * sizeof(*d));

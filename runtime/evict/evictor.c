@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "evict/evict.h"
 #include "notify/notifier.h"
@@ -27,6 +28,7 @@ static void *evictor_main(void *arg)
 	int err;
 
 	pthread_setname_np(pthread_self(), "upg-evictor");
+	upg_role_set(UPG_ROLE_EVICTOR);
 	err = io_queue_init(&q, rt->io_depth);
 	if (err) {
 		rt_err(rt, "evictor: no io_uring (%s): eviction only on the "

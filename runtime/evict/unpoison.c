@@ -15,6 +15,7 @@
  */
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "evict/evict.h"
 #include "region/region.h"
 #include "region/self_zap.h"
@@ -51,6 +52,7 @@ void unpoison_tick(struct upg_runtime *rt)
 {
 	size_t i;
 
+	assert_role(UPG_ROLE_EVICTOR);
 	pthread_rwlock_rdlock(&rt->regions_lock);
 	for (i = 0; i < rt->nr_regions; i++) {
 		struct upg_region *r = rt->regions[i];

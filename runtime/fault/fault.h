@@ -152,4 +152,32 @@ bool map_resident_page(struct upg_region *r, uint64_t pg, bool write,
 void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		bool write, pid_t tid);
 
+/* What wp_fault_lift() did with a write-protect fault. */
+enum wp_lift {
+	WP_LIFTED,	/* resident: marked DIRTY | REF, protection lifted */
+	WP_HANDED_OFF,	/* in transition: @busy took the fault (parked it) */
+	WP_ABSENT,	/* evicted: the caller wakes the fault (MISSING next) */
+};
+
+/**
+ * wp_fault_lift() - the write-protect fault loop, one copy for the
+ * handlers (fault/resolve.c) and the fork view thread (fork/view_fault.c):
+ * a write to a clean page.  A resident page is marked DIRTY | REF under its
+ * LOCK and the protection of [@addr, @addr + @len) is lifted through @u
+ * (which wakes the writer): DIRTY is set first, so no write goes unseen.
+ * @busy: the page is FILLING or EVICTING (word @s): returns true when it
+ *        took the fault (parked it, served it), false to look again (it
+ *        waited, or the word changed under it).
+ * @word: on WP_LIFTED, the page's word as seen before the lock.
+ * @err: on WP_LIFTED, the result of UFFDIO_WRITEPROTECT (0 or -errno).
+ * Return: WP_LIFTED, WP_HANDED_OFF or WP_ABSENT (see enum wp_lift).
+ * Context: the thread that reads @u (a handler, or the view thread); not
+ * for hugetlb units (resolve_wp_unit() locks the whole unit).
+ */
+enum wp_lift wp_fault_lift(const struct uffd_ctx *u, _Atomic uint32_t *p,
+			   uintptr_t addr, size_t len,
+			   bool (*busy)(void *arg, _Atomic uint32_t *p,
+					uint32_t s),
+			   void *arg, uint32_t *word, int *err);
+
 #endif

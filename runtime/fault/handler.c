@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "evict/evict.h"
 #include "fault/fault.h"
@@ -71,6 +72,10 @@ static void handle_event(struct handler *h, struct upg_mm *mm,
 	struct upg_runtime *rt = h->rt;
 	/* Interval notifiers watch this process's addresses only. */
 	bool notify = mm->local;
+
+	/* Read and handled under one lock (region/region.h: the table's
+	 * insert relies on it). */
+	assert_held(&mm->read_lock);
 
 	/* The kernel reports these after the fact; the notifiers run on the
 	 * evictor thread, since a callback may block on a lock held by a
@@ -204,32 +209,18 @@ static void drain_events(void *arg)
 		sched_yield();
 }
 
-static bool same_fault(const struct uffd_msg *a, const struct uffd_msg *b,
-		       uint64_t mask)
-{
-	/* Not across threads: a callback thread's fault must be seen as its
-	 * own (fault/resolve.c, serve_in_callback). */
-	return uffd_same_fault(a, b, mask) &&
-	       a->arg.pagefault.feat.ptid == b->arg.pagefault.feat.ptid;
-}
-
-/* The page faults of a batch whose events were handled by read_msgs(). */
+/* The page faults of a batch whose events were handled by read_msgs().
+ * Duplicates only from one thread: a callback thread's fault must be seen
+ * as its own (fault/resolve.c, serve_in_callback). */
 static void handle_faults(struct handler *h, struct upg_mm *mm,
 			  struct uffd_msg *msgs, int n)
 {
 	uint64_t mask = ~(uint64_t)(h->rt->page_size - 1);
-	int i, j;
+	int i;
 
-	for (i = 0; i < n; i++) {
-		bool dup = false;
-
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		for (j = 0; j < i && !dup; j++)
-			dup = same_fault(&msgs[i], &msgs[j], mask);
-		if (!dup)
+	for (i = 0; i < n; i++)
+		if (uffd_batch_first(msgs, i, mask, true))
 			fault_resolve(h, mm, &msgs[i]);
-	}
 }
 
 static void run_backlog(struct handler *h)
@@ -361,6 +352,7 @@ static void *handler_main(void *arg)
 
 	/* Named for top, perf and gdb: "which runtime thread is this". */
 	pthread_setname_np(pthread_self(), "upg-handler");
+	upg_role_set(UPG_ROLE_HANDLER);
 	uffd_eagain_hook = drain_events;
 	uffd_eagain_arg = h;
 	/* Waiting for a store's own threads, keep reading events: one of
@@ -482,6 +474,7 @@ int handlers_add_mm(struct upg_runtime *rt, struct upg_mm *mm)
 	unsigned i;
 	int err = 0;
 
+	assert_not_role(UPG_ROLE_HANDLER);
 	pthread_mutex_init(&mm->read_lock, NULL);
 	mm->rt = rt;
 	pthread_rwlock_wrlock(&rt->mms_lock);

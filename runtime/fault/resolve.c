@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "fault/fault.h"
 #include "notify/notifier.h"
@@ -63,7 +64,7 @@
 
 /*
  * A thread inside an interval notifier callback touched a page whose
- * eviction is calling that very callback (step 1b, before the page is
+ * eviction is calling that very callback (step 2, before the page is
  * write-protected).  Parking it would hang the callback and the eviction
  * with it, so serve the fault as on a resident page: under LOCK, which
  * end_notifying() waits out before the eviction write-protects.  Returns
@@ -184,54 +185,88 @@ static void resolve_wp_unit(struct handler *h, struct upg_region *r,
 	}
 }
 
+enum wp_lift wp_fault_lift(const struct uffd_ctx *u, _Atomic uint32_t *p,
+			   uintptr_t addr, size_t len,
+			   bool (*busy)(void *arg, _Atomic uint32_t *p,
+					uint32_t s),
+			   void *arg, uint32_t *word, int *err)
+{
+	for (;;) {
+		uint32_t s = atomic_load(p);
+
+		switch (ps_state(s)) {
+		case PS_RESIDENT:
+			if (!ps_lock_resident(p, PS_DIRTY | PS_REF))
+				continue;
+			*err = uffd_writeprotect(u, addr, len, false);
+			ps_unlock(p);
+			*word = s;
+			return WP_LIFTED;
+		case PS_EVICTING:
+		case PS_FILLING:
+			/* FILLING: the page is mapped (CONTINUE done) but
+			 * the filler has not published RESIDENT yet. */
+			if (busy(arg, p, s))
+				return WP_HANDED_OFF;
+			continue;
+		default:
+			return WP_ABSENT;
+		}
+	}
+}
+
+/* A handler's WP fault on a page in transition: serve it if a notifier
+ * callback of its own eviction wrote it, else park it. */
+struct wp_park_ctx {
+	struct handler *h;
+	struct upg_region *r;
+	uint64_t pg;
+	pid_t tid;
+};
+
+static bool wp_park(void *arg, _Atomic uint32_t *p, uint32_t s)
+{
+	struct wp_park_ctx *c = arg;
+
+	if (ps_state(s) == PS_EVICTING &&
+	    serve_in_callback(c->h, c->r, c->pg, s, c->tid, false, true))
+		return true;
+	return park(p, s);
+}
+
 static void resolve_wp(struct handler *h, struct upg_region *r, uint64_t pg,
 		       pid_t tid)
 {
 	struct upg_runtime *rt = h->rt;
 	_Atomic uint32_t *p = region_page(r, pg);
 	uintptr_t addr = region_page_addr(r, pg);
+	struct wp_park_ctx c = { h, r, pg, tid };
+	uint32_t s = 0;
+	int err = 0;
 
 	if (r->huge) {
-		uint32_t s = atomic_load(p);
-
+		s = atomic_load(p);
 		if (ps_state(s) == PS_EVICTING &&
 		    serve_in_callback(h, r, pg, s, tid, false, true))
 			return;
 		resolve_wp_unit(h, r, pg);
 		return;
 	}
-	for (;;) {
-		uint32_t s = atomic_load(p);
-		int err;
-
-		switch (ps_state(s)) {
-		case PS_RESIDENT:
-			if (!ps_lock_resident(p, PS_DIRTY | PS_REF))
-				continue;
-			err = uffd_writeprotect(region_uffd(r), addr, rt->page_size,
-						false);
-			ps_unlock(p);
-			if (err && err != -ENOENT)
-				rt_err(rt, "un-write-protect %#lx: %d",
-				       (unsigned long)addr, err);
-			if (s & PS_READAHEAD)
-				use_readahead(h, r, pg);
-			return;
-		case PS_EVICTING:
-			if (serve_in_callback(h, r, pg, s, tid, false, true))
-				return;
-			/* fall through */
-		case PS_FILLING:
-			/* FILLING: the page is mapped (CONTINUE done) but
-			 * the filler has not published RESIDENT yet. */
-			if (park(p, s))
-				return;
-			continue;
-		default:
-			/* Evicted since the fault: it will fault MISSING. */
-			uffd_wake(region_uffd(r), addr, rt->page_size);
-			return;
-		}
+	switch (wp_fault_lift(region_uffd(r), p, addr, rt->page_size, wp_park,
+			      &c, &s, &err)) {
+	case WP_LIFTED:
+		if (err && err != -ENOENT)
+			rt_err(rt, "un-write-protect %#lx: %d",
+			       (unsigned long)addr, err);
+		if (s & PS_READAHEAD)
+			use_readahead(h, r, pg);
+		return;
+	case WP_HANDED_OFF:
+		return;
+	case WP_ABSENT:
+		/* Evicted since the fault: it will fault MISSING. */
+		uffd_wake(region_uffd(r), addr, rt->page_size);
+		return;
 	}
 }
 
@@ -410,6 +445,8 @@ void fault_resolve(struct handler *h, struct upg_mm *mm,
 			    (pid_t)msg->arg.pagefault.feat.ptid :
 			    0;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+
+	assert_role(UPG_ROLE_HANDLER);
 	struct upg_region *r;
 	uint64_t pg;
 

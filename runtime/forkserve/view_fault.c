@@ -47,34 +47,25 @@ static void gone(struct upg_runtime *rt, struct fork_view *v, int err)
 		       strerror(-err));
 }
 
+/* A child's WP fault on a page in transition: wait for it to settle (no
+ * parking here: the view thread resolves every child fault itself). */
+static bool wp_wait(void *arg, _Atomic uint32_t *p, uint32_t s)
+{
+	wait_page(arg, p, s);
+	return false;
+}
+
 static void resolve_wp(struct upg_runtime *rt, struct fork_view *v,
 		       struct upg_region *r, uint64_t pg, uintptr_t addr)
 {
-	_Atomic uint32_t *p = region_page(r, pg);
+	uint32_t s;
+	int err;
 
-	for (;;) {
-		uint32_t s = atomic_load(p);
-		int err;
-
-		switch (ps_state(s)) {
-		case PS_RESIDENT:
-			if (!ps_lock_resident(p, PS_DIRTY | PS_REF))
-				continue;
-			err = uffd_writeprotect(&v->u, addr, rt->page_size,
-						false);
-			ps_unlock(p);
-			gone(rt, v, err);
-			return;
-		case PS_FILLING:
-		case PS_EVICTING:
-			wait_page(rt, p, s);
-			continue;
-		default:
-			/* Evicted: the write faults again, MISSING. */
-			gone(rt, v, uffd_wake(&v->u, addr, rt->page_size));
-			return;
-		}
-	}
+	if (wp_fault_lift(&v->u, region_page(r, pg), addr, rt->page_size,
+			  wp_wait, rt, &s, &err) == WP_LIFTED)
+		gone(rt, v, err);
+	else /* Evicted: the write faults again, MISSING. */
+		gone(rt, v, uffd_wake(&v->u, addr, rt->page_size));
 }
 
 /* Map resident page @pg in the child.  False if it is not resident. */

@@ -136,18 +136,11 @@ static void handle_faults(struct upg_runtime *rt, struct fork_view *v,
 			  struct uffd_msg *msgs, int n)
 {
 	uint64_t mask = ~(uint64_t)(rt->page_size - 1);
-	int i, j;
+	int i;
 
-	for (i = 0; i < n; i++) {
-		bool dup = false;
-
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		for (j = 0; j < i && !dup; j++)
-			dup = uffd_same_fault(&msgs[i], &msgs[j], mask);
-		if (!dup)
+	for (i = 0; i < n; i++)
+		if (uffd_batch_first(msgs, i, mask, false))
 			view_fault(rt, v, &msgs[i]);
-	}
 }
 
 static void *view_main(void *arg)

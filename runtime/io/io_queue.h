@@ -140,9 +140,12 @@ static inline void io_queue_wait_counter(struct upg_io_queue *q,
 			io_queue_reap(q, true);
 		} else if (io_queue_wait_hook) {
 			io_queue_wait_hook(io_queue_wait_arg);
+			/* Not a net: the hook must run every 1 ms. */
 			futex_wait(pending, left, 1000 * 1000);
-		} else {
-			futex_wait(pending, left, 10 * 1000 * 1000);
+		} else if (futex_wait_net(pending, left, 10 * 1000 * 1000) &&
+			   !atomic_load(pending)) {
+			/* The last completion wakes us at 0. */
+			futex_net_lost_wakeup(pending);
 		}
 	}
 }

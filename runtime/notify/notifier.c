@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/handles.h"
 #include "base/rt.h"
 #include "notify/notifier.h"
@@ -68,7 +69,8 @@ static void cb_enter(struct notify_state *ns, pid_t tid, int *slot)
 {
 	int i;
 
-	notify_callback_depth++;
+	if (notify_callback_depth++ == 0)
+		upg_role_set(UPG_ROLE_NOTIFIER_CB);
 	*slot = -1;
 	for (i = 0; i < NOTIFY_MAX_CB_THREADS; i++) {
 		pid_t zero = 0;
@@ -85,7 +87,8 @@ static void cb_exit(struct notify_state *ns, int slot)
 {
 	if (slot >= 0)
 		atomic_store(&ns->cb_tids[slot], 0);
-	notify_callback_depth--;
+	if (--notify_callback_depth == 0)
+		upg_role_clear(UPG_ROLE_NOTIFIER_CB);
 }
 
 bool notify_tid_in_callback(struct notify_state *ns, pid_t tid)
@@ -189,6 +192,7 @@ bool notify_queue(struct notify_state *ns, uintptr_t start, uintptr_t end,
 
 void notify_run_queued(struct notify_state *ns)
 {
+	assert_role(UPG_ROLE_EVICTOR);
 	for (;;) {
 		struct notify_job *j;
 

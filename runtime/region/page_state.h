@@ -109,12 +109,16 @@ static inline bool ps_cas(_Atomic uint32_t *p, uint32_t *old, uint32_t new)
  * Sleep until the word changes from @seen (which the caller found in a
  * transient state).  WAITERS is set first so that whoever changes the word
  * knows to wake us; the timeout is only a safety net against a lost wake.
+ * Whoever clears WAITERS owes the wake (ps_wake()): an expiry that finds
+ * it clear is followed up as a lost wake-up (common/futex.h).
  */
 static inline void ps_wait(_Atomic uint32_t *p, uint32_t seen)
 {
 	if (!(seen & PS_WAITERS) && !ps_cas(p, &seen, seen | PS_WAITERS))
 		return;
-	futex_wait(p, seen | PS_WAITERS, 10 * 1000 * 1000);
+	if (futex_wait_net(p, seen | PS_WAITERS, 10 * 1000 * 1000) &&
+	    !(atomic_load(p) & PS_WAITERS))
+		futex_net_lost_wakeup(p);
 }
 
 /* After a transition: wake futex sleepers if @old said there were some. */

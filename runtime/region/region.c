@@ -599,7 +599,11 @@ static void drain_refs(struct upg_region *r)
 		    !atomic_compare_exchange_weak(&r->refs, &n,
 						  n | REGION_REFS_WAITER))
 			continue;
-		futex_wait(&r->refs, n | REGION_REFS_WAITER, 10 * 1000 * 1000);
+		/* The net: the last region_put() wakes us (region.h). */
+		if (futex_wait_net(&r->refs, n | REGION_REFS_WAITER,
+				   10 * 1000 * 1000) &&
+		    !(atomic_load(&r->refs) & ~REGION_REFS_WAITER))
+			futex_net_lost_wakeup(&r->refs);
 	}
 	atomic_fetch_and(&r->refs, ~REGION_REFS_WAITER);
 }

@@ -4,14 +4,17 @@
 #include <sys/mman.h>
 
 #include "base/rt.h"
+#include "common/assert.h"
 #include "region/self_zap.h"
 
 int self_zap(struct upg_runtime *rt, uintptr_t addr, size_t len)
 {
 	struct self_zap_ring *z = rt->zap;
+	unsigned i;
 	int err;
 
-	unsigned i = z->next++ % SELF_ZAP_RING;
+	assert_role(UPG_ROLE_EVICTOR); /* z->next has this one writer */
+	i = z->next++ % SELF_ZAP_RING;
 
 	/* The REMOVE event this raises is recognised by its range. */
 	atomic_store(&z->slot[i].start, 0);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "store/store.h"
 #include "store/store_impl.h"
 
@@ -199,6 +200,7 @@ void swap_free(struct upg_store *st, uint64_t off, uint64_t len)
 	 * A filesystem that cannot punch only keeps the blocks; the offsets
 	 * are reusable all the same.
 	 */
+	assert_held(&st->swap_lock);
 	(void)fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			(off_t)off, (off_t)len);
 

@@ -52,6 +52,20 @@ struct uffd_ctx {
 int uffd_open(const struct upg_runtime *rt, bool user_only, bool fork_events,
 	      struct uffd_ctx *out);
 
+/*
+ * Test injection for uffd_open()'s fallbacks (tests/unit/test_uffd_open.c):
+ * while uffd_open_inject points to one, each way of opening counts its
+ * attempt and, if its err is negative, fails with it as if the kernel had
+ * refused; the features the kernel offers are reported without @hide.
+ * NULL (always, outside that test): no effect.
+ */
+struct uffd_open_inject {
+	int dev_err, sys_err, user_err;      /* 0: the real call */
+	unsigned dev_tries, sys_tries, user_tries;
+	uint64_t hide;
+};
+extern struct uffd_open_inject *uffd_open_inject;
+
 /**
  * uffd_register() - register [addr, addr+len) for MISSING and MINOR faults,
  * and write-protect faults when @wp.
@@ -98,6 +112,31 @@ static inline bool uffd_same_fault(const struct uffd_msg *a,
 	       (a->arg.pagefault.address & mask) ==
 		       (b->arg.pagefault.address & mask) &&
 	       a->arg.pagefault.flags == b->arg.pagefault.flags;
+}
+
+/**
+ * uffd_batch_first() - whether @msgs[@i] is a page fault to resolve: the
+ * first of its kind in the batch @msgs[0..@i].  Several threads faulting
+ * on one page queue one message each; the batch resolves it once.  The
+ * duplicate-fault loop of the handlers (fault/handler.c) and of the fork
+ * view thread (fork/view_thread.c).
+ * @mask: ~(page size - 1).
+ * @by_thread: duplicates must also come from the same thread (the
+ *        handlers: a notifier callback thread's fault is its own).
+ */
+static inline bool uffd_batch_first(const struct uffd_msg *msgs, int i,
+				    uint64_t mask, bool by_thread)
+{
+	int j;
+
+	if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+		return false;
+	for (j = 0; j < i; j++)
+		if (uffd_same_fault(&msgs[i], &msgs[j], mask) &&
+		    (!by_thread || msgs[i].arg.pagefault.feat.ptid ==
+					   msgs[j].arg.pagefault.feat.ptid))
+			return false;
+	return true;
 }
 
 /*

@@ -10,10 +10,17 @@
 #include "uffd/uffd.h"
 #include "upager.h"
 
+struct uffd_open_inject *uffd_open_inject;
+
 static int open_dev(void)
 {
 	int dev, fd, err;
 
+	if (uffd_open_inject) {
+		uffd_open_inject->dev_tries++;
+		if (uffd_open_inject->dev_err)
+			return uffd_open_inject->dev_err;
+	}
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
 		return -errno;
@@ -25,6 +32,17 @@ static int open_dev(void)
 
 static int open_syscall(bool user_only)
 {
+	if (uffd_open_inject) {
+		struct uffd_open_inject *in = uffd_open_inject;
+		int err = user_only ? in->user_err : in->sys_err;
+
+		if (user_only)
+			in->user_tries++;
+		else
+			in->sys_tries++;
+		if (err)
+			return err;
+	}
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
 						       (user_only ?
 							UFFD_USER_MODE_ONLY :
@@ -67,6 +85,8 @@ static int api(int fd, uint64_t want, uint64_t *got)
 	if (ioctl(fd, UFFDIO_API, &a))
 		return -errno;
 	*got = a.features;
+	if (uffd_open_inject)
+		*got &= ~uffd_open_inject->hide;
 	return 0;
 }
 

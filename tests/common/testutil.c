@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/futex.h"
 #include "testutil.h"
 
 int tu_tmpfile(uint64_t size)
@@ -77,11 +78,33 @@ struct upg_stats tu_stats(struct upg_runtime *rt)
 	return st;
 }
 
+void tu_check_lost_wakeups(void)
+{
+	uint64_t lost = atomic_load(&futex_net_lost);
+	uint64_t expired = atomic_load(&futex_net_expired);
+	uint64_t late = atomic_load(&futex_net_late);
+
+	if (expired)
+		fprintf(stderr, "testutil: pid %d: %llu futex safety-net "
+				"expiries, %llu late wake-ups, %llu lost\n",
+			(int)getpid(), (unsigned long long)expired,
+			(unsigned long long)late, (unsigned long long)lost);
+	if (lost) {
+		fprintf(stderr, "testutil: a waker changed the word but did "
+				"not wake (common/futex.h): failing\n");
+		fflush(stderr);
+		_exit(1);
+	}
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	/* Registered before Check forks: every test's process checks the
+	 * safety nets when it exits (a non-zero exit fails its test). */
+	atexit(tu_check_lost_wakeups);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -100,8 +100,15 @@ static inline uint64_t tu_now_ns(void)
 		}                                                           \
 	} while (0)
 
-/* Run one suite, print Check's summary, return the process exit code. */
+/* Run one suite, print Check's summary, return the process exit code.
+ * Every test's process (and this one) runs tu_check_lost_wakeups() at
+ * exit. */
 int tu_run(Suite *s);
+
+/* Print the futex safety-net counters (runtime/common/futex.h) if any net
+ * expired, and _exit(1) if an expiry found its condition already true: a
+ * lost wake-up fails the test that met it. */
+void tu_check_lost_wakeups(void);
 
 /* rm -rf @dir (links not followed); for an unchecked teardown, which
  * runs in the parent after a failed test too.  0 or -errno. */

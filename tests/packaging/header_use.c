@@ -32,9 +32,7 @@ static int failed;
 		}                                                     \
 	} while (0)
 
-/* Every byte after sz is zero (C++ value-initialisation and the C
- * initialiser of an automatic struct both zero it in practice; the
- * fields are what counts, and they are all integers or pointers here). */
+/* Every byte after sz is zero (UPG_OPTS() memsets the struct). */
 static int zero_after_sz(const void *p, size_t size)
 {
 	const unsigned char *b = (const unsigned char *)p;
@@ -45,6 +43,53 @@ static int zero_after_sz(const void *p, size_t size)
 			return 0;
 	return 1;
 }
+
+/*
+ * Padding: fill the stack where the next call's frame will be with 0xa5,
+ * then declare the structs there with UPG_OPTS(): every byte, padding
+ * included, must equal a memset()-zeroed struct given the same fields.
+ * The calls go through volatile pointers so that they are not inlined
+ * (the frames then overlap).
+ */
+static void dirty_stack(void)
+{
+	volatile unsigned char junk[16384];
+	size_t i;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = 0xa5;
+}
+
+static int padding_zeroed(void)
+{
+	struct upg_runtime_opts ref;
+	int ok = 1;
+
+	UPG_OPTS(upg_runtime_opts, ro, .budget_bytes = 1u << 20,
+		 .handler_threads = 3, .flags = 1);
+	UPG_OPTS(upg_region_opts, rgo, .fill_unit = 4096);
+	UPG_OPTS(upg_stats, st);
+
+	memset(&ref, 0, sizeof(ref));
+	ref.sz = sizeof(ref);
+	ref.budget_bytes = 1u << 20;
+	ref.handler_threads = 3;
+	ref.flags = 1;
+	if (memcmp(&ro, &ref, sizeof(ro)) != 0) {
+		fprintf(stderr, "header_use: UPG_OPTS(upg_runtime_opts) left "
+				"non-zero padding\n");
+		ok = 0;
+	}
+	rgo.fill_unit = 0;
+	if (!zero_after_sz(&rgo, sizeof(rgo)) || !zero_after_sz(&st, sizeof(st))) {
+		fprintf(stderr, "header_use: UPG_OPTS() left non-zero bytes\n");
+		ok = 0;
+	}
+	return ok;
+}
+
+static void (*volatile dirty_stack_p)(void) = dirty_stack;
+static int (*volatile padding_zeroed_p)(void) = padding_zeroed;
 
 static unsigned three(void)
 {
@@ -93,6 +138,8 @@ int main(void)
 		CHECK(rgo.store_offset == 0);
 		CHECK(rgo.flags == 0);
 	}
+	dirty_stack_p();
+	CHECK(padding_zeroed_p());
 	CHECK(strlen(UPAGER_VERSION_STRING) >= 5);
 	return failed;
 }
