@@ -3,14 +3,15 @@
 # (docs/architecture.md, "The front layer"): the in-process subsystems
 # never know about daemon mode.  No file of theirs includes client/,
 # calls a function or names an object that runtime/client/client.h
-# declares, or calls rt_remote(); runtime/api/ picks the mode.
+# declares, calls rt_remote(), or calls a public entry point that
+# runtime/api/ defines; runtime/api/ picks the mode.
 # Prints each offending line and exits 1; 0 when there is none.
 set -euo pipefail
 
 src=${1:?usage: check_front_layer.sh SOURCE_DIR}
 rt="$src/runtime"
-lower=(common uffd io proto store farmem region writeback evict readahead
-       fault pin notify fork core)
+lower=(common uffd io proto store farmem base notify region fork writeback
+       evict readahead fault pin forkserve core)
 dirs=()
 for d in "${lower[@]}"; do
 	[ -d "$rt/$d" ] && dirs+=("$rt/$d")
@@ -44,5 +45,15 @@ for n in $names; do
 	[ -z "$hits" ] || report "$n (runtime/client/client.h) used below the client" "$hits"
 done
 
-[ "$status" -eq 0 ] && echo "front layer: ok (${#dirs[@]} folders, $(echo "$names" | wc -w) client names)"
+# Nor do they call the public entry points of runtime/api/ (an upward
+# call: api/ is above them).  Comment lines and strings do not count.
+api_names=$(cat "$rt"/api/*.c 2>/dev/null |
+	    sed -n 's/^UPG_API .*\b\(upg_[a-z0-9_]*\)(.*/\1/p' | sort -u)
+for n in $api_names; do
+	hits=$(grep -rnE "(^|[^\"[:alnum:]_])$n[[:space:]]*\(" --include='*.c' \
+		"${dirs[@]}" | grep -vE '^[^:]*:[0-9]+:[[:space:]]*(\*|/\*)' || true)
+	[ -z "$hits" ] || report "$n() (runtime/api/) called below the front layer" "$hits"
+done
+
+[ "$status" -eq 0 ] && echo "front layer: ok (${#dirs[@]} folders, $(echo "$names" | wc -w) client names, $(echo "$api_names" | wc -w) api/ entry points)"
 exit "$status"
