@@ -7,3 +7,4 @@
 _Atomic uint64_t futex_net_expired;
 _Atomic uint64_t futex_net_late;
 _Atomic uint64_t futex_net_lost;
+_Atomic uint32_t futex_wake_seq[FUTEX_WAKE_SEQ_BUCKETS];

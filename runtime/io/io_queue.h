@@ -132,6 +132,7 @@ static inline void io_queue_wait_counter(struct upg_io_queue *q,
 {
 	io_queue_submit(q);
 	for (;;) {
+		uint32_t seq0 = futex_net_begin(pending);
 		uint32_t left = atomic_load(pending);
 
 		if (!left)
@@ -145,7 +146,7 @@ static inline void io_queue_wait_counter(struct upg_io_queue *q,
 		} else if (futex_wait_net(pending, left, 10 * 1000 * 1000) &&
 			   !atomic_load(pending)) {
 			/* The last completion wakes us at 0. */
-			futex_net_lost_wakeup(pending);
+			futex_net_lost_wakeup(pending, seq0);
 		}
 	}
 }

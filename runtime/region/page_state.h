@@ -114,11 +114,13 @@ static inline bool ps_cas(_Atomic uint32_t *p, uint32_t *old, uint32_t new)
  */
 static inline void ps_wait(_Atomic uint32_t *p, uint32_t seen)
 {
+	uint32_t seq0 = futex_net_begin(p); /* before WAITERS is ours */
+
 	if (!(seen & PS_WAITERS) && !ps_cas(p, &seen, seen | PS_WAITERS))
 		return;
 	if (futex_wait_net(p, seen | PS_WAITERS, 10 * 1000 * 1000) &&
 	    !(atomic_load(p) & PS_WAITERS))
-		futex_net_lost_wakeup(p);
+		futex_net_lost_wakeup(p, seq0);
 }
 
 /* After a transition: wake futex sleepers if @old said there were some. */

@@ -591,6 +591,8 @@ static void drain_refs(struct upg_region *r)
 	uint32_t n;
 
 	for (;;) {
+		uint32_t seq0 = futex_net_begin(&r->refs);
+
 		n = atomic_load(&r->refs);
 		if (!(n & ~REGION_REFS_WAITER))
 			break;
@@ -603,7 +605,7 @@ static void drain_refs(struct upg_region *r)
 		if (futex_wait_net(&r->refs, n | REGION_REFS_WAITER,
 				   10 * 1000 * 1000) &&
 		    !(atomic_load(&r->refs) & ~REGION_REFS_WAITER))
-			futex_net_lost_wakeup(&r->refs);
+			futex_net_lost_wakeup(&r->refs, seq0);
 	}
 	atomic_fetch_and(&r->refs, ~REGION_REFS_WAITER);
 }
