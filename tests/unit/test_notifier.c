@@ -390,13 +390,9 @@ START_TEST(test_evict_callback_writes)
 	A.priv = &ctx;
 	ck_assert_int_eq(nu_insert(rt, &A, (uintptr_t)a, 20 * PS), 0);
 
-	/* 24 pages: above the high watermark (19), so the evictor runs down
-	 * towards the low one (16), the clock hand from page 0 on.  It may
-	 * have reached 16 while the touches went on, and stopped at up to 19
-	 * with only pages below A's evicted (seen on a loaded machine: the
-	 * evictor runs only above 19).  So until A has seen an eviction, one
-	 * more page (24..39: neither A's nor B's) at a time raises the
-	 * pressure again, and the hand moves on into A's range. */
+	/* As in test_evict_callbacks: until A (pages 0..19) has seen an
+	 * eviction, one more page (24..39, not A's) at a time raises the
+	 * pressure again; waiting for the low watermark was not safe. */
 	tur_touch_read(a, 24 * PS);
 	for (uint64_t more = 24;; more++) {
 		TU_WAIT_FOR(resident_pages(r) <= 19, 5000);
