@@ -15,8 +15,6 @@
 #                        target fuzz_proto_decode and runs it for a bounded time
 #                        from the seed corpus; one test (passed, or failed on a
 #                        finding), skipped when clang is missing
-# Each pass's tree is built (at nice 19) while the pass before it runs its
-# tests; a pass's build output is printed when the pass begins.
 #
 # Options:
 #   --no-asan      skip pass 2
@@ -82,17 +80,7 @@ stop_leftover_clusters() {
 	done
 	return 0
 }
-# Builds of the passes still to come run in the background (start_build()):
-# on an early exit they are stopped too.
-declare -A build_pid=() build_log=()
-stop_leftovers() {
-	local p
-	for p in "${build_pid[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	stop_leftover_clusters
-}
-trap stop_leftovers EXIT
+trap stop_leftover_clusters EXIT
 trap "exit 143" TERM INT
 
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -127,54 +115,30 @@ count_junit() {
 	' "$1"
 }
 
-# Each pass's tree is built while the pass before it runs its tests: the
-# tests leave about half of the two cores idle (they wait on the disk, the
-# daemon, the Redis servers), and four builds one after the other took
-# about 100 s each.  The build runs at nice 19, so that the tests keep the
-# CPU when they want it; its output goes to DIR/upager-build.log and is
-# printed when the pass begins.
-
-# start_build NAME BUILD_DIR [cmake args...]: configure and build in the
-# background.  CC in the environment is passed on (the fuzz pass's clang).
-start_build() {
+# run_pass NAME BUILD_DIR [cmake args...] -- [ctest args...]
+run_pass() {
 	local name=$1 dir=$2
 	shift 2
-	mkdir -p "$ROOT/$dir"
-	build_log[$name]="$ROOT/$dir/upager-build.log"
-	(
-		[ -n "$build_cc" ] && export CC="$build_cc"
-		if ! nice -n 19 cmake -S "$ROOT" -B "$ROOT/$dir" "$@"; then
-			echo "test: $name: configure failed" >&2
-			exit 1
-		fi
-		if ! nice -n 19 cmake --build "$ROOT/$dir" -j "$jobs" "${build_targets[@]}"; then
-			echo "test: $name: build failed" >&2
-			exit 1
-		fi
-	) >"${build_log[$name]}" 2>&1 &
-	build_pid[$name]=$!
-}
+	local cmake_args=() ctest_args=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do cmake_args+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	ctest_args=("$@")
 
-# finish_build NAME: wait for its build, print its output; non-zero (and
-# one failure counted) if it failed.
-finish_build() {
-	local name=$1 rc=0
-	wait "${build_pid[$name]}" || rc=$?
-	cat "${build_log[$name]}"
-	if [ "$rc" -ne 0 ]; then
-		total_failed=$((total_failed + 1)); status=1
-		return 1
+	echo
+	echo "=== $name: $dir ==="
+	if ! cmake -S "$ROOT" -B "$ROOT/$dir" "${cmake_args[@]}"; then
+		echo "test: $name: configure failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
 	fi
-}
+	if ! cmake --build "$ROOT/$dir" -j "$jobs"; then
+		echo "test: $name: build failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
 
-# run_tests NAME BUILD_DIR [ctest args...]: ctest in a built tree.
-run_tests() {
-	local name=$1 dir=$2
-	shift 2
 	local junit="$ROOT/$dir/ctest-junit.xml" ctest_ok=1
 	rm -f "$junit"
 	if ! (cd "$ROOT/$dir" && ctest --output-on-failure -j 2 \
-		--output-junit "$junit" "$@"); then
+		--output-junit "$junit" "${ctest_args[@]}"); then
 		ctest_ok=0
 		status=1
 	fi
@@ -191,58 +155,34 @@ run_tests() {
 	total_skipped=$((total_skipped + s))
 }
 
-build_targets=()
-build_cc=
-normal_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
-	"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g -UNDEBUG"
-	-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=OFF)
-asan_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
-	"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG"
-	-DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON -DUPAGER_TSAN=OFF)
-tsan_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
-	"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG"
-	-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=ON)
+run_pass "normal" build \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g -UNDEBUG" \
+	-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=OFF \
+	-- "${label_args[@]}"
 
-# The fuzz pass runs only with no --label or with --label fuzz.
-want_fuzz=0
-if [ "$run_fuzz" -eq 1 ]; then
-	if [ ${#labels[@]} -eq 0 ] || printf '%s\n' "${labels[@]}" | grep -qx fuzz; then
-		want_fuzz=1
-	fi
+if [ "$run_asan" -eq 1 ]; then
+	# Sanitized code runs slower: give each Check test case twice its timeout.
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	CK_TIMEOUT_MULTIPLIER=2 \
+	run_pass "asan+ubsan" build-asan \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
+		-DUPAGER_ASAN=ON -DUPAGER_UBSAN=ON -DUPAGER_TSAN=OFF \
+		-- -LE '^(stress|bench|packaging)$' "${label_args[@]}"
 fi
 
-# start_next_build: the build of the first pass still to come after
-# @1 (normal, asan, tsan), in the background.
-start_next_build() {
-	case $1 in
-	normal)
-		if [ "$run_asan" -eq 1 ]; then start_build asan build-asan "${asan_args[@]}"
-		else start_next_build asan; fi ;;
-	asan)
-		if [ "$run_tsan" -eq 1 ]; then start_build tsan build-tsan "${tsan_args[@]}"
-		else start_next_build tsan; fi ;;
-	tsan)
-		[ "$want_fuzz" -eq 1 ] && start_fuzz_build build-fuzz
-		;;
-	esac
-	return 0
-}
-
-# start_fuzz_build DIR: pass 4's build (clang, the fuzz target only), in
-# the background like the others; nothing when clang is missing.
-start_fuzz_build() {
-	command -v clang >/dev/null 2>&1 || return 0
-	# CMAKE_C_COMPILER as well as CC: a directory configured earlier with
-	# another compiler is then reconfigured instead of silently kept.
-	build_cc=clang
-	build_targets=(--target fuzz_proto_decode)
-	start_build fuzz "$1" -DCMAKE_C_COMPILER=clang \
-		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPAGER_FUZZ=ON \
-		-DUPAGER_BUILD_TESTS=OFF -DUPAGER_BUILD_EXAMPLES=OFF \
-		-DUPAGER_BUILD_TOOLS=OFF
-	build_cc=
-	build_targets=()
-}
+if [ "$run_tsan" -eq 1 ]; then
+	# ThreadSanitizer slows threads down 5-15x: three times the timeouts.
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+	CK_TIMEOUT_MULTIPLIER=3 \
+	run_pass "tsan" build-tsan \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g -UNDEBUG" \
+		-DUPAGER_ASAN=OFF -DUPAGER_UBSAN=OFF -DUPAGER_TSAN=ON \
+		-- -L '^(unit|daemon|stress)$' "${label_args[@]}"
+fi
 
 # run_fuzz_pass DIR: pass 4 (see the top of this file).
 run_fuzz_pass() {
@@ -254,8 +194,19 @@ run_fuzz_pass() {
 		echo "fuzz: clang not found (tools/setup.sh installs it); skipped"
 		total_skipped=$((total_skipped + 1)); return
 	fi
-	[ -n "${build_pid[fuzz]:-}" ] || start_fuzz_build "$dir"
-	finish_build fuzz || return 0
+	# CMAKE_C_COMPILER as well as CC: a directory configured earlier with
+	# another compiler is then reconfigured instead of silently kept.
+	if ! CC=clang cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DUPAGER_FUZZ=ON \
+		-DUPAGER_BUILD_TESTS=OFF -DUPAGER_BUILD_EXAMPLES=OFF \
+		-DUPAGER_BUILD_TOOLS=OFF; then
+		echo "test: fuzz: configure failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
+	if ! cmake --build "$ROOT/$dir" -j "$jobs" --target fuzz_proto_decode; then
+		echo "test: fuzz: build failed" >&2
+		total_failed=$((total_failed + 1)); status=1; return
+	fi
 	# The fuzzer adds what it finds to its first corpus directory: a copy,
 	# never the checked-in seeds.
 	corpus="$out/corpus-run"
@@ -281,48 +232,11 @@ run_fuzz_pass() {
 	fi
 }
 
-echo
-echo "=== normal: build ==="
-start_build normal build "${normal_args[@]}"
-if finish_build normal; then
-	start_next_build normal
-	run_tests "normal" build "${label_args[@]}"
-else
-	start_next_build normal
-fi
-
-if [ "$run_asan" -eq 1 ]; then
-	echo
-	echo "=== asan+ubsan: build-asan ==="
-	if finish_build asan; then
-		start_next_build asan
-		# Sanitized code runs slower: give each Check test case twice its timeout.
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		CK_TIMEOUT_MULTIPLIER=2 \
-		run_tests "asan+ubsan" build-asan \
-			-LE '^(stress|bench|packaging)$' "${label_args[@]}"
-	else
-		start_next_build asan
+if [ "$run_fuzz" -eq 1 ]; then
+	if [ ${#labels[@]} -eq 0 ] || printf '%s\n' "${labels[@]}" | grep -qx fuzz; then
+		run_fuzz_pass build-fuzz
 	fi
 fi
-
-if [ "$run_tsan" -eq 1 ]; then
-	echo
-	echo "=== tsan: build-tsan ==="
-	if finish_build tsan; then
-		start_next_build tsan
-		# ThreadSanitizer slows threads down 5-15x: three times the timeouts.
-		TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
-		CK_TIMEOUT_MULTIPLIER=3 \
-		run_tests "tsan" build-tsan \
-			-L '^(unit|daemon|stress)$' "${label_args[@]}"
-	else
-		start_next_build tsan
-	fi
-fi
-
-[ "$want_fuzz" -eq 1 ] && run_fuzz_pass build-fuzz
 
 echo
 echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
