@@ -412,3 +412,34 @@ int dt_try_connect(const char *path)
 {
 	return try_connect(path);
 }
+
+int dt_kill9_under_client(struct dt_daemon *d, uint64_t kill_after,
+			  unsigned timeout_ms, dt_client_fn fn, void *arg)
+{
+	uint64_t pg = 0, seen = 0;
+	int p[2], k[2];
+	pid_t pid;
+
+	ck_assert_uint_ge(kill_after, 1);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe(k), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid) {
+		close(p[0]);
+		close(k[1]);
+		_exit(fn(arg, p[1], k[0]));
+	}
+	close(p[1]);
+	close(k[0]);
+	while (seen < kill_after && read(p[0], &pg, sizeof(pg)) == sizeof(pg))
+		seen = pg + 1;
+	dt_kill9(d);
+	ck_assert_int_eq(write(k[1], "k", 1), 1);
+	close(k[1]);
+	/* Drain the reports so that the client never blocks on us. */
+	while (read(p[0], &pg, sizeof(pg)) > 0)
+		;
+	close(p[0]);
+	return dt_waitpid(pid, timeout_ms);
+}

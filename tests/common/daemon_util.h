@@ -72,6 +72,20 @@ int dt_main(Suite *s, const char *upagerd);
 /* waitpid() with a bound, failing the test when it passes. */
 int dt_waitpid(pid_t pid, unsigned timeout_ms);
 
+/*
+ * A client in a child process that loses its daemon: @fn(@arg, report,
+ * killed) runs in the child and writes each page number it has written to
+ * @report (a uint64_t), then reads one byte from @killed before it goes
+ * on; its return value is the child's exit status.  Once the child has
+ * reported @kill_after pages (>= 1: it has connected and mapped), @d's
+ * upagerd gets SIGKILL and the child is told; its later reports are
+ * drained so that it never blocks.  Returns the child's wait status
+ * (dt_waitpid() with @timeout_ms).
+ */
+typedef int (*dt_client_fn)(void *arg, int report, int killed);
+int dt_kill9_under_client(struct dt_daemon *d, uint64_t kill_after,
+			  unsigned timeout_ms, dt_client_fn fn, void *arg);
+
 /* A connected socket to @path, or -1 (nobody listens, or no access). */
 int dt_try_connect(const char *path);
 

@@ -76,6 +76,19 @@ static int client(const struct dt_daemon *d, int fd, int report, int killed,
 	return upg_runtime_destroy(rt) ? 8 : 0;
 }
 
+struct client_args {
+	const struct dt_daemon *d;
+	int fd;
+	uint64_t n, seed;
+};
+
+static int client_main(void *arg, int report, int killed)
+{
+	struct client_args *a = arg;
+
+	return client(a->d, a->fd, report, killed, a->n, a->seed);
+}
+
 START_TEST(test_daemon_sigkill_client_takes_over)
 {
 	const uint64_t n = 1024; /* 4 MiB a region, 2 MiB budget */
@@ -85,37 +98,17 @@ START_TEST(test_daemon_sigkill_client_takes_over)
 	srand((unsigned)getpid());
 	dt_start(&d, UPAGERD_PATH, "2M");
 	for (round = 0; round < 3; round++) {
-		uint64_t seed = 800 + 2 * (uint64_t)round, pg = 0, seen = 0;
+		uint64_t seed = 800 + 2 * (uint64_t)round;
 		/* At least one page: the client must have connected and
 		 * mapped before the kill, or it has no daemon to lose (a
 		 * kill before its connect is a refused connect, not a
 		 * takeover). */
 		unsigned kill_after = 1 + (unsigned)rand() % (unsigned)n;
-		int fd = tur_data_file(n * PS, 799), p[2], k[2], st;
-		pid_t pid;
+		int fd = tur_data_file(n * PS, 799), st;
+		struct client_args ca = { &d, fd, n, seed };
 
-		ck_assert_int_eq(pipe(p), 0);
-		ck_assert_int_eq(pipe(k), 0);
-		pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (!pid) {
-			close(p[0]);
-			close(k[1]);
-			_exit(client(&d, fd, p[1], k[0], n, seed));
-		}
-		close(p[1]);
-		close(k[0]);
-		while (seen < kill_after &&
-		       read(p[0], &pg, sizeof(pg)) == sizeof(pg))
-			seen = pg + 1;
-		dt_kill9(&d);
-		ck_assert_int_eq(write(k[1], "k", 1), 1);
-		close(k[1]);
-		/* Drain the reports so that the client never blocks on us. */
-		while (read(p[0], &pg, sizeof(pg)) > 0)
-			;
-		close(p[0]);
-		st = dt_waitpid(pid, 240000);
+		st = dt_kill9_under_client(&d, kill_after, 240000, client_main,
+					   &ca);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			      "round %d (killed after %u pages): client %s %d",
 			      round, kill_after,

@@ -218,6 +218,18 @@ static int kill_client(const struct dt_daemon *d, int report, int killed,
 	return upg_runtime_destroy(rt) ? 12 : 0;
 }
 
+struct kill_client_args {
+	const struct dt_daemon *d;
+	uint64_t seed;
+};
+
+static int kill_client_main(void *arg, int report, int killed)
+{
+	struct kill_client_args *a = arg;
+
+	return kill_client(a->d, report, killed, a->seed);
+}
+
 START_TEST(daemon_kill9_client_takes_over)
 {
 	struct dt_daemon d;
@@ -228,34 +240,14 @@ START_TEST(daemon_kill9_client_takes_over)
 	scoped(name, sizeof(name), geteuid());
 	dt_start(&d, UPAGERD_PATH, "2M");
 	for (round = 0; round < 2; round++) {
-		uint64_t seed = 600 + 2 * (uint64_t)round, pg = 0, seen = 0;
+		uint64_t seed = 600 + 2 * (uint64_t)round;
 		/* At least one page written: the client has connected and
 		 * mapped (a kill before that is a refused connect). */
 		unsigned kill_after = 1 + (unsigned)rand() % (LEN / PAGE);
-		int p[2], k[2], status;
-		pid_t pid;
+		struct kill_client_args ka = { &d, seed };
+		int status = dt_kill9_under_client(&d, kill_after, 120000,
+						   kill_client_main, &ka);
 
-		ck_assert_int_eq(pipe(p), 0);
-		ck_assert_int_eq(pipe(k), 0);
-		pid = fork();
-		ck_assert_int_ge(pid, 0);
-		if (!pid) {
-			close(p[0]);
-			close(k[1]);
-			_exit(kill_client(&d, p[1], k[0], seed));
-		}
-		close(p[1]);
-		close(k[0]);
-		while (seen < kill_after &&
-		       read(p[0], &pg, sizeof(pg)) == sizeof(pg))
-			seen = pg + 1;
-		dt_kill9(&d);
-		ck_assert_int_eq(write(k[1], "k", 1), 1);
-		close(k[1]);
-		while (read(p[0], &pg, sizeof(pg)) > 0)
-			;
-		close(p[0]);
-		status = dt_waitpid(pid, 120000);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "round %d (killed after %u pages): client %s %d",
 			      round, kill_after,
