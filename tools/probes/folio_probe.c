@@ -45,7 +45,9 @@
  * which runs the measurement in a child and restores the setting when the
  * child ends, however it ends (a crash or SIGKILL of the child included);
  * the parent ignores SIGINT/SIGTERM/SIGHUP until it has restored it.  The
- * probe refuses to run if it cannot read the old value or write the file.
+ * probe refuses to run if it cannot read the old value or write the file,
+ * and holds a lock (/run/folio-probe.lock) so that two probes never
+ * save each other's setting as the one to restore.
  *
  * usage: folio-probe MODE [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE]]]]
  *   defaults: 2048 MiB, window 512 MiB, chunk 2048 KiB; FILE (>= SIZE)
@@ -60,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -249,7 +252,8 @@ static int run(const struct probe *pr)
 	double t[S_NR] = { 0 }, t0, total;
 	unsigned long hist[11];
 	size_t off, nch = pr->size / pr->chunk, i;
-	char *alias, *app;
+	char *alias_res = MAP_FAILED, *app_res = MAP_FAILED, *alias, *app;
+	const size_t res_len = pr->size + (2UL << 20);
 	int fd, ffd = -1, uffd = -1, ret = 1, o;
 	volatile unsigned long sink = 0;
 
@@ -265,16 +269,18 @@ static int run(const struct probe *pr)
 		}
 	}
 	/* 2 MiB-aligned mappings, so that a PMD-sized folio can be mapped. */
-	alias = mmap(NULL, pr->size + (2UL << 20), PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	app = mmap(NULL, pr->size + (2UL << 20), PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (alias == MAP_FAILED || app == MAP_FAILED) {
+	alias_res = mmap(NULL, res_len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	app_res = mmap(NULL, res_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (alias_res == MAP_FAILED || app_res == MAP_FAILED) {
 		perror("folio-probe: reserve");
 		goto out;
 	}
-	alias = (char *)(((uintptr_t)alias + (2UL << 20) - 1) & ~((2UL << 20) - 1));
-	app = (char *)(((uintptr_t)app + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	alias = (char *)(((uintptr_t)alias_res + (2UL << 20) - 1) &
+			 ~((2UL << 20) - 1));
+	app = (char *)(((uintptr_t)app_res + (2UL << 20) - 1) &
+		       ~((2UL << 20) - 1));
 	if (mmap(alias, pr->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 		 fd, 0) == MAP_FAILED ||
 	    mmap(app, pr->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
@@ -404,9 +410,16 @@ out:
 	if (ffd >= 0)
 		close(ffd);
 	close(fd);
+	if (alias_res != MAP_FAILED)
+		munmap(alias_res, res_len);
+	if (app_res != MAP_FAILED)
+		munmap(app_res, res_len);
+	/* Detached, so that the directory (which the parent namespace sees
+	 * empty) can be removed even if something still holds the mount. */
 	if (pr->tmpfs && strcmp(mntdir, "/tmp/folio-probe-XXXXXX")) {
-		umount(mntdir);
-		rmdir(mntdir);
+		if (umount2(mntdir, MNT_DETACH) || rmdir(mntdir))
+			fprintf(stderr, "folio-probe: remove %s: %s\n", mntdir,
+				strerror(errno));
 	}
 	return ret;
 }
@@ -428,7 +441,7 @@ int main(int argc, char **argv)
 	const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
 	size_t ml;
 	pid_t pid;
-	int status, ret, i;
+	int status, ret, i, lockfd;
 
 	if (argc < 2 || argc > 6)
 		return usage();
@@ -464,6 +477,14 @@ int main(int argc, char **argv)
 	if (!pr.huge_kib)
 		return run(&pr);
 
+	/* Two probes at once would each restore what the other set: one at
+	 * a time (the lock goes with the process). */
+	lockfd = open("/run/folio-probe.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX)) {
+		fprintf(stderr, "folio-probe: lock /run/folio-probe.lock: %s "
+				"(run as root)\n", strerror(errno));
+		return 77;
+	}
 	/* Set hugepages-<N>kB/shmem_enabled to advise for the child's run. */
 	snprintf(path, sizeof(path), THP_DIR "/hugepages-%dkB/shmem_enabled",
 		 pr.huge_kib);
