@@ -36,7 +36,12 @@
  * application mapping with a plain MAP_SHARED mapping of the object
  * (mmap MAP_FIXED, MADV_HUGEPAGE; the "continue" column), and before the
  * punch the chunk is mapped again and registered MISSING|MINOR (counted
- * in "punch"): a model in which a filled folio can be mapped by a PMD.
+ * in "punch"): a model in which a filled folio can be mapped by a PMD;
+ * or "-pretouch": as the registered mapping, but a second thread reads
+ * one word of every page of the chunk right after CONTINUE (its time is
+ * the "pretouch" column), before the main thread's touches: whether the
+ * first-access cost belongs to the PTE (any thread pays it once) or to
+ * the thread.
  *
  * The folio sizes obtained are counted from /proc/self/pagemap and
  * /proc/kpageflags (root) on the first chunk and printed.
@@ -56,6 +61,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -82,9 +88,10 @@
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define PAGE 4096UL
 
-enum step { S_ALLOC, S_READ, S_CONTINUE, S_TOUCH, S_TOUCH2, S_PUNCH, S_NR };
+enum step { S_ALLOC, S_READ, S_CONTINUE, S_PRETOUCH, S_TOUCH, S_TOUCH2,
+	    S_PUNCH, S_NR };
 static const char *const step_name[S_NR] = {
-	"alloc", "read", "continue", "touch", "touch2", "punch",
+	"alloc", "read", "continue", "pretouch", "touch", "touch2", "punch",
 };
 
 struct probe {
@@ -93,6 +100,7 @@ struct probe {
 	int tmpfs;
 	int uffd_on;
 	int remap;
+	int pretouch;
 	size_t size, window, chunk;
 	const char *file;
 };
@@ -227,6 +235,22 @@ static int shmem_object(const struct probe *pr, char *mntdir)
 		return -1;
 	}
 	return fd;
+}
+
+struct pretouch_arg {
+	const char *p;
+	size_t len;
+	unsigned long sum;
+};
+
+/* Read one word of every 4 KiB page of arg->p, from a second thread. */
+static void *pretouch_thread(void *varg)
+{
+	struct pretouch_arg *arg = varg;
+
+	for (size_t p = 0; p < arg->len; p += PAGE)
+		arg->sum += *(volatile const unsigned long *)(arg->p + p + 128);
+	return NULL;
 }
 
 /* Replace the @len bytes of @app at @off with a plain shared mapping of
@@ -364,6 +388,22 @@ static int run(const struct probe *pr)
 			}
 			t[S_CONTINUE] += now_s() - t0;
 		}
+		if (pr->pretouch) {
+			struct pretouch_arg arg = { app + off, pr->chunk, 0 };
+			pthread_t th;
+			int err;
+
+			t0 = now_s();
+			err = pthread_create(&th, NULL, pretouch_thread, &arg);
+			if (err) {
+				fprintf(stderr, "folio-probe: pthread_create: %s\n",
+					strerror(err));
+				goto out;
+			}
+			pthread_join(th, NULL);
+			t[S_PRETOUCH] += now_s() - t0;
+			sink += arg.sum;
+		}
 		t0 = now_s();
 		for (size_t p = 0; p < pr->chunk; p += PAGE)
 			sink += *(volatile unsigned long *)(app + off + p);
@@ -397,7 +437,8 @@ static int run(const struct probe *pr)
 		printf("per GiB:");
 		for (o = 0; o < S_NR; o++)
 			if ((o != S_READ || ffd >= 0) &&
-			    (o != S_CONTINUE || uffd >= 0))
+			    (o != S_CONTINUE || uffd >= 0) &&
+			    (o != S_PRETOUCH || pr->pretouch))
 				printf(" %s %.3f s", o == S_CONTINUE && pr->remap ?
 				       "remap" : step_name[o], t[o] / gib);
 		printf("\n");
@@ -427,7 +468,7 @@ out:
 static int usage(void)
 {
 	fprintf(stderr, "usage: folio-probe memfd|memfd-64k|memfd-2m|tmpfs-huge"
-			"[-nouffd|-remap] [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE]]]]\n"
+			"[-nouffd|-remap|-pretouch] [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE]]]]\n"
 			"  CHUNK_KIB a multiple of the folio (default 2048); "
 			"FILE adds an O_DIRECT read of each chunk\n");
 	return 2;
@@ -453,6 +494,9 @@ int main(int argc, char **argv)
 	} else if (ml > 6 && !strcmp(argv[1] + ml - 6, "-remap")) {
 		pr.remap = 1;
 		ml -= 6;
+	} else if (ml > 9 && !strcmp(argv[1] + ml - 9, "-pretouch")) {
+		pr.pretouch = 1;
+		ml -= 9;
 	}
 	if (ml >= sizeof(base))
 		return usage();
