@@ -54,9 +54,14 @@
  * and holds a lock (/run/folio-probe.lock) so that two probes never
  * save each other's setting as the one to restore.
  *
- * usage: folio-probe MODE [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE]]]]
+ * usage: folio-probe MODE [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE [AHEAD_MIB]]]]]
  *   defaults: 2048 MiB, window 512 MiB, chunk 2048 KiB; FILE (>= SIZE)
- *   adds the read step.  Exit 77 if the machine cannot give the mode.
+ *   adds the read step; AHEAD_MIB > 0 (less than the window) moves the
+ *   allocation and the read to a filler thread that runs up to that far
+ *   ahead of the main thread, as the runtime's read-ahead does (the
+ *   "wait" column is the main thread's wait for it; alloc and read are
+ *   then the filler's, overlapped).  Exit 77 if the machine cannot give
+ *   the mode.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,10 +93,11 @@
 #define THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define PAGE 4096UL
 
-enum step { S_ALLOC, S_READ, S_CONTINUE, S_PRETOUCH, S_TOUCH, S_TOUCH2,
-	    S_PUNCH, S_NR };
+enum step { S_ALLOC, S_READ, S_WAIT, S_CONTINUE, S_PRETOUCH, S_TOUCH,
+	    S_TOUCH2, S_PUNCH, S_NR };
 static const char *const step_name[S_NR] = {
-	"alloc", "read", "continue", "pretouch", "touch", "touch2", "punch",
+	"alloc", "read", "wait", "continue", "pretouch", "touch", "touch2",
+	"punch",
 };
 
 struct probe {
@@ -103,7 +109,54 @@ struct probe {
 	int pretouch;
 	size_t size, window, chunk;
 	const char *file;
+	size_t ahead;		/* bytes the filler thread may run ahead */
 };
+
+static double now_s(void);
+
+/* The filler thread of AHEAD_MIB > 0: allocates and reads chunks ahead
+ * of the main thread, at most @ahead_chunks ahead of what it consumed. */
+struct filler {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *alias;
+	int ffd;
+	size_t chunk, nch, ahead_chunks;
+	size_t filled, consumed;	/* under mu */
+	int err;			/* under mu */
+	double t_alloc, t_read;		/* the filler's own */
+};
+
+static void *filler_thread(void *varg)
+{
+	struct filler *f = varg;
+	double t0;
+	int err = 0;
+
+	for (size_t i = 0; i < f->nch && !err; i++) {
+		char *p = f->alias + i * f->chunk;
+
+		pthread_mutex_lock(&f->mu);
+		while (i >= f->consumed + f->ahead_chunks)
+			pthread_cond_wait(&f->cv, &f->mu);
+		pthread_mutex_unlock(&f->mu);
+		t0 = now_s();
+		if (madvise(p, f->chunk, MADV_POPULATE_WRITE))
+			err = errno;
+		f->t_alloc += now_s() - t0;
+		t0 = now_s();
+		if (!err && pread(f->ffd, p, f->chunk, (off_t)(i * f->chunk)) !=
+				    (ssize_t)f->chunk)
+			err = errno ? errno : EIO;
+		f->t_read += now_s() - t0;
+		pthread_mutex_lock(&f->mu);
+		f->filled = i + 1;
+		f->err = err;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+	return NULL;
+}
 
 static double now_s(void)
 {
@@ -272,6 +325,10 @@ static int remap(int fd, int uffd, char *app, size_t off, size_t len)
 
 static int run(const struct probe *pr)
 {
+	struct filler fl = { .mu = PTHREAD_MUTEX_INITIALIZER,
+			     .cv = PTHREAD_COND_INITIALIZER };
+	pthread_t filler_th;
+	int filler_on = 0;
 	char mntdir[] = "/tmp/folio-probe-XXXXXX";
 	double t[S_NR] = { 0 }, t0, total;
 	unsigned long hist[11];
@@ -339,14 +396,41 @@ static int run(const struct probe *pr)
 		}
 	}
 	total = now_s();
+	if (pr->ahead && ffd >= 0) {
+		fl.alias = alias;
+		fl.ffd = ffd;
+		fl.chunk = pr->chunk;
+		fl.nch = nch;
+		fl.ahead_chunks = pr->ahead / pr->chunk;
+		o = pthread_create(&filler_th, NULL, filler_thread, &fl);
+		if (o) {
+			fprintf(stderr, "folio-probe: pthread_create: %s\n",
+				strerror(o));
+			goto out;
+		}
+		filler_on = 1;
+	}
 	for (i = 0; i < nch; i++) {
 		off = i * pr->chunk;
 		t0 = now_s();
-		if (madvise(alias + off, pr->chunk, MADV_POPULATE_WRITE)) {
+		if (filler_on) {
+			pthread_mutex_lock(&fl.mu);
+			while (fl.filled <= i && !fl.err)
+				pthread_cond_wait(&fl.cv, &fl.mu);
+			o = fl.err;
+			pthread_mutex_unlock(&fl.mu);
+			t[S_WAIT] += now_s() - t0;
+			if (o) {
+				fprintf(stderr, "folio-probe: filler: %s\n",
+					strerror(o));
+				goto out;
+			}
+		} else if (madvise(alias + off, pr->chunk, MADV_POPULATE_WRITE)) {
 			perror("folio-probe: MADV_POPULATE_WRITE");
 			goto out;
+		} else {
+			t[S_ALLOC] += now_s() - t0;
 		}
-		t[S_ALLOC] += now_s() - t0;
 		if (i == 0) {
 			int r = folio_histogram(alias, pr->chunk, hist);
 
@@ -359,7 +443,7 @@ static int run(const struct probe *pr)
 					       (PAGE << o) >> 10);
 			printf("\n");
 		}
-		if (ffd >= 0) {
+		if (ffd >= 0 && !filler_on) {
 			t0 = now_s();
 			if (pread(ffd, alias + off, pr->chunk, (off_t)off) !=
 			    (ssize_t)pr->chunk) {
@@ -412,6 +496,12 @@ static int run(const struct probe *pr)
 		for (size_t p = 0; p < pr->chunk; p += PAGE)
 			sink += *(volatile unsigned long *)(app + off + p + 64);
 		t[S_TOUCH2] += now_s() - t0;
+		if (filler_on) {
+			pthread_mutex_lock(&fl.mu);
+			fl.consumed = i + 1;
+			pthread_cond_broadcast(&fl.cv);
+			pthread_mutex_unlock(&fl.mu);
+		}
 		if (off >= pr->window) {
 			t0 = now_s();
 			if (pr->remap &&
@@ -428,6 +518,12 @@ static int run(const struct probe *pr)
 		}
 	}
 	total = now_s() - total;
+	if (filler_on) {
+		pthread_join(filler_th, NULL);
+		filler_on = 0;
+		t[S_ALLOC] = fl.t_alloc;
+		t[S_READ] = fl.t_read;
+	}
 	{
 		double gib = (double)pr->size / (double)(1UL << 30);
 
@@ -438,13 +534,23 @@ static int run(const struct probe *pr)
 		for (o = 0; o < S_NR; o++)
 			if ((o != S_READ || ffd >= 0) &&
 			    (o != S_CONTINUE || uffd >= 0) &&
-			    (o != S_PRETOUCH || pr->pretouch))
+			    (o != S_PRETOUCH || pr->pretouch) &&
+			    (o != S_WAIT || pr->ahead))
 				printf(" %s %.3f s", o == S_CONTINUE && pr->remap ?
 				       "remap" : step_name[o], t[o] / gib);
 		printf("\n");
 	}
 	ret = 0;
 out:
+	if (filler_on) {
+		/* Let it run to its end: it stops at nch, never waits on us
+		 * for more than ahead_chunks past what we consumed. */
+		pthread_mutex_lock(&fl.mu);
+		fl.consumed = nch;
+		pthread_cond_broadcast(&fl.cv);
+		pthread_mutex_unlock(&fl.mu);
+		pthread_join(filler_th, NULL);
+	}
 	(void)sink;
 	if (uffd >= 0)
 		close(uffd);
@@ -468,9 +574,11 @@ out:
 static int usage(void)
 {
 	fprintf(stderr, "usage: folio-probe memfd|memfd-64k|memfd-2m|tmpfs-huge"
-			"[-nouffd|-remap|-pretouch] [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE]]]]\n"
+			"[-nouffd|-remap|-pretouch] [SIZE_MIB [WINDOW_MIB [CHUNK_KIB [FILE [AHEAD_MIB]]]]]\n"
 			"  CHUNK_KIB a multiple of the folio (default 2048); "
-			"FILE adds an O_DIRECT read of each chunk\n");
+			"FILE adds an O_DIRECT read of each chunk\n"
+			"  AHEAD_MIB (< WINDOW_MIB, needs FILE): fill and read "
+			"in a thread that far ahead\n");
 	return 2;
 }
 
@@ -484,7 +592,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 	int status, ret, i, lockfd;
 
-	if (argc < 2 || argc > 6)
+	if (argc < 2 || argc > 7)
 		return usage();
 	pr.mode = argv[1];
 	ml = strlen(argv[1]);
@@ -514,8 +622,10 @@ int main(int argc, char **argv)
 	pr.window = (argc > 3 ? strtoul(argv[3], NULL, 10) : 512) << 20;
 	pr.chunk = (argc > 4 ? strtoul(argv[4], NULL, 10) : 2048) << 10;
 	pr.file = argc > 5 ? argv[5] : NULL;
+	pr.ahead = (argc > 6 ? strtoul(argv[6], NULL, 10) : 0) << 20;
 	if (!pr.size || !pr.chunk || pr.chunk % PAGE || pr.size % pr.chunk ||
-	    pr.window % pr.chunk || (pr.huge_kib &&
+	    pr.window % pr.chunk || pr.ahead % pr.chunk ||
+	    (pr.ahead && (!pr.file || pr.ahead >= pr.window)) || (pr.huge_kib &&
 				     pr.chunk % ((size_t)pr.huge_kib << 10)))
 		return usage();
 	if (!pr.huge_kib)
