@@ -285,6 +285,11 @@ static int shmem_object(const struct probe *pr, char *mntdir)
 	}
 	if (fd < 0 || ftruncate(fd, (off_t)pr->size)) {
 		perror("folio-probe: shmem object");
+		if (fd >= 0)
+			close(fd);
+		if (pr->tmpfs && (umount2(mntdir, MNT_DETACH) || rmdir(mntdir)))
+			fprintf(stderr, "folio-probe: remove %s: %s\n", mntdir,
+				strerror(errno));
 		return -1;
 	}
 	return fd;
