@@ -89,7 +89,15 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 				got = take_free(rt, &cur, n);
 				break;
 			}
-			if (++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
+			/* What the clock passed over is dirty on store parts
+			 * that cannot take writes (evict/stall.c): waiting
+			 * would last as long as their stall.  Overshoot now;
+			 * the pages this fill brings in are evictable, and
+			 * fills on the stalled parts are put off at their
+			 * share (fault/fill.c), so the overshoot stays within
+			 * the fills in flight. */
+			if (req.stalled ||
+			    ++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
 				cur = overshoot(rt, n);
 				break;
 			}

@@ -488,6 +488,12 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 	for (i = 0; i < n; i++) {
 		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));
 
+		/* Its store part stalled since the clock chose it: do not
+		 * start a write that would be retried until the store's
+		 * deadline with this thread waiting (evict/stall.c); it
+		 * stays resident and dirty. */
+		if (ok[i] && (s & PS_DIRTY) && evict_page_stalled(v[i].r, v[i].pg))
+			ok[i] = false;
 		if (ok[i] && (s & PS_DIRTY))
 			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0, false };
 		else

@@ -438,6 +438,7 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out)
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	rs->st->write_stalled = redis_write_stalled;
 	ret = -pthread_create(&rs->io_thread, NULL, io_main, rs);
 	if (ret)
 		goto out_store;
