@@ -499,13 +499,18 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		else
 			v[i].punch = ok[i];
 	}
-	write_pages(q, wb, nwb);
+	/* A write whose store part cannot take it now gives up (-EAGAIN)
+	 * instead of holding this thread for the store's deadline. */
+	write_pages_nowait(q, wb, nwb);
 	/* Both arrays are sorted by (region, page): match them in one pass. */
 	for (i = 0, nwb = 0; i < n; i++) {
 		if (!ok[i] || v[i].punch)
 			continue;
 		v[i].punch = v[i].wrote = !wb[nwb].err;
-		if (wb[nwb].err) {
+		if (wb[nwb].err == -EAGAIN) {
+			/* Its store part stalled: kept dirty, for later;
+			 * no data error (evict/stall.c). */
+		} else if (wb[nwb].err) {
 			region_record_error(v[i].r, wb[nwb].err);
 			rt_warn(rt, "writeback of an evicted page failed (%s): "
 				    "kept resident and dirty",

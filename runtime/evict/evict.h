@@ -212,6 +212,19 @@ bool evict_page_stalled(struct upg_region *r, uint64_t pg);
 bool evict_stalled_share(struct upg_region *r, uint64_t pg, uint64_t n);
 
 /**
+ * evict_stalled_excess() - how far beyond the budget fills may go now:
+ * what the dirty pages of stalled store parts (the clock's last
+ * revolution) hold over their share of half the budget, at most half the
+ * budget.  So the parts that can take writes keep half the budget
+ * whatever a stalled one holds, and residency stays within 1.5 times the
+ * budget.  0 when nothing is stalled.  The evictor's watermarks move up
+ * by as much.
+ * Return: pages.
+ * Context: any thread.
+ */
+uint64_t evict_stalled_excess(struct upg_runtime *rt);
+
+/**
  * evict_defer_fault() - put off the fault on page @pg of @r: it is left
  * unresolved (the faulting thread sleeps in the kernel) and the evictor
  * wakes it within its tick (about 100 ms), when it faults again and is

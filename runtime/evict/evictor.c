@@ -69,10 +69,15 @@ static void *evictor_main(void *arg)
 			unpoison_tick(rt);
 		remove_tick(rt);
 		evict_deferred_watched(rt, &q);
-		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
+		/* The watermarks move up by what stalled store parts hold
+		 * over their share (evict/stall.c): evicting the others'
+		 * pages below that would only thrash them. */
+		if (atomic_load(&rt->resident_pages) <=
+		    rt->high_pages + evict_stalled_excess(rt))
 			continue;
 		while (!atomic_load(&rt->evict->stopping) &&
-		       atomic_load(&rt->resident_pages) > rt->low_pages) {
+		       atomic_load(&rt->resident_pages) >
+			       rt->low_pages + evict_stalled_excess(rt)) {
 			/* Between batches too: under steady pressure this
 			 * loop may not end for a long time. */
 			evict_deferred_watched(rt, &q);

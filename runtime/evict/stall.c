@@ -14,6 +14,10 @@
  *    once instead of spinning (evict/budget.c): the pages of healthy
  *    parts it brings in are evictable, so the overshoot is bounded by the
  *    fills in flight, not by how long the stall lasts;
+ *  - while stalled parts' dirty pages hold more than half the budget,
+ *    fills may go beyond it by the excess (at most half the budget,
+ *    evict_stalled_excess()), and the evictor's watermarks move up as
+ *    much: the healthy parts keep half the budget to work in;
  *  - a fill on a stalled part, when the budget is full and stalled parts'
  *    dirty pages already hold half of it (the stalled share), is put off
  *    (evict_defer_fault()) instead of evicting healthy parts' pages: the
@@ -47,6 +51,16 @@ bool evict_stalled_share(struct upg_region *r, uint64_t pg, uint64_t n)
 	if (atomic_load(&rt->evict->stalled_dirty) < rt->budget_pages / 2)
 		return false;
 	return evict_page_stalled(r, pg);
+}
+
+uint64_t evict_stalled_excess(struct upg_runtime *rt)
+{
+	uint64_t stalled = atomic_load(&rt->evict->stalled_dirty);
+	uint64_t share = rt->budget_pages / 2;
+
+	if (stalled <= share)
+		return 0;
+	return stalled - share < share ? stalled - share : share;
 }
 
 bool evict_defer_fault(struct upg_region *r, uint64_t pg)

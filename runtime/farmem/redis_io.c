@@ -80,8 +80,16 @@ static void retry_later(struct rstore *rs, struct rop *op, int err,
 
 	if (err)
 		op->last_err = err;
+	/* An eviction's write (nowait) is retried only when redirected
+	 * (no delay): a failure that calls for a back-off is the stall it
+	 * must not wait out. */
+	if (op->req->nowait && delay_ms) {
+		part_done(rs, op, -EAGAIN);
+		return;
+	}
 	if (now >= op->req->deadline) {
-		part_done(rs, op, -EIO);
+		/* An eviction's write gives up without data error. */
+		part_done(rs, op, op->req->nowait ? -EAGAIN : -EIO);
 		return;
 	}
 	op->not_before = now + (int64_t)delay_ms * 1000000LL;

@@ -92,6 +92,9 @@ struct rreq {
 	struct upg_io *io;           /* NULL: internal (discard) */
 	struct sync_wait *sw;        /* internal: who waits */
 	bool is_write;
+	/* store_submit_nowait(): a short deadline, and -EAGAIN (not -EIO)
+	 * when it passes: the runtime keeps the page dirty. */
+	bool nowait;
 	unsigned pending;            /* parts not done */
 	int err;
 	int64_t deadline;

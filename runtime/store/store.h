@@ -42,6 +42,15 @@ struct upg_store {
 	 * and must be cheap.  See store_write_stalled().
 	 */
 	bool (*write_stalled)(void *ctx, uint64_t off);
+	/*
+	 * Optional (NULL: ops.submit): submit a write that gives up with
+	 * -EAGAIN, instead of being retried until the store's deadline, once
+	 * its part is found unable to take it (within about the time one
+	 * attempt takes).  For eviction, which can keep the page dirty and
+	 * pick another.  See store_submit_nowait().
+	 */
+	int (*submit_nowait)(void *ctx, struct upg_io_queue *q,
+			     struct upg_io *io);
 };
 
 /**
@@ -76,6 +85,20 @@ static inline bool store_write_stalled(const struct upg_store *st,
 {
 	return st && st->write_stalled && st->write_stalled(st->ctx, off);
 }
+
+/**
+ * store_submit_nowait() - store_submit() of a write that may give up:
+ * where the store has parts that can stall (store_write_stalled()), the
+ * write fails -EAGAIN as soon as its part fails an attempt (a refused
+ * connection, no acknowledging replica, a node that does not answer in
+ * its timeout) rather than being retried until the store's deadline.
+ * -EAGAIN is no data error: the caller keeps the pages dirty and writes
+ * them later.  Other stores: store_submit().
+ * Return: as store_submit().
+ * Context: as store_submit().
+ */
+int store_submit_nowait(struct upg_store *st, struct upg_io_queue *q,
+			struct upg_io *io);
 
 /**
  * store_flush() - make completed writes durable (ops.flush, if any).
