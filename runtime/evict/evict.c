@@ -21,6 +21,9 @@
  * A page whose write failed is not punched: it goes back to RESIDENT,
  * still dirty (and write-protected, so its next write faults and is seen
  * again), the error is recorded for the next flush, and nothing is lost.
+ * A write that gave up because its store part cannot take it now
+ * (-EAGAIN, store_submit_nowait(), evict/stall.c) is the same without an
+ * error recorded: the page is simply written later.
  */
 #include <errno.h>
 #include <fcntl.h>
