@@ -30,6 +30,16 @@
 #define NPAGES (LEN / PAGE)
 #define EXTENT_PAGES 16u
 
+/* The bounds of the waits below, in ms, times CK_TIMEOUT_MULTIPLIER (the
+ * sanitizer passes of tools/test.sh set it): a sanitized runtime is
+ * slower, not differently right. */
+static unsigned ms(unsigned n)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+
+	return m && atoi(m) > 1 ? n * (unsigned)atoi(m) : n;
+}
+
 static char test_name[64];
 static char uri[1024];
 /* The page's extent's slot is owned by the stalled master. */
@@ -267,28 +277,28 @@ START_TEST(stalled_master_does_not_stall_the_others)
 	 * shared). */
 	t0 = tu_now_ns();
 	ck_assert_int_eq(pthread_create(&ht, NULL, healthy_main, &base), 0);
-	TU_WAIT_FOR(atomic_load(&base.done), 40000);
+	TU_WAIT_FOR(atomic_load(&base.done), ms(40000));
 	pthread_join(ht, NULL);
 	t_base = (double)(tu_now_ns() - t0) / 1e9;
 
 	/* The victim's replica stops: its master can no longer get a write
 	 * acknowledged (WAIT counts 0). */
 	replica_signal("STOP");
-	TU_WAIT_FOR(master_acks(victim_port) == 0, 10000);
+	TU_WAIT_FOR(master_acks(victim_port) == 0, ms(10000));
 
 	ck_assert_int_eq(pthread_create(&wt, NULL, writer_main, &w), 0);
 	/* The writer has dirtied half the budget on the stalled master (the
 	 * stalled share) and goes on: without the stall handling, the budget
 	 * fills with pages whose writes are retried until the store's
 	 * deadline, and evicting them waits for it. */
-	TU_WAIT_FOR(atomic_load(&w.pages) >= BUDGET / PAGE / 2, 30000);
+	TU_WAIT_FOR(atomic_load(&w.pages) >= BUDGET / PAGE / 2, ms(30000));
 	w_before = atomic_load(&w.pages);
 
 	t0 = tu_now_ns();
 	ck_assert_int_eq(pthread_create(&ht, NULL, healthy_main, &h), 0);
 	/* The condition: the other masters' faults complete while the
 	 * stalled master still cannot acknowledge a write. */
-	TU_WAIT_FOR(atomic_load(&h.done), 40000);
+	TU_WAIT_FOR(atomic_load(&h.done), ms(40000));
 	printf("%" PRIu64 " faults on the other masters in %.2f s with "
 	       "master %d stalled (replica %d stopped), %.2f s with none; "
 	       "the writer dirtied %" PRIu64 " pages on it, %" PRIu64
@@ -308,9 +318,9 @@ START_TEST(stalled_master_does_not_stall_the_others)
 	/* The replica comes back: the writer goes on, everything flushes. */
 	replica_signal("CONT");
 	pthread_join(ht, NULL);
-	TU_WAIT_FOR(master_acks(victim_port) == 1, 30000);
+	TU_WAIT_FOR(master_acks(victim_port) == 1, ms(30000));
 	w_before = atomic_load(&w.pages);
-	TU_WAIT_FOR(atomic_load(&w.pages) > w_before + nr_victim, 60000);
+	TU_WAIT_FOR(atomic_load(&w.pages) > w_before + nr_victim, ms(60000));
 	atomic_store(&w.stop, true);
 	pthread_join(wt, NULL);
 	end = tu_now_ns() + 30ull * 1000000000ull;
