@@ -40,7 +40,9 @@ static uint64_t take_free(struct upg_runtime *rt, uint64_t *cur, uint64_t n)
 	uint64_t k;
 
 	do {
-		k = *cur < rt->budget_pages ? rt->budget_pages - *cur : 0;
+		uint64_t limit = rt->budget_pages + evict_stalled_excess(rt);
+
+		k = *cur < limit ? limit - *cur : 0;
 		if (k > n)
 			k = n;
 	} while (k && !atomic_compare_exchange_weak(&rt->resident_pages, cur,
@@ -57,8 +59,11 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 
 	for (;;) {
 		struct evict_req req = { 0 };
+		/* Beyond the budget by what stalled store parts hold over
+		 * their share (evict/stall.c). */
+		uint64_t limit = rt->budget_pages + evict_stalled_excess(rt);
 
-		if (cur + n <= rt->budget_pages) {
+		if (cur + n <= limit) {
 			if (!atomic_compare_exchange_weak(&rt->resident_pages,
 							  &cur, cur + n))
 				continue;
@@ -76,7 +81,7 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 		 * its share only what it cannot do without; a read-ahead
 		 * nothing (evict/clock.c). */
 		if (!speculative)
-			req.need = (unsigned)(cur + n - rt->budget_pages);
+			req.need = (unsigned)(cur + n - limit);
 		if (!evict_batch(rt, q, &req)) {
 			/* Read-ahead is not owed room that only clients
 			 * below their share could give (evict/clock.c), nor
@@ -89,7 +94,15 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 				got = take_free(rt, &cur, n);
 				break;
 			}
-			if (++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
+			/* What the clock passed over is dirty on store parts
+			 * that cannot take writes (evict/stall.c): waiting
+			 * would last as long as their stall.  Overshoot now;
+			 * the pages this fill brings in are evictable, and
+			 * fills on the stalled parts are put off at their
+			 * share (fault/fill.c), so the overshoot stays within
+			 * the fills in flight. */
+			if (req.stalled ||
+			    ++empty_rounds > RESERVE_MAX_EMPTY_ROUNDS) {
 				cur = overshoot(rt, n);
 				break;
 			}
@@ -100,7 +113,7 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 		cur = atomic_load(&rt->resident_pages);
 	}
 	note_peak(rt, cur);
-	if (cur > rt->high_pages)
+	if (cur > rt->high_pages + evict_stalled_excess(rt))
 		evictor_kick(rt);
 	return got;
 }

@@ -175,7 +175,7 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	 * with or without notifiers now: one may be inserted before the
 	 * step runs. */
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
-	unsigned got = 0, nr_runs = 0, unfair_want;
+	unsigned got = 0, nr_runs = 0, unfair_want, nr_stalled = 0;
 	uint64_t total = 0, scanned = 0, limit, spare_until;
 	const struct evict_policy *pol = evict_policy(rt);
 	bool shares = false, over = false, fair;
@@ -217,6 +217,11 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 		if (rt->clock_region >= rt->nr_regions) {
 			rt->clock_region = 0;
 			rt->clock_page = 0;
+			/* A revolution done: its count of stalled dirty
+			 * pages is the estimate (evict/stall.c). */
+			atomic_store(&rt->evict->stalled_dirty,
+				     rt->evict->rev_stalled);
+			rt->evict->rev_stalled = 0;
 		}
 		r = rt->regions[rt->clock_region];
 		/* Not the client's own: passed over whole, as scanned. */
@@ -272,12 +277,23 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 					.r = r, .pg = rt->clock_page };
 			}
 		} else if (evictable(s)) {
+			/* Dirty, and its store part cannot take writes now:
+			 * counted, given its second chance as usual, never
+			 * taken (evict/stall.c). */
+			bool stalled = (s & PS_DIRTY) &&
+				       evict_page_stalled(r, rt->clock_page);
+
+			if (stalled) {
+				rt->evict->rev_stalled++;
+				nr_stalled++;
+			}
 			if (s & PS_REF) {
 				if (ps_cas(p, &s, s & ~PS_REF) && sample &&
 				    !atomic_load(&r->detached))
 					zap_add(runs, &nr_runs, r,
 						rt->clock_page);
-			} else if (ps_cas(p, &s,
+			} else if (!stalled &&
+				   ps_cas(p, &s,
 					  ps_with_state(s, PS_RESIDENT) |
 						  evicting)) {
 				region_get(r);
@@ -292,5 +308,6 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	pthread_mutex_unlock(&rt->clock_lock);
 	zap_runs(rt, runs, nr_runs);
 	req->spared = spared_any || held_back;
+	req->stalled = nr_stalled;
 	return got;
 }

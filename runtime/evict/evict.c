@@ -21,6 +21,9 @@
  * A page whose write failed is not punched: it goes back to RESIDENT,
  * still dirty (and write-protected, so its next write faults and is seen
  * again), the error is recorded for the next flush, and nothing is lost.
+ * A write that gave up because its store part cannot take it now
+ * (-EAGAIN, store_submit_nowait(), evict/stall.c) is the same without an
+ * error recorded: the page is simply written later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -488,18 +491,29 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 	for (i = 0; i < n; i++) {
 		uint32_t s = atomic_load(region_page(v[i].r, v[i].pg));
 
+		/* Its store part stalled since the clock chose it: do not
+		 * start a write that would be retried until the store's
+		 * deadline with this thread waiting (evict/stall.c); it
+		 * stays resident and dirty. */
+		if (ok[i] && (s & PS_DIRTY) && evict_page_stalled(v[i].r, v[i].pg))
+			ok[i] = false;
 		if (ok[i] && (s & PS_DIRTY))
 			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0, false };
 		else
 			v[i].punch = ok[i];
 	}
-	write_pages(q, wb, nwb);
+	/* A write whose store part cannot take it now gives up (-EAGAIN)
+	 * instead of holding this thread for the store's deadline. */
+	write_pages_nowait(q, wb, nwb);
 	/* Both arrays are sorted by (region, page): match them in one pass. */
 	for (i = 0, nwb = 0; i < n; i++) {
 		if (!ok[i] || v[i].punch)
 			continue;
 		v[i].punch = v[i].wrote = !wb[nwb].err;
-		if (wb[nwb].err) {
+		if (wb[nwb].err == -EAGAIN) {
+			/* Its store part stalled: kept dirty, for later;
+			 * no data error (evict/stall.c). */
+		} else if (wb[nwb].err) {
 			region_record_error(v[i].r, wb[nwb].err);
 			rt_warn(rt, "writeback of an evicted page failed (%s): "
 				    "kept resident and dirty",

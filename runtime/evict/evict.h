@@ -16,6 +16,8 @@
 struct upg_region;
 
 #define WATCH_DEFER_MAX 16
+/* Faults on stalled store parts put off at once, at most (fault_defer). */
+#define FAULT_DEFER_MAX 64
 
 /* The evictor's state (rt->evict). */
 struct evict_state {
@@ -35,6 +37,24 @@ struct evict_state {
 	unsigned nr_watch_defer;
 	/* upagerd's share policy (struct evict_policy), or NULL. */
 	_Atomic(const struct evict_policy *) policy;
+	/*
+	 * Stalled writes (store_write_stalled(), evict/stall.c): dirty pages
+	 * the clock passed over because their store part cannot take writes
+	 * now.  rev_stalled counts them as the hand goes round (clock_lock);
+	 * at each wrap it becomes stalled_dirty, the estimate the fault path
+	 * holds against the stalled share (evict_stalled_share()).
+	 */
+	uint64_t rev_stalled;
+	_Atomic uint64_t stalled_dirty;
+	/* Faults put off (evict_defer_fault()), woken by the evictor; under
+	 * watch_lock.  evictor_running: the evictor's loop runs (without it
+	 * nobody would wake them, and nothing is put off). */
+	struct fault_defer {
+		struct upg_region *r; /* with a reference */
+		uint64_t pg;
+	} fault_defer[FAULT_DEFER_MAX];
+	unsigned nr_fault_defer;
+	atomic_bool evictor_running;
 };
 
 /* One page chosen for eviction, already moved to PS_EVICTING, with a
@@ -162,7 +182,65 @@ struct evict_req {
 	/* Set by clock_select(): fair shares held the hand back from
 	 * resident pages of clients below their share. */
 	bool spared;
+	/* Set by clock_select(): dirty pages it passed over because their
+	 * store part's writes are stalled (store_write_stalled()). */
+	unsigned stalled;
 };
+
+/**
+ * evict_page_stalled() - whether page @pg of @r is dirty-able but cannot
+ * be written now: its store says writes at its offset are stalled
+ * (store_write_stalled()).  Regions without a store (or whose store
+ * cannot tell) never are.
+ * Return: true if stalled.
+ * Context: any thread; never blocks.
+ */
+bool evict_page_stalled(struct upg_region *r, uint64_t pg);
+
+/**
+ * evict_stalled_share() - whether a fill of page @pg of @r must be put
+ * off to keep the budget for the store parts that can take writes: the
+ * page's store part is stalled (evict_page_stalled()), the budget has no
+ * room for @n more pages, and the dirty pages of stalled parts the clock
+ * saw in its last revolution already hold half the budget (the stalled
+ * share).  Such a fault is put off (evict_defer_fault()) rather than
+ * evicting the pages of healthy parts to make room for one that cannot
+ * give any back.
+ * Return: true if the fill must be put off.
+ * Context: handler thread.
+ */
+bool evict_stalled_share(struct upg_region *r, uint64_t pg, uint64_t n);
+
+/**
+ * evict_stalled_excess() - how far beyond the budget fills may go now:
+ * what the dirty pages of stalled store parts (the clock's last
+ * revolution) hold over their share of half the budget, at most half the
+ * budget.  So the parts that can take writes keep half the budget
+ * whatever a stalled one holds, and residency stays within 1.5 times the
+ * budget.  0 when nothing is stalled.  The evictor's watermarks move up
+ * by as much.
+ * Return: pages.
+ * Context: any thread.
+ */
+uint64_t evict_stalled_excess(struct upg_runtime *rt);
+
+/**
+ * evict_defer_fault() - put off the fault on page @pg of @r: it is left
+ * unresolved (the faulting thread sleeps in the kernel) and the evictor
+ * wakes it within its tick (about 100 ms), when it faults again and is
+ * looked at anew.  Takes a reference on @r until then.
+ * Return: true if put off; false if it cannot be (the list is full, or no
+ * evictor runs to wake it): the caller serves the fault now.
+ * Context: handler thread.
+ */
+bool evict_defer_fault(struct upg_region *r, uint64_t pg);
+
+/**
+ * evict_wake_deferred() - wake every fault put off by evict_defer_fault()
+ * and drop their region references.
+ * Context: the evictor thread (each tick, and when it stops).
+ */
+void evict_wake_deferred(struct upg_runtime *rt);
 
 /**
  * clock_select() - choose up to @want victims with the clock, as @req

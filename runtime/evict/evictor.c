@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/assert.h"
@@ -20,11 +21,20 @@
 
 #define EVICTOR_TICK_MS 100
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *evictor_main(void *arg)
 {
 	struct upg_runtime *rt = arg;
 	struct upg_io_queue q;
 	struct pollfd pfd = { .fd = rt->evict->kick_efd, .events = POLLIN };
+	int64_t woke_at = 0;
 	int err;
 
 	pthread_setname_np(pthread_self(), "upg-evictor");
@@ -35,6 +45,7 @@ static void *evictor_main(void *arg)
 			   "fault path", strerror(-err));
 		return NULL;
 	}
+	atomic_store(&rt->evict->evictor_running, true);
 	while (!atomic_load(&rt->evict->stopping)) {
 		/* Room made ahead of need (no evict_req.need): with fair
 		 * shares it is taken only from clients at or above theirs.
@@ -50,22 +61,40 @@ static void *evictor_main(void *arg)
 		    errno != EAGAIN)
 			rt_err(rt, "evictor: %s", strerror(errno));
 		atomic_store(&rt->evict->evictor_kicked, false);
+		/* Faults put off on stalled store parts try again. */
+		evict_wake_deferred(rt);
+		woke_at = now_ms();
 		notify_run_queued(rt->notify);
 		if (atomic_load(&rt->poisoned_pages))
 			unpoison_tick(rt);
 		remove_tick(rt);
 		evict_deferred_watched(rt, &q);
-		if (atomic_load(&rt->resident_pages) <= rt->high_pages)
+		/* The watermarks move up by what stalled store parts hold
+		 * over their share (evict/stall.c): evicting the others'
+		 * pages below that would only thrash them. */
+		if (atomic_load(&rt->resident_pages) <=
+		    rt->high_pages + evict_stalled_excess(rt))
 			continue;
 		while (!atomic_load(&rt->evict->stopping) &&
-		       atomic_load(&rt->resident_pages) > rt->low_pages) {
+		       atomic_load(&rt->resident_pages) >
+			       rt->low_pages + evict_stalled_excess(rt)) {
 			/* Between batches too: under steady pressure this
 			 * loop may not end for a long time. */
 			evict_deferred_watched(rt, &q);
+			if (now_ms() - woke_at >= EVICTOR_TICK_MS) {
+				evict_wake_deferred(rt);
+				woke_at = now_ms();
+			}
 			if (!evict_batch(rt, &q, &req))
 				break;
 		}
 	}
+	/* Nothing is put off any more (evict_defer_fault() looks under
+	 * the same lock); wake what was. */
+	pthread_mutex_lock(&rt->evict->watch_lock);
+	atomic_store(&rt->evict->evictor_running, false);
+	pthread_mutex_unlock(&rt->evict->watch_lock);
+	evict_wake_deferred(rt);
 	io_queue_fini(&q);
 	return NULL;
 }

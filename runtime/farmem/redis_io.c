@@ -80,8 +80,16 @@ static void retry_later(struct rstore *rs, struct rop *op, int err,
 
 	if (err)
 		op->last_err = err;
+	/* An eviction's write (nowait) is retried only when redirected
+	 * (no delay): a failure that calls for a back-off is the stall it
+	 * must not wait out. */
+	if (op->req->nowait && delay_ms) {
+		part_done(rs, op, -EAGAIN);
+		return;
+	}
 	if (now >= op->req->deadline) {
-		part_done(rs, op, -EIO);
+		/* An eviction's write gives up without data error. */
+		part_done(rs, op, op->req->nowait ? -EAGAIN : -EIO);
 		return;
 	}
 	op->not_before = now + (int64_t)delay_ms * 1000000LL;
@@ -119,6 +127,7 @@ void map_apply(struct rstore *rs, struct slot_map *m)
 			rs->slot_shard[i]->slots++;
 	}
 	rs->map_refreshes++;
+	rs->stall_remap = true;
 	free(rs->map);
 	rs->map = m;
 	/* Queued (not yet sent) commands go where the new map says. */
@@ -143,6 +152,7 @@ static void moved(struct rstore *rs, const struct redirect *rd)
 		rs->slot_shard[rd->slot] = sh;
 		if (sh)
 			sh->slots++;
+		rs->stall_remap = true;
 	}
 	refresh_request(rs);
 }
@@ -153,6 +163,8 @@ static void part_error(struct rstore *rs, struct shard *sh, struct rop *op,
 		       const char *text)
 {
 	sh->errors++;
+	if (op->kind != K_GET && rc != RC_MOVED && rc != RC_ASK)
+		sh->wfail_at = now_ns();
 	switch (rc) {
 	case RC_MOVED:
 		moved(rs, rd);
@@ -239,6 +251,8 @@ static void conn_fail(struct rstore *rs, struct conn *cn, const char *why)
 	cn->fails++;
 	cn->retry_at = now_ns() + (int64_t)delay * 1000000LL;
 	sh->errors++;
+	if (cn->is_write)
+		sh->wfail_at = now_ns();
 
 	q = list_take(&cn->inflight);
 	while ((op = list_pop(&q))) {
@@ -434,11 +448,13 @@ static void batch_settle(struct rstore *rs, struct shard *sh,
 		if (op->result != RC_OK)
 			continue; /* handled when its reply came */
 		if (acked >= (long long)rs->uri.replicas) {
+			sh->wok_at = now_ns();
 			part_done(rs, op, 0);
 		} else {
 			/* Applied on the master, not (yet) on enough
 			 * replicas: send it again; SETRANGE is idempotent. */
 			sh->errors++;
+			sh->wfail_at = now_ns();
 			retry_later(rs, op, -EAGAIN, backoff_ms(op->attempt++));
 		}
 	}
@@ -652,6 +668,63 @@ static void run_timers(struct rstore *rs, int64_t now)
 	}
 }
 
+/*
+ * Whether each master can take writes now, published per slot for the
+ * runtime's evictor (rs->slot_stalled).  A master is stalled when a write
+ * failed after the last one acknowledged, less than RS_STALL_HOLD_NS ago
+ * (refused or lost connection, NOREPLICAS, a short WAIT, OOM ...), or
+ * when its write connection has left a command unanswered for longer than
+ * WAIT's own timeout (a stopped node: its connection times out only later,
+ * after timeout_ms + wait_ms).  A slot no master owns is stalled.  The
+ * hold lets the evictor try a stalled master's pages again now and then:
+ * that is how it sees the master recover.
+ */
+static void stall_update(struct rstore *rs, int64_t now)
+{
+	int64_t hung = (int64_t)rs->uri.wait_ms * 1000000LL;
+	bool changed = rs->stall_remap;
+	struct shard *sh;
+	unsigned i;
+
+	rs->any_stalled = false;
+	for (sh = rs->shards; sh; sh = sh->next) {
+		bool st = (sh->wfail_at > sh->wok_at &&
+			   now - sh->wfail_at < RS_STALL_HOLD_NS) ||
+			  (sh->wr.state == C_READY && sh->wr.inflight.n &&
+			   now - sh->wr.progress_at > hung);
+
+		rs->any_stalled |= st;
+		if (st != sh->stalled) {
+			sh->stalled = st;
+			changed = true;
+			rt_dbg(NULL, "redis store %s: %s:%d writes %s",
+			       rs->uri.name, sh->addr.host, sh->addr.port,
+			       st ? "stalled" : "flow again");
+		}
+	}
+	if (!changed)
+		return;
+	rs->stall_remap = false;
+	for (i = 0; i < REDIS_SLOTS; i++) {
+		sh = rs->slot_shard[i];
+		atomic_store_explicit(&rs->slot_stalled[i],
+				      !sh || sh->stalled,
+				      memory_order_relaxed);
+	}
+}
+
+bool redis_write_stalled(void *ctx, uint64_t off)
+{
+	struct rstore *rs = ctx;
+	char key[RS_KEY_MAX];
+	int n = key_of(rs, off / rs->extent_bytes, key);
+
+	if (n <= 0 || n >= RS_KEY_MAX)
+		return false;
+	return atomic_load_explicit(&rs->slot_stalled[key_slot(key, (size_t)n)],
+				    memory_order_relaxed);
+}
+
 /* Copy the per-master figures where upg_store_redis_stats() reads them. */
 static void publish_stats(struct rstore *rs)
 {
@@ -702,8 +775,11 @@ void *io_main(void *arg)
 
 	for (;;) {
 		/* A 5 ms tick while anything is outstanding: retries and
-		 * timeouts; otherwise sleep until woken. */
-		n = epoll_wait(rs->epfd, evs, 64, rs->ops_outstanding ? 5 : -1);
+		 * timeouts; 50 ms while a master is stalled (its hold
+		 * expires, stall_update()); otherwise sleep until woken. */
+		n = epoll_wait(rs->epfd, evs, 64,
+			       rs->ops_outstanding ? 5 :
+			       rs->any_stalled     ? 50 : -1);
 		for (i = 0; i < n; i++) {
 			if (!evs[i].data.ptr) {
 				/* Only the wake-up matters, not the count. */
@@ -724,6 +800,7 @@ void *io_main(void *arg)
 		run_timers(rs, now_ns());
 		for (sh = rs->shards; sh; sh = sh->next)
 			shard_pump(rs, sh, now_ns());
+		stall_update(rs, now_ns());
 		publish_stats(rs);
 	}
 	return NULL;

@@ -186,6 +186,35 @@ static int redis_submit(void *ctx, struct upg_io_queue *q, struct upg_io *io)
 	return 0;
 }
 
+/*
+ * An eviction's write: it may give up.  Its deadline is one attempt's
+ * worth (timeout_ms + wait_ms: a node silent that long is dropped, a WAIT
+ * short by then has failed) instead of deadline_ms, and it then fails
+ * -EAGAIN: the runtime keeps the page dirty and evicts another, instead
+ * of its thread waiting out a failover.
+ */
+static int redis_submit_nowait(void *ctx, struct upg_io_queue *q,
+			       struct upg_io *io)
+{
+	struct rstore *rs = ctx;
+	struct rreq *req;
+
+	(void)q;
+	if (!io->len)
+		return -EINVAL;
+	if (io->offset + io->len < io->offset)
+		return -EOVERFLOW;
+	req = req_build(rs, K_SET, io->offset, io->len, io->buf);
+	if (!req)
+		return -ENOMEM;
+	req->io = io;
+	req->nowait = true;
+	req->deadline = now_ns() +
+			(int64_t)(rs->uri.timeout_ms + rs->uri.wait_ms) * 1000000LL;
+	req_queue(rs, req);
+	return 0;
+}
+
 static int redis_flush(void *ctx)
 {
 	struct rstore *rs = ctx;
@@ -438,6 +467,8 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out)
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	rs->st->write_stalled = redis_write_stalled;
+	rs->st->submit_nowait = redis_submit_nowait;
 	ret = -pthread_create(&rs->io_thread, NULL, io_main, rs);
 	if (ret)
 		goto out_store;

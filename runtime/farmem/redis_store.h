@@ -32,6 +32,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,6 +92,9 @@ struct rreq {
 	struct upg_io *io;           /* NULL: internal (discard) */
 	struct sync_wait *sw;        /* internal: who waits */
 	bool is_write;
+	/* store_submit_nowait(): a short deadline, and -EAGAIN (not -EIO)
+	 * when it passes: the runtime keeps the page dirty. */
+	bool nowait;
 	unsigned pending;            /* parts not done */
 	int err;
 	int64_t deadline;
@@ -129,6 +133,11 @@ struct shard {
 	uint64_t errors, reconnects;
 	uint32_t slots;              /* slots routed here */
 	int64_t oom_logged_at;       /* one OOM line a second, at most */
+	/* Write health, for rs->slot_stalled (redis_io.c, stall_update()):
+	 * the last write failure (a retry, -ENOSPC, a lost write
+	 * connection) and the last write acknowledged by its WAIT. */
+	int64_t wfail_at, wok_at;
+	bool stalled;                /* as last published */
 };
 
 struct rstore {
@@ -172,7 +181,24 @@ struct rstore {
 	struct shard *shards;
 	struct rop_list retry;
 	uint64_t ops_outstanding;
+	bool stall_remap;            /* slot_shard changed: republish */
+	bool any_stalled;            /* a master is: keep a timer tick */
+
+	/*
+	 * Per slot: 1 while writes to it cannot complete now (its master
+	 * is down, failing over, without an acking replica, full, or its
+	 * writes are being retried; or no master owns it).  Written by the
+	 * I/O thread, read by any thread through the store's
+	 * write_stalled() hook (store_write_stalled()): the runtime's
+	 * evictor passes over dirty pages on such slots.
+	 */
+	_Atomic uint8_t slot_stalled[REDIS_SLOTS];
 };
+
+/* A master stays "stalled" this long after its last write failure, unless
+ * a write is acknowledged meanwhile; then the evictor tries its pages
+ * again (the probe that sees it recover). */
+#define RS_STALL_HOLD_NS (1000 * 1000000LL)
 
 static inline int64_t now_ns(void)
 {
@@ -253,5 +279,8 @@ void *refresh_main(void *arg);
 void map_apply(struct rstore *rs, struct slot_map *m);
 /* The I/O thread. */
 void *io_main(void *arg);
+/* The store's write_stalled() hook: whether the slot of store offset @off
+ * is stalled (rs->slot_stalled).  Any thread. */
+bool redis_write_stalled(void *ctx, uint64_t off);
 
 #endif

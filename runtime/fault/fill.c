@@ -746,6 +746,15 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		return;
 	}
 
+	/* The page's store part cannot take writes, the budget is full and
+	 * such parts hold their share of it: do not evict the pages of the
+	 * parts that work to make room for one that cannot give it back.
+	 * The fault sleeps; the evictor wakes it to try again within its
+	 * tick (evict/stall.c). */
+	if (evict_stalled_share(r, pg, end - first) &&
+	    evict_defer_fault(r, pg))
+		return;
+
 	/* The detector first (it must see the page's read-ahead marker
 	 * before the claim clears it), then the fault's own unit, then the
 	 * window: both reads go out in the handler's next submission. */

@@ -47,6 +47,17 @@ void store_get(struct upg_store *st)
 	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
 }
 
+int store_submit_nowait(struct upg_store *st, struct upg_io_queue *q,
+			struct upg_io *io)
+{
+	int ret;
+
+	if (!st || !io || io->op != UPG_IO_WRITE || !st->submit_nowait)
+		return store_submit(st, q, io);
+	ret = st->submit_nowait(st->ctx, q, io);
+	return ret < 0 ? ret : 0;
+}
+
 int store_submit(struct upg_store *st, struct upg_io_queue *q,
 		 struct upg_io *io)
 {

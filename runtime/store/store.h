@@ -8,6 +8,7 @@
 #define UPAGER_STORE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
 
@@ -32,6 +33,24 @@ struct upg_store {
 	pthread_mutex_t swap_lock;
 	struct swap_extent *swap_free; /* free extents, sorted by offset */
 	uint64_t swap_end;             /* end of the highest extent handed out */
+	/*
+	 * Optional (NULL: never): whether a write at store offset @off
+	 * cannot make progress right now (STORE_REDIS: its master is
+	 * failing over, has no acking replica, or its writes are failing).
+	 * Set once by the store's opener, before the store is shared.
+	 * Called by the eviction's clock and the fault path: must not block
+	 * and must be cheap.  See store_write_stalled().
+	 */
+	bool (*write_stalled)(void *ctx, uint64_t off);
+	/*
+	 * Optional (NULL: ops.submit): submit a write that gives up with
+	 * -EAGAIN, instead of being retried until the store's deadline, once
+	 * its part is found unable to take it (within about the time one
+	 * attempt takes).  For eviction, which can keep the page dirty and
+	 * pick another.  See store_submit_nowait().
+	 */
+	int (*submit_nowait)(void *ctx, struct upg_io_queue *q,
+			     struct upg_io *io);
 };
 
 /**
@@ -47,6 +66,39 @@ void store_get(struct upg_store *st);
  */
 int store_submit(struct upg_store *st, struct upg_io_queue *q,
 		 struct upg_io *io);
+
+/**
+ * store_write_stalled() - whether writes to the part of @st that holds
+ * store offset @off are known to be unable to complete right now (a
+ * far-memory shard failing over, without an acking replica, or whose
+ * writes fail and are being retried).  A hint: it may lag the truth by a
+ * moment either way, and a write submitted anyway is still handled (it
+ * completes or fails as usual).  The evictor passes over dirty pages for
+ * which it is true instead of waiting on their writes (evict/clock.c).
+ * @st:  the store.
+ * @off: a store offset.
+ * Return: true if stalled; false if not, or the store cannot tell.
+ * Context: any thread; never blocks.
+ */
+static inline bool store_write_stalled(const struct upg_store *st,
+				       uint64_t off)
+{
+	return st && st->write_stalled && st->write_stalled(st->ctx, off);
+}
+
+/**
+ * store_submit_nowait() - store_submit() of a write that may give up:
+ * where the store has parts that can stall (store_write_stalled()), the
+ * write fails -EAGAIN as soon as its part fails an attempt (a refused
+ * connection, no acknowledging replica, a node that does not answer in
+ * its timeout) rather than being retried until the store's deadline.
+ * -EAGAIN is no data error: the caller keeps the pages dirty and writes
+ * them later.  Other stores: store_submit().
+ * Return: as store_submit().
+ * Context: as store_submit().
+ */
+int store_submit_nowait(struct upg_store *st, struct upg_io_queue *q,
+			struct upg_io *io);
 
 /**
  * store_flush() - make completed writes durable (ops.flush, if any).

@@ -30,7 +30,8 @@ static void wb_done(struct upg_io *io, ssize_t res)
 	if (!err) {
 		MM_STAT_ADD(mm, bytes_written, io->len);
 		MM_STAT_ADD(mm, pages_written_back, req->n);
-	} else {
+	} else if (err != -EAGAIN) {
+		/* -EAGAIN: an eviction's write gave up (no data error). */
 		MM_STAT_ADD(mm, write_errors, 1);
 	}
 	if (atomic_fetch_sub(req->pending, 1) == 1)
@@ -40,7 +41,7 @@ static void wb_done(struct upg_io *io, ssize_t res)
 
 /* Start the write of pages[0..n), contiguous in one region. */
 static void start_write(struct upg_io_queue *q, struct wb_page *pages,
-			size_t n, _Atomic uint32_t *pending)
+			size_t n, _Atomic uint32_t *pending, bool nowait)
 {
 	struct upg_region *r = pages[0].r;
 	size_t ps = r->rt->page_size;
@@ -67,12 +68,14 @@ static void start_write(struct upg_io_queue *q, struct wb_page *pages,
 		.pages = pages, .n = n, .pending = pending,
 	};
 	atomic_fetch_add(pending, 1);
-	err = store_submit(r->store, q, &req->io);
+	err = nowait ? store_submit_nowait(r->store, q, &req->io) :
+		       store_submit(r->store, q, &req->io);
 	if (err)
 		wb_done(&req->io, err);
 }
 
-void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n)
+static void write_all(struct upg_io_queue *q, struct wb_page *pages, size_t n,
+		      bool nowait)
 {
 	_Atomic uint32_t pending = 0;
 	size_t i = 0;
@@ -84,8 +87,19 @@ void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n)
 		       pages[j].r == pages[i].r &&
 		       pages[j].pg == pages[j - 1].pg + 1)
 			j++;
-		start_write(q, &pages[i], j - i, &pending);
+		start_write(q, &pages[i], j - i, &pending, nowait);
 		i = j;
 	}
 	io_queue_wait_counter(q, &pending);
+}
+
+void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n)
+{
+	write_all(q, pages, n, false);
+}
+
+void write_pages_nowait(struct upg_io_queue *q, struct wb_page *pages,
+			size_t n)
+{
+	write_all(q, pages, n, true);
 }

@@ -34,6 +34,17 @@ struct wb_page {
 void write_pages(struct upg_io_queue *q, struct wb_page *pages, size_t n);
 
 /**
+ * write_pages_nowait() - write_pages() for eviction: through
+ * store_submit_nowait(), so a page whose store part cannot take the
+ * write now gets err -EAGAIN after about one attempt instead of the
+ * store's whole deadline.  -EAGAIN is not a data error (the caller keeps
+ * the page dirty and records nothing).
+ * Context: the thread owning @q.
+ */
+void write_pages_nowait(struct upg_io_queue *q, struct wb_page *pages,
+			size_t n);
+
+/**
  * region_writeback() - write back the dirty pages in [first, end) of @r
  * and wait; the pages stay resident and clean.  Pages being evicted are
  * waited for (the evictor writes them).  Failed pages stay dirty and the
