@@ -64,6 +64,16 @@ static void run_done(const struct fill_ctl *c, int err)
 		futex_wake_all(c->pending);
 }
 
+/* Is page @pg in the trigger unit of read-ahead run @c (the trigger page;
+ * of a hugetlb region, its whole huge page), which map_run() leaves
+ * unmapped? */
+static bool in_trigger(const struct upg_region *r, const struct fill_ctl *c,
+		       uint64_t pg)
+{
+	return c->readahead && c->trigger_pg != UINT64_MAX &&
+	       region_unit_first(r, pg) == region_unit_first(r, c->trigger_pg);
+}
+
 /* Publish the pages of a finished fill as RESIDENT and wake the faults
  * parked on them (WP faults that came between CONTINUE and now, and
  * faults on a read-ahead trigger page, which no CONTINUE wakes).
@@ -88,8 +98,7 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 			new = (s & (PS_HAS_DATA | PS_DIRTY | PS_PIN_MASK |
 				    PS_READAHEAD)) |
 			      PS_RESIDENT | ref;
-			if ((all_dirty && !(c->readahead &&
-					    pg == c->trigger_pg)) ||
+			if ((all_dirty && !in_trigger(r, c, pg)) ||
 			    pg - dirty_pg < dirty_n)
 				new |= PS_DIRTY;
 		} while (!ps_cas(p, &s, new));
@@ -106,20 +115,24 @@ static void publish_resident(struct upg_region *r, uint64_t first, uint64_t n,
 /*
  * A read-ahead run: map it all but its trigger page, which stays in the
  * memfd unmapped so that its first touch raises a minor fault (the
- * kernel's PG_readahead marker, runtime/readahead/window.c).
+ * kernel's PG_readahead marker, runtime/readahead/window.c).  Of a
+ * hugetlb region the trigger's whole huge page stays unmapped (@unit
+ * pages from @skip, which is unit aligned): the kernel maps huge pages
+ * whole or not at all.
  */
 static int continue_around(const struct uffd_ctx *u, uintptr_t a, uint64_t n,
-			   uint64_t skip, size_t ps, bool wp)
+			   uint64_t skip, uint64_t unit, size_t ps, bool wp)
 {
+	size_t up = unit * ps;
 	int err = 0;
 
 	if (skip >= n)
-		return uffd_continue(u, a, n * ps, wp);
+		return uffd_continue_unit(u, a, n * ps, wp, up);
 	if (skip)
-		err = uffd_continue(u, a, skip * ps, wp);
-	if (!err && n - skip - 1)
-		err = uffd_continue(u, a + (skip + 1) * ps,
-				    (n - skip - 1) * ps, wp);
+		err = uffd_continue_unit(u, a, skip * ps, wp, up);
+	if (!err && n - skip - unit)
+		err = uffd_continue_unit(u, a + (skip + unit) * ps,
+					 (n - skip - unit) * ps, wp, up);
 	return err;
 }
 
@@ -169,9 +182,12 @@ static void map_run(struct upg_region *r, uint64_t first, uint64_t n,
 						 (n - before - unit) * ps, true,
 						 up);
 	} else if (c->readahead) {
-		uint64_t skip = c->trigger_pg - first; /* >= n: none */
+		uint64_t skip = c->trigger_pg == UINT64_MAX ?
+					UINT64_MAX :
+					region_unit_first(r, c->trigger_pg) -
+						first; /* >= n: none */
 
-		err = continue_around(u, a, n, skip, ps, wp);
+		err = continue_around(u, a, n, skip, unit, ps, wp);
 	} else {
 		err = uffd_continue_unit(u, a, n * ps, wp, unit * ps);
 	}
@@ -356,14 +372,79 @@ static int huge_populate(struct upg_region *r, uint64_t first, uint64_t n)
 	return 0;
 }
 
+/*
+ * Give back the read-ahead pages [first, first+n) of a hugetlb region
+ * that the pool had no huge page for: they were never read, so they go
+ * back to ABSENT without their read-ahead marker (the stream's own fault
+ * fills them as any miss), their budget is released, and a fault parked
+ * on them (a trigger page) is woken to come back.  Unlike fail_run(),
+ * nobody gets SIGBUS and no read error is counted: a speculative read
+ * that cannot be had is just not done.
+ */
+static void drop_readahead(struct upg_region *r, uint64_t first, uint64_t n)
+{
+	struct upg_runtime *rt = r->rt;
+	size_t ps = rt->page_size;
+	uint64_t pg;
+
+	/* Nothing was allocated for these units; punching whole huge pages
+	 * frees whatever a partial populate may have left. */
+	fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(first * ps), (off_t)(n * ps));
+	for (pg = first; pg < first + n; pg++) {
+		_Atomic uint32_t *p = region_page(r, pg);
+		uint32_t old = atomic_exchange(p, (atomic_load(p) &
+						   (PS_HAS_DATA | PS_PIN_MASK)) |
+							  PS_ABSENT);
+
+		ps_wake(p, old);
+	}
+	region_resident_add(r, -(int64_t)n);
+	budget_release(rt, n);
+	for (pg = first; pg < first + n && r->fill_marks; pg++)
+		mark_clear(&r->fill_marks[pg], MARK_FILLING);
+	if (!atomic_load(&r->detached))
+		uffd_wake(region_uffd(r), region_page_addr(r, first), n * ps);
+	rt_dbg(rt, "read-ahead of %llu pages at page %llu dropped: no huge page",
+	       (unsigned long long)n, (unsigned long long)first);
+}
+
+/*
+ * huge_populate() for a read-ahead run of a hugetlb region: unit by unit,
+ * so that when the pool runs dry the units before read ahead as planned
+ * and the rest are dropped (drop_readahead()).  Returns the pages that
+ * got their huge pages (0 to @n, a multiple of the unit).
+ */
+static uint64_t huge_populate_readahead(struct upg_region *r, uint64_t first,
+					uint64_t n)
+{
+	uint64_t unit = region_unit_pages(r), done;
+
+	for (done = 0; done < n; done += unit)
+		if (huge_populate(r, first + done, unit))
+			break;
+	if (done < n)
+		drop_readahead(r, first + done, n - done);
+	return done;
+}
+
 static void start_read(struct upg_io_queue *q, struct upg_region *r,
 		       uint64_t first, uint64_t n, const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
 	struct fill_req *req;
 	char *slot;
-	int err = huge_populate(r, first, n);
+	int err = 0;
 
+	if (r->huge && c->readahead) {
+		n = huge_populate_readahead(r, first, n);
+		if (!n) {
+			run_done(c, 0);
+			return;
+		}
+	} else {
+		err = huge_populate(r, first, n);
+	}
 	if (err) {
 		fail_run(r, first, n, c, err);
 		return;
@@ -407,8 +488,17 @@ static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
 		       const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
-	int err = huge_populate(r, first, n);
+	int err = 0;
 
+	if (r->huge && c->readahead) {
+		n = huge_populate_readahead(r, first, n);
+		if (!n) {
+			run_done(c, 0);
+			return;
+		}
+	} else {
+		err = huge_populate(r, first, n);
+	}
 	if (!err && !r->huge &&
 	    fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps)))
 		err = -errno;
@@ -466,18 +556,40 @@ static bool needs_read(const struct upg_region *r, uint32_t s)
 }
 
 /*
+ * Would a read-ahead claim the unit of a hugetlb region at @u?  Only if
+ * it is ABSENT (its first page: see claim_unit()) and some page of it
+ * needs a read: a unit that holds no data is left to its own fault, as
+ * such pages are in a 4 KiB region.  Read-ahead takes whole units.
+ */
+static bool unit_wanted(struct upg_region *r, uint64_t u)
+{
+	uint64_t unit = region_unit_pages(r), k;
+
+	if (ps_state(atomic_load(region_page(r, u))) != PS_ABSENT)
+		return false;
+	for (k = 0; k < unit; k++)
+		if (needs_read(r, atomic_load(region_page(r, u + k))))
+			return true;
+	return false;
+}
+
+/*
  * Claim the unit of a hugetlb region at @u, all its pages or none, and
  * say whether it needs no read (*@zero: no page holds data).  Units
  * change state in ascending order from their first page (region.h), so
  * whoever wins the first page owns the unit: the others are ABSENT or
  * about to be (an eviction or failed fill still finishing), and are
- * waited for.
+ * waited for.  A read-ahead (@readahead) claims only a unit it wants
+ * (unit_wanted()) and marks every page of it PS_READAHEAD.
  */
-static bool claim_unit(struct upg_region *r, uint64_t u, bool *zero)
+static bool claim_unit(struct upg_region *r, uint64_t u, bool readahead,
+		       bool *zero)
 {
 	uint64_t unit = region_unit_pages(r), k;
 
 	*zero = true;
+	if (readahead && !unit_wanted(r, u))
+		return false;
 	for (k = 0; k < unit; k++) {
 		_Atomic uint32_t *p = region_page(r, u + k);
 		uint32_t s = atomic_load(p), new;
@@ -494,9 +606,14 @@ static bool claim_unit(struct upg_region *r, uint64_t u, bool *zero)
 			      PS_FILLING;
 			if (s & PS_ZERO_FILL)
 				new |= PS_DIRTY;
+			if (readahead)
+				new |= PS_READAHEAD;
 			if (ps_cas(p, &s, new))
 				break;
 		}
+		/* Read ahead once, evicted unused. */
+		if (s & PS_READAHEAD)
+			MM_STAT_ADD(r->mm, ra_pages_wasted, 1);
 		*zero &= !needs_read(r, s);
 	}
 	region_resident_add(r, (int64_t)unit);
@@ -513,7 +630,8 @@ static uint64_t fill_units(struct upg_io_queue *q, struct upg_region *r,
 	bool run_zero = false;
 
 	for (u = first; u < end; u += unit) {
-		bool zero = false, claimed = claim_unit(r, u, &zero);
+		bool zero = false,
+		     claimed = claim_unit(r, u, c->readahead, &zero);
 
 		if (run_n && (!claimed || zero != run_zero)) {
 			start_run(q, r, run_start, run_n, run_zero, c);
@@ -541,6 +659,14 @@ static uint64_t count_absent(struct upg_region *r, uint64_t first,
 {
 	uint64_t n = 0, i;
 
+	/* A hugetlb region reads ahead whole units (claim_unit()). */
+	if (r->huge && readahead) {
+		uint64_t unit = region_unit_pages(r);
+
+		for (i = region_unit_first(r, first); i < end; i += unit)
+			n += unit_wanted(r, i) ? unit : 0;
+		return n;
+	}
 	for (i = first; i < end; i++) {
 		uint32_t s = atomic_load(region_page(r, i));
 
@@ -739,13 +865,6 @@ void fill_start(struct handler *h, struct upg_region *r, uint64_t pg,
 		c.t_msg = h->t_msg;
 		c.timer = h;
 	}
-	if (r->huge) {
-		/* No read-ahead: the 2 MiB unit is already as much as one
-		 * fault should bring, and windows would split huge pages. */
-		fill_range(&h->q, r, first, end, &c);
-		return;
-	}
-
 	/* The page's store part cannot take writes, the budget is full and
 	 * such parts hold their share of it: do not evict the pages of the
 	 * parts that work to make room for one that cannot give it back.

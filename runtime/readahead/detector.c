@@ -368,9 +368,11 @@ void readahead_on_use(struct upg_region *r, uint64_t pg,
 		      struct ra_plan *plan)
 {
 	struct ra_state *ra = r->ra;
-	_Atomic uint32_t *p = region_page(r, pg);
+	/* A hugetlb region's page was mapped with its whole huge page: the
+	 * unit is used, and its trigger may be any page of it. */
+	uint64_t u = region_unit_first(r, pg), unit = region_unit_pages(r);
 	struct ra_stream *s = NULL;
-	uint64_t lo, hi, base;
+	uint64_t lo, hi, base, k, used = 0;
 	uint32_t word;
 	int advice;
 	unsigned i;
@@ -379,18 +381,25 @@ void readahead_on_use(struct upg_region *r, uint64_t pg,
 	 * may have been evicted and claimed again by another window, maybe as
 	 * its trigger, and fill.c's wait_for_readahead() parks a fault on a
 	 * FILLING trigger page only if it still carries the marker. */
-	word = atomic_load(p);
-	while ((word & PS_READAHEAD) && ps_state(word) != PS_FILLING) {
-		if (ps_cas(p, &word, word & ~PS_READAHEAD)) {
-			MM_STAT_ADD(r->mm, ra_pages_used, 1);
-			break;
+	for (k = 0; k < unit; k++) {
+		_Atomic uint32_t *p = region_page(r, u + k);
+
+		word = atomic_load(p);
+		while ((word & PS_READAHEAD) && ps_state(word) != PS_FILLING) {
+			if (ps_cas(p, &word, word & ~PS_READAHEAD)) {
+				used++;
+				break;
+			}
 		}
 	}
+	if (used)
+		MM_STAT_ADD(r->mm, ra_pages_used, used);
 	memset(plan, 0, sizeof(*plan));
 	pthread_mutex_lock(&ra->lock);
 	for (i = 0; i < RA_STREAMS && !s; i++)
 		if (ra->streams[i].live && ra->streams[i].cur.n &&
-		    ra->streams[i].trigger == pg)
+		    ra->streams[i].trigger != RA_NONE &&
+		    region_unit_first(r, ra->streams[i].trigger) == u)
 			s = &ra->streams[i];
 	if (!s)
 		goto out;

@@ -146,6 +146,8 @@ void readahead_cut(struct upg_region *r, const struct ra_plan *plan,
  * readahead_on_use() - a fault showed that page @pg, marked PS_READAHEAD,
  * is used: count it; if it is a stream's trigger, plan the next window in
  * @plan, which the caller carries out with fill_readahead() (fault/).
+ * Of a hugetlb region the whole unit holding @pg is used (it was mapped
+ * whole), and it is the trigger if the stream's trigger page is in it.
  * Context: handler thread, after the page was mapped.
  */
 void readahead_on_use(struct upg_region *r, uint64_t pg,
