@@ -286,6 +286,14 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 			if (stalled) {
 				rt->evict->rev_stalled++;
 				nr_stalled++;
+			} else if (!sample && (s & PS_DIRTY) &&
+				   evict_page_slow(r, rt->clock_page)) {
+				/* A fault's eviction would wait on its
+				 * write: left to the background evictor
+				 * (evict/stall.c), counted as passed over
+				 * so the fill does not spin. */
+				stalled = true;
+				nr_stalled++;
 			}
 			if (s & PS_REF) {
 				if (ps_cas(p, &s, s & ~PS_REF) && sample &&

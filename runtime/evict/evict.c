@@ -494,8 +494,11 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		/* Its store part stalled since the clock chose it: do not
 		 * start a write that would be retried until the store's
 		 * deadline with this thread waiting (evict/stall.c); it
-		 * stays resident and dirty. */
-		if (ok[i] && (s & PS_DIRTY) && evict_page_stalled(v[i].r, v[i].pg))
+		 * stays resident and dirty.  A fault's eviction does not
+		 * start a write that may be slow either. */
+		if (ok[i] && (s & PS_DIRTY) &&
+		    (background ? evict_page_stalled(v[i].r, v[i].pg)
+				: evict_page_slow(v[i].r, v[i].pg)))
 			ok[i] = false;
 		if (ok[i] && (s & PS_DIRTY))
 			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0, false };

@@ -183,7 +183,8 @@ struct evict_req {
 	 * resident pages of clients below their share. */
 	bool spared;
 	/* Set by clock_select(): dirty pages it passed over because their
-	 * store part's writes are stalled (store_write_stalled()). */
+	 * store part's writes are stalled (store_write_stalled()), or, in a
+	 * fault's eviction (no EVICT_BACKGROUND), slow (store_write_slow()). */
 	unsigned stalled;
 };
 
@@ -196,6 +197,19 @@ struct evict_req {
  * Context: any thread; never blocks.
  */
 bool evict_page_stalled(struct upg_region *r, uint64_t pg);
+
+/**
+ * evict_page_slow() - whether page @pg of @r is dirty-able and a write of
+ * it may take long now (store_write_slow(): stalled, or a part that
+ * recovered a moment ago or has a write unanswered for a while).  A
+ * fault's own eviction passes over such dirty pages; the background
+ * evictor writes them (evict/stall.c).
+ * @r:  the region.
+ * @pg: a page of @r.
+ * Return: true if slow or stalled.
+ * Context: any thread; never blocks.
+ */
+bool evict_page_slow(struct upg_region *r, uint64_t pg);
 
 /**
  * evict_stalled_share() - whether a fill of page @pg of @r must be put
