@@ -161,6 +161,11 @@ void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
  * referenced pages, evict/clock.c) and waits for pages held by ephemeral
  * pins. */
 #define EVICT_BACKGROUND (1u << 0)
+/* A fault's eviction that may write dirty pages of slow store parts
+ * (store_write_slow()), as the background evictor does: without it, it
+ * passes over them (evict/stall.c) and counts them in evict_req.slow.
+ * budget_reserve() sets it when nothing else was evictable. */
+#define EVICT_TAKE_SLOW (1u << 1)
 
 /* A batch to evict. */
 struct evict_req {
@@ -183,9 +188,12 @@ struct evict_req {
 	 * resident pages of clients below their share. */
 	bool spared;
 	/* Set by clock_select(): dirty pages it passed over because their
-	 * store part's writes are stalled (store_write_stalled()), or, in a
-	 * fault's eviction (no EVICT_BACKGROUND), slow (store_write_slow()). */
+	 * store part's writes are stalled (store_write_stalled()). */
 	unsigned stalled;
+	/* Set by clock_select(): dirty pages a fault's eviction (neither
+	 * EVICT_BACKGROUND nor EVICT_TAKE_SLOW, nor @own) passed over
+	 * because their writes may be slow (store_write_slow()). */
+	unsigned slow;
 };
 
 /**

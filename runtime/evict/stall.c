@@ -31,6 +31,9 @@
  * write unanswered for a while), for its fault waits on every write of
  * its batch, and one slow write would hold a fault on a healthy part.
  * The background evictor writes those pages; nobody's fault waits on it.
+ * Only when nothing else is evictable does a fault's eviction write them
+ * after all (EVICT_TAKE_SLOW, evict/budget.c), so they never make fills
+ * go beyond the budget.
  *
  * No page is dropped: a page passed over stays resident and dirty, and a
  * write that fails anyway keeps it so (evict/evict.c).
