@@ -54,11 +54,11 @@ static uint64_t take_free(struct upg_runtime *rt, uint64_t *cur, uint64_t n)
 uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 			uint64_t n, bool speculative)
 {
-	unsigned empty_rounds = 0;
+	unsigned empty_rounds = 0, flags = 0;
 	uint64_t cur = atomic_load(&rt->resident_pages), got = n;
 
 	for (;;) {
-		struct evict_req req = { 0 };
+		struct evict_req req = { .flags = flags };
 		/* Beyond the budget by what stalled store parts hold over
 		 * their share (evict/stall.c). */
 		uint64_t limit = rt->budget_pages + evict_stalled_excess(rt);
@@ -83,6 +83,15 @@ uint64_t budget_reserve(struct upg_runtime *rt, struct upg_io_queue *q,
 		if (!speculative)
 			req.need = (unsigned)(cur + n - limit);
 		if (!evict_batch(rt, q, &req)) {
+			/* Only dirty pages of slow store parts were left
+			 * (evict/stall.c): write them after all, waiting as
+			 * the background evictor would, rather than go
+			 * beyond the budget for them. */
+			if (req.slow && !(flags & EVICT_TAKE_SLOW)) {
+				flags |= EVICT_TAKE_SLOW;
+				cur = atomic_load(&rt->resident_pages);
+				continue;
+			}
 			/* Read-ahead is not owed room that only clients
 			 * below their share could give (evict/clock.c), nor
 			 * room beyond the budget when every resident page

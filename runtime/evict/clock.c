@@ -175,7 +175,12 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	 * with or without notifiers now: one may be inserted before the
 	 * step runs. */
 	uint32_t evicting = PS_EVICTING | PS_NOTIFYING;
-	unsigned got = 0, nr_runs = 0, unfair_want, nr_stalled = 0;
+	unsigned got = 0, nr_runs = 0, unfair_want, nr_stalled = 0, nr_slow = 0;
+	/* A fault's eviction leaves slow parts' dirty pages to the
+	 * background evictor (evict/stall.c); a client making room among
+	 * its own pages does not (upagerd's caps hold as before). */
+	bool avoid_slow = !(req->flags & (EVICT_BACKGROUND | EVICT_TAKE_SLOW)) &&
+			  !req->own;
 	uint64_t total = 0, scanned = 0, limit, spare_until;
 	const struct evict_policy *pol = evict_policy(rt);
 	bool shares = false, over = false, fair;
@@ -286,6 +291,13 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 			if (stalled) {
 				rt->evict->rev_stalled++;
 				nr_stalled++;
+			} else if (avoid_slow && (s & PS_DIRTY) &&
+				   evict_page_slow(r, rt->clock_page)) {
+				/* A fault's eviction would wait on its
+				 * write: left to the background evictor
+				 * (evict/stall.c). */
+				stalled = true;
+				nr_slow++;
 			}
 			if (s & PS_REF) {
 				if (ps_cas(p, &s, s & ~PS_REF) && sample &&
@@ -309,5 +321,6 @@ unsigned clock_select(struct upg_runtime *rt, struct victim *out,
 	zap_runs(rt, runs, nr_runs);
 	req->spared = spared_any || held_back;
 	req->stalled = nr_stalled;
+	req->slow = nr_slow;
 	return got;
 }

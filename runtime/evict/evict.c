@@ -463,7 +463,8 @@ void evict_set_policy(struct upg_runtime *rt, const struct evict_policy *pol)
 }
 
 static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
-			      struct victim *v, size_t n, bool background)
+			      struct victim *v, size_t n, bool background,
+			      bool avoid_slow)
 {
 	struct wb_page *wb = scratch.wb;
 	bool *ok = scratch.ok;
@@ -494,8 +495,11 @@ static unsigned evict_victims(struct upg_runtime *rt, struct upg_io_queue *q,
 		/* Its store part stalled since the clock chose it: do not
 		 * start a write that would be retried until the store's
 		 * deadline with this thread waiting (evict/stall.c); it
-		 * stays resident and dirty. */
-		if (ok[i] && (s & PS_DIRTY) && evict_page_stalled(v[i].r, v[i].pg))
+		 * stays resident and dirty.  A fault's eviction does not
+		 * start a write that may be slow either. */
+		if (ok[i] && (s & PS_DIRTY) &&
+		    (avoid_slow ? evict_page_slow(v[i].r, v[i].pg)
+				: evict_page_stalled(v[i].r, v[i].pg)))
 			ok[i] = false;
 		if (ok[i] && (s & PS_DIRTY))
 			wb[nwb++] = (struct wb_page){ v[i].r, v[i].pg, 0, false };
@@ -569,7 +573,10 @@ unsigned evict_batch(struct upg_runtime *rt, struct upg_io_queue *q,
 	}
 	if (n)
 		evicted = evict_victims(rt, q, v, n,
-					req->flags & EVICT_BACKGROUND);
+					req->flags & EVICT_BACKGROUND,
+					!(req->flags & (EVICT_BACKGROUND |
+							EVICT_TAKE_SLOW)) &&
+						!req->own);
 	return evicted;
 }
 
@@ -621,12 +628,12 @@ void evict_deferred_watched(struct upg_runtime *rt, struct upg_io_queue *q)
 			atomic_fetch_add(&r->mm->evicting, 1);
 			v[n++] = (struct victim){ .r = r, .pg = pg };
 			if (n == scratch.cap) {
-				evict_victims(rt, q, v, n, true);
+				evict_victims(rt, q, v, n, true, false);
 				n = 0;
 			}
 		}
 		if (n)
-			evict_victims(rt, q, v, n, true);
+			evict_victims(rt, q, v, n, true, false);
 		region_put(r);
 	}
 }

@@ -161,6 +161,11 @@ void budget_reserve_more(struct upg_runtime *rt, struct upg_io_queue *q,
  * referenced pages, evict/clock.c) and waits for pages held by ephemeral
  * pins. */
 #define EVICT_BACKGROUND (1u << 0)
+/* A fault's eviction that may write dirty pages of slow store parts
+ * (store_write_slow()), as the background evictor does: without it, it
+ * passes over them (evict/stall.c) and counts them in evict_req.slow.
+ * budget_reserve() sets it when nothing else was evictable. */
+#define EVICT_TAKE_SLOW (1u << 1)
 
 /* A batch to evict. */
 struct evict_req {
@@ -185,6 +190,10 @@ struct evict_req {
 	/* Set by clock_select(): dirty pages it passed over because their
 	 * store part's writes are stalled (store_write_stalled()). */
 	unsigned stalled;
+	/* Set by clock_select(): dirty pages a fault's eviction (neither
+	 * EVICT_BACKGROUND nor EVICT_TAKE_SLOW, nor @own) passed over
+	 * because their writes may be slow (store_write_slow()). */
+	unsigned slow;
 };
 
 /**
@@ -196,6 +205,19 @@ struct evict_req {
  * Context: any thread; never blocks.
  */
 bool evict_page_stalled(struct upg_region *r, uint64_t pg);
+
+/**
+ * evict_page_slow() - whether page @pg of @r is dirty-able and a write of
+ * it may take long now (store_write_slow(): stalled, or a part that
+ * recovered a moment ago or has a write unanswered for a while).  A
+ * fault's own eviction passes over such dirty pages; the background
+ * evictor writes them (evict/stall.c).
+ * @r:  the region.
+ * @pg: a page of @r.
+ * Return: true if slow or stalled.
+ * Context: any thread; never blocks.
+ */
+bool evict_page_slow(struct upg_region *r, uint64_t pg);
 
 /**
  * evict_stalled_share() - whether a fill of page @pg of @r must be put

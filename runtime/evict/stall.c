@@ -25,6 +25,16 @@
  *    every tick to try again.  So faults on a stalled part may wait until
  *    it recovers; the others always find room.
  *
+ * A fault's own eviction (not the background evictor's) goes further: it
+ * also passes over dirty pages of parts whose writes may be slow now
+ * (store_write_slow(): a part that failed a write a moment ago, or has a
+ * write unanswered for a while), for its fault waits on every write of
+ * its batch, and one slow write would hold a fault on a healthy part.
+ * The background evictor writes those pages; nobody's fault waits on it.
+ * Only when nothing else is evictable does a fault's eviction write them
+ * after all (EVICT_TAKE_SLOW, evict/budget.c), so they never make fills
+ * go beyond the budget.
+ *
  * No page is dropped: a page passed over stays resident and dirty, and a
  * write that fails anyway keeps it so (evict/evict.c).
  */
@@ -38,6 +48,12 @@ bool evict_page_stalled(struct upg_region *r, uint64_t pg)
 {
 	return store_write_stalled(r->store,
 				   r->store_off + (pg << r->rt->page_shift));
+}
+
+bool evict_page_slow(struct upg_region *r, uint64_t pg)
+{
+	return store_write_slow(r->store,
+				r->store_off + (pg << r->rt->page_shift));
 }
 
 bool evict_stalled_share(struct upg_region *r, uint64_t pg, uint64_t n)

@@ -677,7 +677,8 @@ static void run_timers(struct rstore *rs, int64_t now)
  * WAIT's own timeout (a stopped node: its connection times out only later,
  * after timeout_ms + wait_ms).  A slot no master owns is stalled.  The
  * hold lets the evictor try a stalled master's pages again now and then:
- * that is how it sees the master recover.
+ * that is how it sees the master recover.  The same pass publishes which
+ * masters are slow (rs->slot_slow), for the faults' own evictions.
  */
 static void stall_update(struct rstore *rs, int64_t now)
 {
@@ -688,18 +689,27 @@ static void stall_update(struct rstore *rs, int64_t now)
 
 	rs->any_stalled = false;
 	for (sh = rs->shards; sh; sh = sh->next) {
+		bool waiting = sh->wr.state == C_READY && sh->wr.inflight.n;
 		bool st = (sh->wfail_at > sh->wok_at &&
 			   now - sh->wfail_at < RS_STALL_HOLD_NS) ||
-			  (sh->wr.state == C_READY && sh->wr.inflight.n &&
-			   now - sh->wr.progress_at > hung);
+			  (waiting && now - sh->wr.progress_at > hung);
+		/* Slow: see rs->slot_slow. */
+		bool slow = st ||
+			    (sh->wfail_at && now - sh->wfail_at < RS_SLOW_HOLD_NS) ||
+			    (waiting && now - sh->wr.progress_at > hung / 2);
 
-		rs->any_stalled |= st;
+		/* Ticks until the holds run out. */
+		rs->any_stalled |= slow;
 		if (st != sh->stalled) {
 			sh->stalled = st;
 			changed = true;
 			rt_dbg(NULL, "redis store %s: %s:%d writes %s",
 			       rs->uri.name, sh->addr.host, sh->addr.port,
 			       st ? "stalled" : "flow again");
+		}
+		if (slow != sh->slow) {
+			sh->slow = slow;
+			changed = true;
 		}
 	}
 	if (!changed)
@@ -709,6 +719,8 @@ static void stall_update(struct rstore *rs, int64_t now)
 		sh = rs->slot_shard[i];
 		atomic_store_explicit(&rs->slot_stalled[i],
 				      !sh || sh->stalled,
+				      memory_order_relaxed);
+		atomic_store_explicit(&rs->slot_slow[i], !sh || sh->slow,
 				      memory_order_relaxed);
 	}
 }
@@ -722,6 +734,18 @@ bool redis_write_stalled(void *ctx, uint64_t off)
 	if (n <= 0 || n >= RS_KEY_MAX)
 		return false;
 	return atomic_load_explicit(&rs->slot_stalled[key_slot(key, (size_t)n)],
+				    memory_order_relaxed);
+}
+
+bool redis_write_slow(void *ctx, uint64_t off)
+{
+	struct rstore *rs = ctx;
+	char key[RS_KEY_MAX];
+	int n = key_of(rs, off / rs->extent_bytes, key);
+
+	if (n <= 0 || n >= RS_KEY_MAX)
+		return false;
+	return atomic_load_explicit(&rs->slot_slow[key_slot(key, (size_t)n)],
 				    memory_order_relaxed);
 }
 

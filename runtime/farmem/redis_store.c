@@ -468,6 +468,7 @@ UPG_API int upg_store_open_uri(const char *uri, struct upg_store **out)
 		goto out_free;
 	}
 	rs->st->write_stalled = redis_write_stalled;
+	rs->st->write_slow = redis_write_slow;
 	rs->st->submit_nowait = redis_submit_nowait;
 	ret = -pthread_create(&rs->io_thread, NULL, io_main, rs);
 	if (ret)

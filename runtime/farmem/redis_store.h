@@ -138,6 +138,7 @@ struct shard {
 	 * connection) and the last write acknowledged by its WAIT. */
 	int64_t wfail_at, wok_at;
 	bool stalled;                /* as last published */
+	bool slow;                   /* as last published (rs->slot_slow) */
 };
 
 struct rstore {
@@ -182,7 +183,7 @@ struct rstore {
 	struct rop_list retry;
 	uint64_t ops_outstanding;
 	bool stall_remap;            /* slot_shard changed: republish */
-	bool any_stalled;            /* a master is: keep a timer tick */
+	bool any_stalled;            /* a master is (or slow): keep a tick */
 
 	/*
 	 * Per slot: 1 while writes to it cannot complete now (its master
@@ -193,12 +194,27 @@ struct rstore {
 	 * evictor passes over dirty pages on such slots.
 	 */
 	_Atomic uint8_t slot_stalled[REDIS_SLOTS];
+	/*
+	 * Per slot: 1 while a write to it may take long though it is not
+	 * known to be stalled: its master failed a write less than
+	 * RS_SLOW_HOLD_NS ago (a promoted master whose new replica has just
+	 * synced acks slowly for seconds), or its write connection has a
+	 * command unanswered for more than wait_ms / 2 (a WAIT that may run
+	 * out: a replica just killed).  Same writer and readers, through
+	 * the write_slow() hook (store_write_slow()): a fault's own
+	 * eviction leaves dirty pages on such slots to the background
+	 * evictor, so no fault waits on their writes.
+	 */
+	_Atomic uint8_t slot_slow[REDIS_SLOTS];
 };
 
 /* A master stays "stalled" this long after its last write failure, unless
  * a write is acknowledged meanwhile; then the evictor tries its pages
  * again (the probe that sees it recover). */
 #define RS_STALL_HOLD_NS (1000 * 1000000LL)
+/* A master counts as slow (rs->slot_slow) this long after its last write
+ * failure, acknowledged writes or not. */
+#define RS_SLOW_HOLD_NS (5000 * 1000000LL)
 
 static inline int64_t now_ns(void)
 {
@@ -282,5 +298,8 @@ void *io_main(void *arg);
 /* The store's write_stalled() hook: whether the slot of store offset @off
  * is stalled (rs->slot_stalled).  Any thread. */
 bool redis_write_stalled(void *ctx, uint64_t off);
+/* The store's write_slow() hook: whether the slot of store offset @off is
+ * slow (rs->slot_slow).  Any thread. */
+bool redis_write_slow(void *ctx, uint64_t off);
 
 #endif

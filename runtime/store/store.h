@@ -43,6 +43,14 @@ struct upg_store {
 	 */
 	bool (*write_stalled)(void *ctx, uint64_t off);
 	/*
+	 * Optional (NULL: never): whether a write at store offset @off may
+	 * take long right now, though it is not known to be stalled
+	 * (STORE_REDIS: its master failed a write a few seconds ago, or has
+	 * a write unanswered for a while).  Same rules as write_stalled.
+	 * See store_write_slow().
+	 */
+	bool (*write_slow)(void *ctx, uint64_t off);
+	/*
 	 * Optional (NULL: ops.submit): submit a write that gives up with
 	 * -EAGAIN, instead of being retried until the store's deadline, once
 	 * its part is found unable to take it (within about the time one
@@ -84,6 +92,26 @@ static inline bool store_write_stalled(const struct upg_store *st,
 				       uint64_t off)
 {
 	return st && st->write_stalled && st->write_stalled(st->ctx, off);
+}
+
+/**
+ * store_write_slow() - whether a write to the part of @st that holds store
+ * offset @off may take long now (up to the store's own timeouts), though
+ * the part is not known to be stalled: it recovered from a stall a moment
+ * ago (a far-memory shard whose promoted master just got its replica
+ * back acks slowly for a while), or a write to it is unanswered for a
+ * while.  A thread that must not wait (a fault's own eviction) leaves
+ * such dirty pages to the background evictor (evict/clock.c).  True
+ * whenever store_write_stalled() is.  A hint, as store_write_stalled().
+ * @st:  the store.
+ * @off: a store offset.
+ * Return: true if slow or stalled; false if not, or the store cannot tell.
+ * Context: any thread; never blocks.
+ */
+static inline bool store_write_slow(const struct upg_store *st, uint64_t off)
+{
+	return store_write_stalled(st, off) ||
+	       (st && st->write_slow && st->write_slow(st->ctx, off));
 }
 
 /**

@@ -14,7 +14,11 @@
  *  - evict_stalled_excess(): 0 up to half the budget of stalled dirty
  *    pages, then the excess, capped at half the budget;
  *  - evict_stalled_share() holds a fill of a stalled page only when the
- *    budget is full and the stalled pages hold their share.
+ *    budget is full and the stalled pages hold their share;
+ *  - a fault's own eviction (no EVICT_BACKGROUND) also passes over dirty
+ *    pages whose writes may be slow (the write_slow() hook), counting
+ *    them (evict_req.slow), and never writes them; with EVICT_TAKE_SLOW
+ *    (nothing else left) it does, and so does the background evictor.
  */
 #include <check.h>
 #include <errno.h>
@@ -43,6 +47,15 @@ static bool hook_stalled(void *ctx, uint64_t off)
 	return off / PS < NPAGES && atomic_load(&stalled[off / PS]);
 }
 
+/* Store pages whose writes may be slow (the write_slow() hook's answer). */
+static _Atomic bool slow[NPAGES];
+
+static bool hook_slow(void *ctx, uint64_t off)
+{
+	(void)ctx;
+	return off / PS < NPAGES && atomic_load(&slow[off / PS]);
+}
+
 static uint32_t word(uint64_t pg)
 {
 	return atomic_load(region_page(r, pg));
@@ -52,13 +65,16 @@ static void setup(void)
 {
 	uint64_t i;
 
-	for (i = 0; i < NPAGES; i++)
+	for (i = 0; i < NPAGES; i++) {
 		atomic_store(&stalled[i], false);
+		atomic_store(&slow[i], false);
+	}
 	rt = tu_runtime(64 << 20, 1);
 	ns = nu_store_create(NPAGES * PS, 5);
 	ck_assert_ptr_nonnull(ns);
 	/* Set once, before the store is used (store.h). */
 	ns->st->write_stalled = hook_stalled;
+	ns->st->write_slow = hook_slow;
 	ck_assert_int_eq(upg_region_map_store(rt, ns->st, NPAGES * PS, NULL,
 					      &r), 0);
 	base = upg_region_addr(r);
@@ -194,6 +210,76 @@ START_TEST(test_stalled_excess_and_share)
 }
 END_TEST
 
+START_TEST(test_fault_eviction_leaves_slow_dirty)
+{
+	struct victim v[NPAGES], ew[EPHEMERAL_WAITS];
+	struct upg_io_queue q;
+	struct evict_req req = { .want = NPAGES };
+	unsigned got, ne = 0, evicted, i;
+	uint64_t pg, clean = 9;
+
+	/* Pages 7 and 8 dirty on a slow part, page 9 clean there. */
+	ck_assert_int_eq(upg_region_flush(r, clean * PS, PS), 0);
+	atomic_store(&slow[7], true);
+	atomic_store(&slow[8], true);
+	atomic_store(&slow[clean], true);
+	/* Not stalled: the hint for everyone says nothing. */
+	ck_assert(!evict_page_stalled(r, 7));
+	ck_assert(evict_page_slow(r, 7));
+
+	/* A fault's clock passes over the slow dirty ones, counts them,
+	 * and takes the clean one; it is no stalled share. */
+	got = clock_select(rt, v, NPAGES, &req, ew, &ne);
+	ck_assert_uint_eq(got, NPAGES - 2);
+	for (i = 0; i < got; i++)
+		ck_assert(v[i].pg != 7 && v[i].pg != 8);
+	ck_assert_uint_ge(req.slow, 2);
+	ck_assert_uint_eq(req.stalled, 0);
+	ck_assert_uint_eq(atomic_load(&rt->evict->stalled_dirty), 0);
+	unselect(v, got);
+
+	/* A fault's batch: they stay resident, dirty, unwritten. */
+	ck_assert_int_eq(io_queue_init(&q, 32), 0);
+	req = (struct evict_req){ .want = NPAGES };
+	evicted = evict_batch(rt, &q, &req);
+	ck_assert_uint_eq(evicted, NPAGES - 2);
+	for (pg = 7; pg <= 8; pg++) {
+		ck_assert_uint_eq(ps_state(word(pg)), PS_RESIDENT);
+		ck_assert(word(pg) & PS_DIRTY);
+		ck_assert_uint_eq(nu_store_writes(ns, pg), 0);
+	}
+	ck_assert_uint_eq(ps_state(word(clean)), PS_ABSENT);
+	/* Nothing else left: a fault's eviction may take them after all. */
+	req = (struct evict_req){ .want = NPAGES, .flags = EVICT_TAKE_SLOW };
+	for (i = 0; i < 4 && ps_state(word(7)) == PS_RESIDENT; i++)
+		evict_batch(rt, &q, &req);
+	for (pg = 7; pg <= 8; pg++) {
+		ck_assert_uint_eq(ps_state(word(pg)), PS_ABSENT);
+		ck_assert_uint_eq(nu_store_writes(ns, pg), 1);
+	}
+	/* Dirtied again: the background evictor writes them, slow or not. */
+	tu_fill(base + 7 * PS, 7 * PS, 2 * PS, 9);
+	for (pg = 7; pg <= 8; pg++)
+		TU_WAIT_FOR(ps_state(word(pg)) == PS_RESIDENT &&
+				    (word(pg) & PS_DIRTY) && !(word(pg) & PS_LOCK),
+			    10000);
+	/* Unreferenced, so this thread's background batch takes them
+	 * without zapping (the evictor thread's job). */
+	for (pg = 7; pg <= 8; pg++)
+		atomic_fetch_and(region_page(r, pg), ~PS_REF);
+	req = (struct evict_req){ .want = NPAGES, .flags = EVICT_BACKGROUND };
+	for (i = 0; i < 4 && ps_state(word(7)) == PS_RESIDENT; i++)
+		evict_batch(rt, &q, &req);
+	io_queue_fini(&q);
+	for (pg = 7; pg <= 8; pg++) {
+		ck_assert_uint_eq(ps_state(word(pg)), PS_ABSENT);
+		ck_assert_uint_eq(nu_store_writes(ns, pg), 2);
+	}
+	ck_assert_uint_eq(tu_stats(rt).write_errors, 0);
+	ck_assert_uint_eq(tu_check(base, 0, NPAGES * PS, 9), UINT64_MAX);
+}
+END_TEST
+
 static Suite *evict_stall_suite(void)
 {
 	Suite *s = suite_create("evict_stall");
@@ -203,6 +289,7 @@ static Suite *evict_stall_suite(void)
 	tcase_add_test(tc, test_clock_passes_over_stalled_dirty);
 	tcase_add_test(tc, test_evict_keeps_stalled_dirty);
 	tcase_add_test(tc, test_stalled_excess_and_share);
+	tcase_add_test(tc, test_fault_eviction_leaves_slow_dirty);
 	suite_add_tcase(s, tc);
 	return s;
 }
