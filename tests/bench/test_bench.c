@@ -887,6 +887,35 @@ START_TEST(test_only_backend_unavailable)
 }
 END_TEST
 
+/* The in-process backend stays in-process when UPAGER_SOCKET is set (for
+ * upager-daemon): upg_runtime_create() would otherwise connect to that
+ * daemon, and "upager" would measure the daemon with the daemon's budget.
+ * A socket nothing listens on makes the difference plain: connecting
+ * fails, in-process runs. */
+START_TEST(test_inprocess_ignores_socket)
+{
+	char *argv[] = { (char *)tool(), "rand-read", "--size", "4M", "--budget", "2M",
+			 "--runs", "1", "--accesses", "64", "--json", "--dir", scratch,
+			 "--backend", "upager", NULL };
+	char sock[PATH_MAX];
+	struct jval *doc;
+	const char *err;
+	char *out;
+	int rc;
+
+	snprintf(sock, sizeof(sock), "%s/nobody-listens.sock", scratch);
+	setenv("UPAGER_SOCKET", sock, 1);
+	rc = run_tool(argv, &out);
+	unsetenv("UPAGER_SOCKET");
+	ck_assert_msg(rc == 0, "exit status %d, expected 0: %s", rc, out);
+	doc = jparse(out, &err);
+	ck_assert_msg(doc, "invalid JSON (%s)", err ? err : "?");
+	ck_assert_str_eq(jstrv(jget(doc, "backends")->items[0], "status", "upager"), "ok");
+	jfree(doc);
+	free(out);
+}
+END_TEST
+
 /* upager-redis without --redis: unavailable (77), said in the JSON; with
  * a URI nothing listens on: unavailable too (-ECONNREFUSED). */
 START_TEST(test_redis_backend_unavailable)
@@ -1059,6 +1088,7 @@ int main(void)
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_wait_mode_backends);
 	tcase_add_test(tc, test_only_backend_unavailable);
+	tcase_add_test(tc, test_inprocess_ignores_socket);
 	tcase_add_test(tc, test_redis_backend_unavailable);
 	tcase_add_test(tc, test_nothing_left);
 	tcase_add_test(tc, test_store_cache);

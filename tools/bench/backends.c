@@ -225,6 +225,13 @@ static void run_upager(const struct config *c, const struct trace *t,
 			return;
 		}
 	} else {
+		/*
+		 * In-process means in-process: upg_runtime_create() connects
+		 * to the daemon UPAGER_SOCKET names (daemon mode without a
+		 * rebuild), which upager-daemon's runs need set.  This is a
+		 * run's own child, so unsetting it here touches no other run.
+		 */
+		unsetenv("UPAGER_SOCKET");
 		ret = upg_runtime_create(&ro, &rt);
 	}
 	if (ret == -EPERM || ret == -EACCES || ret == -EOPNOTSUPP) {
