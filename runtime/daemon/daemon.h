@@ -46,6 +46,7 @@ struct daemon_opts {
 	bool foreground;
 	bool syslog;
 	bool no_readahead; /* UPG_RT_NO_READAHEAD for every client */
+	bool fill_timing; /* UPG_RT_FILL_TIMING; the means logged at exit */
 	unsigned ack_timeout_ms; /* bound of the wait for INVALIDATE_ACK */
 	int log_level;             /* enum upg_log_level */
 	const char *swap_dir;

@@ -27,6 +27,7 @@ const struct option daemon_longopts[] = {
 	{ "ack-timeout", required_argument, NULL, 0 },
 	{ "readahead", no_argument, NULL, 0 },
 	{ "no-readahead", no_argument, NULL, 0 },
+	{ "fill-timing", no_argument, NULL, 0 },
 	{ "swap-dir", required_argument, NULL, 0 },
 	{ "foreground", no_argument, NULL, 0 },
 	{ "syslog", no_argument, NULL, 0 },
@@ -80,6 +81,8 @@ void daemon_usage(FILE *f)
 		"  --readahead             read ahead for every client (the "
 		"default)\n"
 		"  --no-readahead          read nothing ahead\n"
+		"  --fill-timing           time every demand fill; log the mean "
+		"per step at exit\n"
 		"  --swap-dir DIR          the daemon's swap file (default "
 		"$TMPDIR or /tmp)\n"
 		"  --foreground            stay in the foreground (systemd)\n"
@@ -297,13 +300,16 @@ int daemon_set_opt(struct daemon_opts *o, const char *key, const char *val,
 	if (parse_bool(val, &flag)) {
 		if (!strcmp(key, "readahead") || !strcmp(key, "no-readahead") ||
 		    !strcmp(key, "foreground") || !strcmp(key, "syslog") ||
-		    !strcmp(key, "force"))
+		    !strcmp(key, "force") || !strcmp(key, "fill-timing"))
 			return bad(where, key, val, "yes or no");
 	} else if (!strcmp(key, "readahead")) {
 		o->no_readahead = !flag;
 		return 0;
 	} else if (!strcmp(key, "no-readahead")) {
 		o->no_readahead = flag;
+		return 0;
+	} else if (!strcmp(key, "fill-timing")) {
+		o->fill_timing = flag;
 		return 0;
 	} else if (!strcmp(key, "foreground")) {
 		o->foreground = flag;

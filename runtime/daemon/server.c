@@ -372,7 +372,8 @@ static int setup(struct daemon *d)
 		 .handler_threads = d->o.threads, .swap_dir = d->o.swap_dir,
 		 .log_level = (enum upg_log_level)d->o.log_level,
 		 .log_fn = d->o.log_fn,
-		 .flags = d->o.no_readahead ? UPG_RT_NO_READAHEAD : 0);
+		 .flags = (d->o.no_readahead ? UPG_RT_NO_READAHEAD : 0) |
+			  (d->o.fill_timing ? UPG_RT_FILL_TIMING : 0));
 	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t sigs;
 	int err;
@@ -414,10 +415,38 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
+/* --fill-timing: the mean of each step of the daemon's timed demand fills
+ * (struct upg_stats, docs/fault-latency.md), logged once at exit. */
+static void log_fill_timing(struct daemon *d)
+{
+	UPG_OPTS(upg_stats, st);
+	double n;
+
+	if (!d->o.fill_timing || upg_runtime_stats(d->rt, &st))
+		return;
+	if (!st.fills_timed) {
+		rt_warn(d->rt, "fill timing: no demand fill was timed");
+		return;
+	}
+	n = (double)st.fills_timed * 1000.0;
+	rt_warn(d->rt,
+		"fill timing: %llu fills, mean us: wake %.1f handler %.1f "
+		"store %.1f (submit %.1f) copy %.1f map %.1f sum %.1f",
+		(unsigned long long)st.fills_timed, st.fill_ns_wake / n,
+		st.fill_ns_handler / n, st.fill_ns_store / n,
+		st.fill_submits ? st.fill_ns_submit / 1e3 /
+					  (double)st.fill_submits : 0.0,
+		st.fill_ns_copy / n, st.fill_ns_map / n,
+		(st.fill_ns_wake + st.fill_ns_handler + st.fill_ns_store +
+		 st.fill_ns_copy + st.fill_ns_map) / n);
+}
+
 /* SIGTERM/SIGINT: every client's pages to its store, then exit. */
 static int shutdown_all(struct daemon *d)
 {
 	int ret = 0;
+
+	log_fill_timing(d);
 
 	while (d->clients)
 		daemon_drop_client(d, d->clients, "daemon stopping");

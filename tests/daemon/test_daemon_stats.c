@@ -330,6 +330,48 @@ START_TEST(test_counters_are_per_client)
 }
 END_TEST
 
+/* upagerd --fill-timing: the daemon times its clients' demand fills and
+ * logs their count and each step's mean once, when it stops (stderr,
+ * captured in a memfd that the daemon inherits: no file left behind). */
+START_TEST(test_fill_timing_logged)
+{
+	struct upg_runtime *rt;
+	struct upg_region *r;
+	struct dt_daemon d;
+	unsigned long long fills = 0;
+	char buf[8192], *line;
+	int fd = tur_data_file(MiB, 5);
+	int saved = dup(2), logfd = memfd_create("upagerd-log", 0);
+	ssize_t n;
+
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(logfd, 0);
+	ck_assert_int_eq(dup2(logfd, 2), 2);
+	dt_start_opt(&d, UPAGERD_PATH, "4M", "--fill-timing");
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	rt = dt_connect(&d);
+	ck_assert_int_eq(upg_region_map_file(rt, fd, MiB, NULL, &r), 0);
+	ck_assert_uint_eq(tu_check(upg_region_addr(r), 0, MiB, 5), UINT64_MAX);
+	ck_assert_int_eq(upg_region_unmap(r), 0);
+	ck_assert_int_eq(upg_runtime_destroy(rt), 0);
+	close(fd);
+	ck_assert_int_eq(dt_stop(&d), 0);
+
+	n = pread(logfd, buf, sizeof(buf) - 1, 0);
+	close(logfd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	line = strstr(buf, "fill timing: ");
+	ck_assert_msg(line, "no fill timing line in upagerd's log: %s", buf);
+	ck_assert_int_eq(sscanf(line, "fill timing: %llu fills", &fills), 1);
+	ck_assert_uint_gt(fills, 0);
+	ck_assert_uint_le(fills, MiB / PS);
+	ck_assert_ptr_nonnull(strstr(line, " map "));
+	ck_assert_ptr_nonnull(strstr(line, " sum "));
+}
+END_TEST
+
 #ifdef OOC_SORT_PATH
 /* examples/ooc_sort through the daemon prints the bytes it read: the
  * pages it filled from the store, in MiB (the example's own output). */
@@ -379,6 +421,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_same_workload_both_modes);
 	tcase_add_test(tc, test_counters_are_per_client);
+	tcase_add_test(tc, test_fill_timing_logged);
 #ifdef OOC_SORT_PATH
 	tcase_add_test(tc, test_ooc_sort_through_daemon);
 #endif

@@ -147,6 +147,14 @@ START_TEST(test_bad_values)
 	ck_assert(!o.no_readahead);
 	ck_assert_int_eq(daemon_set_opt(&o, "readahead", "off", "t"), 0);
 	ck_assert(o.no_readahead);
+	ck_assert(!o.fill_timing);
+	ck_assert_int_eq(daemon_set_opt(&o, "fill-timing", "maybe", "t"),
+			 -EINVAL);
+	ck_assert(!o.fill_timing);
+	ck_assert_int_eq(daemon_set_opt(&o, "fill-timing", "yes", "t"), 0);
+	ck_assert(o.fill_timing);
+	ck_assert_int_eq(daemon_set_opt(&o, "fill-timing", "no", "t"), 0);
+	ck_assert(!o.fill_timing);
 }
 END_TEST
 
