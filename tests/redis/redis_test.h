@@ -210,4 +210,27 @@ static inline int rt_config_set_all(const char *name, const char *value)
 	return bad ? -1 : 0;
 }
 
+/* "CONFIG GET name" of the first node into @out (what a test that
+ * changes the setting restores); exits the test process when the node
+ * cannot say: a test must not change what it cannot put back. */
+static inline void rt_config_get_or_exit(const char *name, char *out,
+					 size_t len)
+{
+	redisContext *c = rt_connect(rt_ports[0]);
+	redisReply *r;
+
+	if (!c) {
+		fprintf(stderr, "cannot reach 127.0.0.1:%d\n", rt_ports[0]);
+		exit(1);
+	}
+	r = redisCommand(c, "CONFIG GET %s", name);
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		fprintf(stderr, "CONFIG GET %s failed\n", name);
+		exit(1);
+	}
+	snprintf(out, len, "%s", r->element[1]->str);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
 #endif

@@ -37,27 +37,12 @@ static char maxmemory[64];
 
 static void setup(void)
 {
-	redisContext *c;
-	redisReply *r;
-
 	rt_need_cluster();
 	snprintf(test_name, sizeof(test_name), "df%d-%ld", (int)getpid(),
 		 (long)time(NULL));
 	rt_uri(uri, sizeof(uri), test_name, NULL);
 	/* The full-cluster test lowers maxmemory: what to restore. */
-	c = rt_connect(rt_ports[0]);
-	if (!c) {
-		fprintf(stderr, "cannot reach 127.0.0.1:%d\n", rt_ports[0]);
-		exit(1);
-	}
-	r = redisCommand(c, "CONFIG GET maxmemory");
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-		fprintf(stderr, "CONFIG GET maxmemory failed\n");
-		exit(1);
-	}
-	snprintf(maxmemory, sizeof(maxmemory), "%s", r->element[1]->str);
-	freeReplyObject(r);
-	redisFree(c);
+	rt_config_get_or_exit("maxmemory", maxmemory, sizeof(maxmemory));
 }
 
 /* The parent, whatever a test did: the cluster gets its room back. */
