@@ -428,23 +428,34 @@ static uint64_t huge_populate_readahead(struct upg_region *r, uint64_t first,
 	return done;
 }
 
+/*
+ * The huge pages of a run, taken from the pool before its read or its
+ * zeros: a read-ahead run keeps the units the pool has pages for (*@n is
+ * cut, 0: nothing left, the run is done), a demand run all or an error.
+ * Nothing for a 4 KiB region.  Return: 0 or a negative errno.
+ */
+static int populate_run(struct upg_region *r, uint64_t first, uint64_t *n,
+			const struct fill_ctl *c)
+{
+	if (r->huge && c->readahead) {
+		*n = huge_populate_readahead(r, first, *n);
+		if (!*n)
+			run_done(c, 0);
+		return 0;
+	}
+	return huge_populate(r, first, *n);
+}
+
 static void start_read(struct upg_io_queue *q, struct upg_region *r,
 		       uint64_t first, uint64_t n, const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
 	struct fill_req *req;
 	char *slot;
-	int err = 0;
+	int err = populate_run(r, first, &n, c);
 
-	if (r->huge && c->readahead) {
-		n = huge_populate_readahead(r, first, n);
-		if (!n) {
-			run_done(c, 0);
-			return;
-		}
-	} else {
-		err = huge_populate(r, first, n);
-	}
+	if (!err && !n)
+		return;
 	if (err) {
 		fail_run(r, first, n, c, err);
 		return;
@@ -488,17 +499,10 @@ static void start_zero(struct upg_region *r, uint64_t first, uint64_t n,
 		       const struct fill_ctl *c)
 {
 	size_t ps = r->rt->page_size;
-	int err = 0;
+	int err = populate_run(r, first, &n, c);
 
-	if (r->huge && c->readahead) {
-		n = huge_populate_readahead(r, first, n);
-		if (!n) {
-			run_done(c, 0);
-			return;
-		}
-	} else {
-		err = huge_populate(r, first, n);
-	}
+	if (!err && !n)
+		return;
 	if (!err && !r->huge &&
 	    fallocate(r->memfd, 0, (off_t)(first * ps), (off_t)(n * ps)))
 		err = -errno;
